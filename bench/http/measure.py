@@ -1,0 +1,139 @@
+"""One wrk run, pinned to its core, with the CPU time of everybody involved.
+
+Throughput and latency come from wrk itself (``wrk.lua`` prints a ``WRKJSON`` line from its
+``done`` hook). CPU is measured around the run:
+
+- wrk's own user + system time comes from ``os.wait4`` on the wrk process. When it is
+  near 100 % of its core, the figure is wrk's limit, not the server's.
+- the server's comes from its process tree (``RunningServer.cpu_seconds``); under 100 %
+  while wrk is also under 100 % means the two are waiting on each other (latency bound).
+- "others" is the rest of the machine's busy time in the same window: anything else
+  running on this (shared, noisy) machine that stole cycles from the two.
+
+All three are percentages of one core over the wall time of the wrk process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk.lua"
+_MARKER = "WRKJSON "
+
+
+class WrkError(Exception):
+    """wrk failed or printed no result line; the message carries its output."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    requests: int
+    bytes: int
+    seconds: float  # wrk's own measured duration
+    errors: dict[str, int]
+    latency_us: dict[str, float]
+    wrk_cpu: float  # percent of one core
+    server_cpu: float
+    other_cpu: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def bytes_per_second(self) -> float:
+        return self.bytes / self.seconds if self.seconds else 0.0
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "requests": self.requests,
+            "bytes": self.bytes,
+            "seconds": self.seconds,
+            "rps": self.rps,
+            "errors": self.errors,
+            "latency_us": self.latency_us,
+            "wrk_cpu": self.wrk_cpu,
+            "server_cpu": self.server_cpu,
+            "other_cpu": self.other_cpu,
+        }
+
+
+def _busy_seconds() -> float:
+    """Machine-wide CPU seconds spent doing anything (steal and idle excluded)."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+
+def wrk_command(
+    url: str,
+    script_args: list[str],
+    *,
+    duration: int,
+    connections: int,
+    headers: dict[str, str],
+    cpu: str,
+) -> list[str]:
+    cmd = ["taskset", "-c", cpu, "wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
+    cmd += ["--timeout", "8s", "--latency", "-s", str(WRK_SCRIPT)]
+    for name, value in headers.items():
+        cmd += ["-H", f"{name}: {value}"]
+    return [*cmd, url, "--", *script_args]
+
+
+def run_wrk(
+    url: str,
+    script_args: list[str],
+    *,
+    duration: int,
+    connections: int,
+    headers: dict[str, str],
+    cpu: str,
+    server_cpu_seconds: Callable[[], float],
+) -> Measurement:
+    """Run wrk once against ``url`` and return what it and the CPU counters saw."""
+    cmd = wrk_command(
+        url, script_args, duration=duration, connections=connections, headers=headers, cpu=cpu
+    )
+    server0, busy0, wall0 = server_cpu_seconds(), _busy_seconds(), time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    with proc.stdout:
+        output = proc.stdout.read().decode(errors="replace")
+    # wait4, not Popen.wait: it also returns the child's resource usage.
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - wall0
+    server1, busy1 = server_cpu_seconds(), _busy_seconds()
+
+    line = next((ln for ln in output.splitlines() if ln.startswith(_MARKER)), None)
+    if proc.returncode != 0 or line is None:
+        raise WrkError(
+            f"wrk exited with status {proc.returncode} and no result line; command: "
+            f"{' '.join(cmd)}\n{output.strip()}"
+        )
+    result = json.loads(line[len(_MARKER) :])
+    wrk_seconds = usage.ru_utime + usage.ru_stime
+    server_seconds = server1 - server0
+    others = max(0.0, (busy1 - busy0) - wrk_seconds - server_seconds)
+    return Measurement(
+        requests=result["requests"],
+        bytes=result["bytes"],
+        seconds=result["duration_us"] / 1e6,
+        errors=result["errors"],
+        latency_us=result["latency_us"],
+        wrk_cpu=100.0 * wrk_seconds / wall,
+        server_cpu=100.0 * server_seconds / wall,
+        other_cpu=100.0 * others / wall,
+    )

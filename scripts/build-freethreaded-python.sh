@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Provide a free-threaded CPython 3.13 (GIL disabled) and print its path on the last stdout line:
+#
+#     PY=$(scripts/build-freethreaded-python.sh | tail -1)
+#     scripts/build-freethreaded-python.sh /some/prefix    # default prefix: /opt/manycore/python3.13t
+#
+# The install prefix is the cache: if $PREFIX/bin/python3.13t already runs with the GIL disabled and
+# its ssl/sqlite3/ctypes modules import, nothing is done (well under a second). Otherwise (a cold
+# build takes a few minutes on 2 cores):
+#   1. a deb-src-only entry for Debian trixie is added, because trixie is the nearest suite that
+#      carries a CPython 3.13 source and Debian's mirrors are reachable where python.org is not;
+#      being deb-src only, it can never pull trixie binaries onto this bookworm machine;
+#   2. the build dependencies come from the machine's own suite (never `apt-get build-dep`, which
+#      would resolve against trixie);
+#   3. only the pristine upstream tarball (*.orig.tar.*) is unpacked: Debian's patches assume
+#      prefix /usr and a Debian layout (dist-packages, multiarch), which a private prefix must not get;
+#   4. configure --disable-gil, without --enable-optimizations (PGO would multiply the build time).
+# Needs root (apt) on a cold build. Build output goes to a log whose tail is shown on failure.
+set -euo pipefail
+
+PREFIX="${1:-/opt/manycore/python3.13t}"
+PY="$PREFIX/bin/python3.13t"
+SRC_LIST=/etc/apt/sources.list.d/manycore-trixie-src.sources
+LOG="${TMPDIR:-/tmp}/build-freethreaded-python.log"
+STEP="starting"
+
+say() { echo "build-freethreaded-python: [${SECONDS}s] $*" >&2; }
+on_error() {
+    say "FAILED while $STEP (exit status $1); the last lines of $LOG follow"
+    tail -n 30 "$LOG" >&2 2>/dev/null || true
+    say "fix the cause above and re-run; a complete build in $PREFIX is reused as is"
+}
+trap 'on_error $?' ERR
+
+# The check for a usable build: free-threaded, and the modules pip and the tests need compiled in.
+usable() {
+    [[ -x "$PY" ]] && "$PY" -c 'import sys, ssl, sqlite3, ctypes, zlib, lzma, bz2
+assert not sys._is_gil_enabled(), "GIL is enabled"' >/dev/null 2>&1
+}
+
+if usable; then
+    echo "$PY"
+    exit 0
+fi
+
+[[ $EUID -eq 0 ]] || { say "no usable $PY and not root: run as root to build it"; exit 1; }
+command -v apt-get >/dev/null || { say "apt-get not found: this script builds on Debian only"; exit 1; }
+
+# One build at a time per prefix (two CI steps racing would corrupt each other's make install).
+mkdir -p "$PREFIX"
+exec 9>"$PREFIX/.build.lock"
+flock 9
+if usable; then echo "$PY"; exit 0; fi
+
+: >"$LOG"
+say "building free-threaded CPython into $PREFIX (log: $LOG)"
+
+STEP="installing build dependencies from the machine's own suite"
+DEPS=(build-essential pkg-config xz-utils libssl-dev zlib1g-dev libbz2-dev libffi-dev liblzma-dev
+      libsqlite3-dev libreadline-dev libncurses-dev uuid-dev)
+missing=()
+for dep in "${DEPS[@]}"; do
+    dpkg-query -W -f='${Status}' "$dep" 2>/dev/null | grep -q 'ok installed' || missing+=("$dep")
+done
+if ((${#missing[@]})); then
+    say "installing ${missing[*]}"
+    apt-get update >>"$LOG" 2>&1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >>"$LOG" 2>&1
+fi
+
+STEP="adding the trixie deb-src entry ($SRC_LIST) and updating its index"
+cat >"$SRC_LIST" <<'EOF'
+# Source packages only (Types: deb-src): lets scripts/build-freethreaded-python.sh fetch the
+# python3.13 source; no trixie binary package can be installed through this entry.
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+# Refresh only this entry: the machine's other lists are left as they are, and it is faster.
+apt-get update -o Dir::Etc::sourcelist="$SRC_LIST" -o Dir::Etc::sourceparts=- \
+    -o APT::Get::List-Cleanup=0 >>"$LOG" 2>&1
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ftpython.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+
+STEP="downloading the python3.13 source package from trixie"
+# As root apt drops privileges to _apt for downloads, which cannot write into a root-owned mktemp dir.
+apt-get source --download-only -o APT::Sandbox::User=root python3.13/trixie >>"$LOG" 2>&1
+orig=(python3.13_*.orig.tar.*)
+[[ -f "${orig[0]}" ]] || { STEP="finding the upstream tarball"; false; }
+say "unpacking ${orig[0]}"
+mkdir src
+tar -xf "${orig[0]}" -C src --strip-components=1
+cd src
+
+STEP="running configure --disable-gil"
+# --disable-test-modules: the test suite is a third of the install and CI never runs it.
+./configure --disable-gil --prefix="$PREFIX" --with-ensurepip=install --disable-test-modules \
+    >>"$LOG" 2>&1
+STEP="compiling (make -j$(nproc))"
+say "$STEP"
+make -j"$(nproc)" >>"$LOG" 2>&1
+STEP="installing into $PREFIX (make altinstall)"
+# altinstall: only the versioned names (python3.13t), so the prefix never shadows a python3.
+make altinstall >>"$LOG" 2>&1
+
+STEP="checking the installed interpreter"
+usable || { say "$PY was installed but fails: $("$PY" -c 'import sys, ssl, sqlite3, ctypes; print(sys._is_gil_enabled())' 2>&1 | tail -1)"; false; }
+say "done: $("$PY" -VV | head -1)"
+echo "$PY"

@@ -1,0 +1,1 @@
+"""Showcase applications built only on manycore's public API."""

@@ -1,0 +1,245 @@
+"""The seven TechEmpower Framework Benchmark tests as one ``HttpServer``.
+
+Who owns what:
+
+* The main context calls :func:`configure` once, before ``manycore.run()``: it
+  records the DSN and pool size and the *world cache* (every row of ``world``,
+  read once with asyncpg and frozen with ``manycore.share``).  These become
+  class attributes of :class:`TefbApp` that parallel contexts only read.  This
+  is the PyParallel model: load once in the main context, read everywhere.
+* Each parallel context opens its own asyncpg pool in an ``on_worker_start``
+  hook (after the fork; a pool is bound to its worker's event loop and is never
+  shared) and closes it in ``on_worker_stop``.  It lives in a
+  ``threading.local``, which is per worker on every engine (a worker is a
+  thread of its own, or the only serving thread of its process).
+* Handlers are ordinary ``async def`` methods that ``await conn.fetchrow(...)``;
+  asyncpg prepares each statement once per connection and reuses it.
+
+Rules the handlers keep (the benchmark's requirements): one SELECT per row for
+``/queries`` and ``/updates`` (no ``IN``/``ANY`` for reads); ``/updates`` writes
+all rows with one batched UPDATE before answering; a fresh object is serialised
+per request; counts are clamped to 1..500 with anything unparsable meaning 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from operator import itemgetter
+from pathlib import Path
+
+import asyncpg
+import jinja2
+
+import manycore
+from manycore.http import HttpServer, Request, Response, route
+
+from .schema import WORLD_ROWS
+
+__all__ = ["TefbApp", "clamp_count", "configure", "load_world_cache"]
+
+MAX_QUERIES = 500
+EXTRA_FORTUNE = (0, "Additional fortune added at request time.")
+
+SELECT_WORLD = "SELECT id, randomnumber FROM world WHERE id = $1"
+SELECT_FORTUNES = "SELECT id, message FROM fortune"
+# One statement for the whole batch; rows are locked in ascending id order (the
+# arrays are sorted) so two concurrent batches can never deadlock each other.
+UPDATE_WORLDS = (
+    "UPDATE world SET randomnumber = v.randomnumber"
+    " FROM unnest($1::integer[], $2::integer[]) AS v(id, randomnumber)"
+    " WHERE world.id = v.id"
+)
+_UPDATE_ATTEMPTS = 3
+
+_templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=True,
+    auto_reload=False,
+)
+FORTUNES_TEMPLATE = _templates.get_template("fortunes.html")
+
+_by_message = itemgetter(1)
+_randint = random.randint
+
+
+def clamp_count(raw: str | None) -> int:
+    """The benchmark's rule: missing, empty, non-numeric or < 1 -> 1; > 500 -> 500."""
+    try:
+        count = int(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 1
+    return 1 if count < 1 else MAX_QUERIES if count > MAX_QUERIES else count
+
+
+class _WorkerState(threading.local):
+    pool: asyncpg.Pool | None = None
+
+
+_worker = _WorkerState()
+
+
+def _pool() -> asyncpg.Pool:
+    pool = _worker.pool
+    if pool is None:
+        raise RuntimeError(
+            "this worker has no database pool: start the application with "
+            "`manycore tefb`, which calls manycore.apps.tefb.app.configure() first"
+        )
+    return pool
+
+
+class TefbApp(HttpServer):
+    """json, plaintext, db, queries, fortunes, updates and cached-queries."""
+
+    # Set once by configure() in the main context; read-only afterwards.
+    dsn: str | None = None
+    pool_size: int = 4
+    worlds: list | None = None  # worlds[id] -> {"id": id, "randomNumber": n}; worlds[0] is None
+
+    @route("/plaintext")
+    def plaintext(self, request: Request) -> Response:
+        return Response(b"Hello, World!", content_type="text/plain")
+
+    @route("/json")
+    def json(self, request: Request) -> dict:
+        return {"message": "Hello, World!"}
+
+    @route("/db")
+    async def db(self, request: Request) -> dict:
+        row = await _pool().fetchrow(SELECT_WORLD, _randint(1, WORLD_ROWS))
+        return {"id": row[0], "randomNumber": row[1]}
+
+    @route("/queries")
+    async def queries(self, request: Request) -> list:
+        return await self._queries(request.query.get("queries"))
+
+    @route("/queries/")
+    async def queries_slash(self, request: Request) -> list:
+        return await self._queries(request.query.get("queries"))
+
+    @route("/queries/{count}")
+    async def queries_in_path(self, request: Request, count: str) -> list:
+        return await self._queries(count)
+
+    @route("/updates")
+    async def updates(self, request: Request) -> list:
+        return await self._updates(request.query.get("queries"))
+
+    @route("/updates/")
+    async def updates_slash(self, request: Request) -> list:
+        return await self._updates(request.query.get("queries"))
+
+    @route("/updates/{count}")
+    async def updates_in_path(self, request: Request, count: str) -> list:
+        return await self._updates(count)
+
+    @route("/cached-queries")
+    def cached_queries(self, request: Request) -> list:
+        return self._cached(request.query.get("count"))
+
+    @route("/cached-queries/")
+    def cached_queries_slash(self, request: Request) -> list:
+        return self._cached(request.query.get("count"))
+
+    @route("/cached-queries/{count}")
+    def cached_queries_in_path(self, request: Request, count: str) -> list:
+        return self._cached(count)
+
+    @route("/fortunes")
+    async def fortunes(self, request: Request) -> Response:
+        rows = await _pool().fetch(SELECT_FORTUNES)
+        fortunes = [(row[0], row[1]) for row in rows]
+        fortunes.append(EXTRA_FORTUNE)
+        fortunes.sort(key=_by_message)
+        html = FORTUNES_TEMPLATE.render(fortunes=fortunes)
+        return Response(html.encode(), content_type="text/html; charset=utf-8")
+
+    # -- the work behind the routes -----------------------------------------------------------
+
+    async def _queries(self, raw: str | None) -> list:
+        count = clamp_count(raw)
+        async with _pool().acquire() as conn:
+            worlds = []
+            for _ in range(count):
+                row = await conn.fetchrow(SELECT_WORLD, _randint(1, WORLD_ROWS))
+                worlds.append({"id": row[0], "randomNumber": row[1]})
+        return worlds
+
+    async def _updates(self, raw: str | None) -> list:
+        count = clamp_count(raw)
+        # Distinct ids: a row named twice in one batch could keep only one of two
+        # announced values, which would be a lost update.
+        ids = random.sample(range(1, WORLD_ROWS + 1), count)
+        async with _pool().acquire() as conn:
+            worlds = []
+            for world_id in ids:
+                row = await conn.fetchrow(SELECT_WORLD, world_id)
+                worlds.append({"id": row[0], "randomNumber": _randint(1, WORLD_ROWS)})
+            batch = sorted((w["id"], w["randomNumber"]) for w in worlds)
+            await _update_batch(conn, [b[0] for b in batch], [b[1] for b in batch])
+        return worlds
+
+    def _cached(self, raw: str | None) -> list:
+        worlds = self.worlds
+        if worlds is None:
+            raise RuntimeError("the world cache is not primed: start with `manycore tefb`")
+        return [worlds[_randint(1, WORLD_ROWS)] for _ in range(clamp_count(raw))]
+
+
+async def _update_batch(conn: asyncpg.Connection, ids: list[int], numbers: list[int]) -> None:
+    # Sorted ids make deadlocks impossible with the planner's usual nested loop;
+    # should a plan ever lock in another order, PostgreSQL aborts one statement
+    # (which changed nothing) and it is simply run again.
+    for attempt in range(_UPDATE_ATTEMPTS):
+        try:
+            await conn.execute(UPDATE_WORLDS, ids, numbers)
+            return
+        except asyncpg.DeadlockDetectedError:
+            if attempt == _UPDATE_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.001 * (attempt + 1))
+
+
+# -- main context ---------------------------------------------------------------------------
+
+
+async def load_world_cache(dsn: str) -> list:
+    """Every world row as ``worlds[id] = {"id": id, "randomNumber": n}`` (index 0 unused)."""
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        rows = await conn.fetch("SELECT id, randomnumber FROM world ORDER BY id")
+    finally:
+        await conn.close()
+    worlds: list = [None] * (WORLD_ROWS + 1)
+    for world_id, number in rows:
+        worlds[world_id] = {"id": world_id, "randomNumber": number}
+    return worlds
+
+
+@manycore.main_only
+def configure(dsn: str, *, worlds: list, pool_size: int = 4) -> None:
+    """Main context, before ``manycore.run()``: set the shared state and the worker hooks."""
+    TefbApp.dsn = dsn
+    TefbApp.pool_size = pool_size
+    TefbApp.worlds = manycore.share(worlds)
+    manycore.on_worker_start(open_pool)
+    manycore.on_worker_stop(close_pool)
+
+
+async def open_pool() -> None:
+    """on_worker_start: this worker's own pool, created on its own event loop."""
+    _worker.pool = await asyncpg.create_pool(
+        TefbApp.dsn,
+        min_size=TefbApp.pool_size,
+        max_size=TefbApp.pool_size,
+        max_inactive_connection_lifetime=0,
+    )
+
+
+async def close_pool() -> None:
+    """on_worker_stop: close this worker's pool so the server sees clean disconnects."""
+    pool, _worker.pool = _worker.pool, None
+    if pool is not None:
+        await pool.close()

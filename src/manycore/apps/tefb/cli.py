@@ -1,0 +1,186 @@
+"""``manycore tefb``: serve the TechEmpower tests; ``manycore tefb init-db``: create the data.
+
+``manycore tefb`` with no arguments needs no set-up: it starts the embedded
+PostgreSQL (data in ``--data-dir``, kept between runs), creates the
+``hello_world`` database when it is missing, primes the world cache in the main
+context and serves on every core.  On exit (SIGINT, SIGTERM) the workers drain
+and then the embedded server is stopped.
+
+``--dsn`` uses an existing server instead and never writes to it; ``manycore
+tefb init-db --dsn ...`` is the explicit way to create the schema and data
+there.
+
+Every failure the user can fix is one line on stderr and a non-zero status:
+2 for a bad argument, 1 for a database that cannot be started or reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+PROG = "manycore tefb"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_POOL_SIZE = 4
+
+
+class _UsageError(Exception):
+    """A bad command-line argument (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line instead of usage + error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0..65535, got {text!r}")
+    return value
+
+
+def _dsn(text: str) -> str:
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise argparse.ArgumentTypeError(
+            f"expected a URL like postgresql://user:password@host:5432/hello_world, got {text!r}"
+        )
+    return text
+
+
+def _serve_parser() -> _Parser:
+    parser = _Parser(
+        prog=PROG,
+        description="Serve the seven TechEmpower benchmark tests on every core. Also: "
+        "`manycore tefb init-db --dsn URL` creates the schema and data on an existing server.",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port (default 8080)")
+    parser.add_argument("--workers", type=_positive, default=None, help="default: all cores")
+    parser.add_argument(
+        "--engine", choices=("auto", "processes", "threads", "inline"), default="auto"
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data-dir",
+        default=None,
+        help="embedded PostgreSQL data directory, reused between runs "
+        "(default ~/.local/share/manycore/tefb-postgres)",
+    )
+    where.add_argument(
+        "--dsn", type=_dsn, default=None, help="use this existing server, not the embedded one"
+    )
+    parser.add_argument(
+        "--pool-size",
+        type=_positive,
+        default=DEFAULT_POOL_SIZE,
+        help=f"database connections per worker (default {DEFAULT_POOL_SIZE})",
+    )
+    return parser
+
+
+def _init_parser() -> _Parser:
+    parser = _Parser(
+        prog=f"{PROG} init-db",
+        description="Create the hello_world database, its tables and the benchmark data on an "
+        "existing PostgreSQL server (a correct database is left as it is).",
+    )
+    parser.add_argument(
+        "--dsn", type=_dsn, required=True, help="postgresql://user@host/hello_world"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``manycore tefb``; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args[:1] == ["init-db"]:
+            return _init_db(_init_parser().parse_args(args[1:]))
+        return _serve(_serve_parser().parse_args(args))
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return 1
+
+
+def _init_db(args: argparse.Namespace) -> int:
+    from .schema import DatabaseError, ensure_database
+
+    try:
+        outcome = asyncio.run(ensure_database(args.dsn))
+    except DatabaseError as exc:
+        return _fail(str(exc))
+    print(f"{PROG}: hello_world {outcome}", file=sys.stderr)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import manycore
+
+    from . import app
+    from .postgres import EmbeddedPostgres, PostgresError
+    from .schema import DatabaseError, check_database, ensure_database
+
+    pg = None
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # until run() takes over
+    try:
+        if args.dsn is not None:
+            dsn = args.dsn
+            asyncio.run(check_database(dsn))
+        else:
+            workers = args.workers or len(os.sched_getaffinity(0))
+            pg = EmbeddedPostgres(
+                args.data_dir, max_connections=max(100, workers * args.pool_size + 20)
+            )
+            atexit.register(pg.stop)  # the pid check inside keeps forked workers out
+            pg.start()
+            dsn = pg.dsn("hello_world")
+            asyncio.run(ensure_database(dsn))
+        worlds = asyncio.run(app.load_world_cache(dsn))
+        app.configure(dsn, worlds=worlds, pool_size=args.pool_size)
+        manycore.register(transport=manycore.server(args.host, args.port), protocol=app.TefbApp)
+        signal.signal(signal.SIGTERM, previous)
+        manycore.run(workers=args.workers, engine=args.engine)
+        return 0
+    except (PostgresError, DatabaseError) as exc:
+        return _fail(str(exc))
+    except OSError as exc:  # e.g. the port is taken
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if pg is not None:
+            pg.stop()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

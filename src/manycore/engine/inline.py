@@ -1,0 +1,52 @@
+"""The ``inline`` engine: one event loop in the main thread, for debugging.
+
+Callbacks run in the main thread (so a debugger or ``breakpoint()`` steps
+straight through them) but still count as a parallel context: the guards,
+the frozen shared state and the pickled calls into the main context behave
+exactly as on the other engines, so a program debugged here runs unchanged
+on ``processes`` and ``threads``.
+"""
+
+from __future__ import annotations
+
+from ..context import _restore_thread_context, _set_thread_context
+from ..work import _install_link, _install_main_scheduler, _InlineLink
+from .worker import Plan, Worker
+
+__all__ = ["run_inline"]
+
+
+class _MainOnLoop:
+    """Main-context timers on the shared loop, run with the context switched to main."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+
+    def call_later(self, delay: float, fn):
+        def in_main() -> None:
+            previous = _set_thread_context(False, None)
+            try:
+                fn()
+            finally:
+                _restore_thread_context(previous)
+
+        return self._worker.loop.call_later(delay, in_main)
+
+
+def run_inline(plan: Plan) -> None:
+    worker = Worker(0, plan)
+    previous = _set_thread_context(True, 0)
+    _install_link(_InlineLink(), process_wide=False)
+    original_serve = worker._serve
+
+    async def serve_with_main_timers() -> None:
+        _install_main_scheduler(_MainOnLoop(worker))
+        await original_serve()
+
+    worker._serve = serve_with_main_timers  # type: ignore[method-assign]
+    try:
+        worker.run_with_signals()
+    finally:
+        _install_main_scheduler(None)
+        _install_link(None, process_wide=False)
+        _restore_thread_context(previous)

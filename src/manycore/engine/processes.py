@@ -1,0 +1,109 @@
+"""The ``processes`` engine: one forked worker process per core.
+
+The main context has loaded the application and its state and opened the
+listening sockets; ``gc.freeze()`` has moved every object into the permanent
+generation, so the collector in a worker never writes to (and so never
+copies) the pages holding the shared state.  Each worker is forked from this
+pristine main context, which stays single-threaded and never serves a
+connection, so a worker that dies is replaced by forking again from the very
+same state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import traceback
+
+from ..context import _enter_parallel_process
+from ..work import _install_link, _Link
+from .supervisor import STOP_SIGNALS, Supervisor
+from .worker import Plan, Worker
+
+__all__ = ["ProcessSupervisor"]
+
+log = logging.getLogger("manycore.engine")
+
+
+class ProcessSupervisor(Supervisor):
+    def __init__(self, plan: Plan) -> None:
+        super().__init__(plan)
+        self._pids: dict[int, int] = {}  # pid -> worker index
+
+    def start_worker(self, index: int) -> None:
+        worker_end = self.new_link(index)
+        main_ends = self.other_links()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            status = 1
+            try:
+                for sock in main_ends:
+                    sock.close()
+                _become_worker(index, worker_end, self.plan)
+                status = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(status)
+        worker_end.close()
+        self._pids[pid] = index
+
+    def stop_workers(self) -> None:
+        for pid in list(self._pids):
+            _kill(pid, signal.SIGTERM)
+
+    def force_stop_workers(self) -> None:
+        for pid in list(self._pids):
+            _kill(pid, signal.SIGKILL)
+
+    def alive(self) -> int:
+        return len(self._pids)
+
+    def reap(self) -> list[tuple[int, str | None]]:
+        ended = []
+        while self._pids:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            index = self._pids.pop(pid, None)
+            if index is None:
+                continue  # e.g. a submit_work pool process
+            ended.append((index, _describe(pid, status)))
+        return ended
+
+
+def _become_worker(index: int, link_sock, plan: Plan) -> None:
+    signal.set_wakeup_fd(-1)
+    for sig in (*STOP_SIGNALS, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    _enter_parallel_process(index)
+    _install_link(_Link(link_sock), process_wide=True)
+    Worker(index, plan).run_with_signals()
+
+
+def _describe(pid: int, status: int) -> str | None:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        return f"(pid {pid}) was killed by {name}"
+    code = os.WEXITSTATUS(status)
+    return None if code == 0 else f"(pid {pid}) exited with status {code}"
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass

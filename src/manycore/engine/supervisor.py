@@ -1,0 +1,233 @@
+"""The main context while workers run: signals, calls from workers, timers, restarts.
+
+Deliberately not an asyncio loop: the ``processes`` engine forks replacement
+workers from here, and forking from inside a running event loop would hand
+the child a loop it must never touch.  A ``selectors`` loop over the workers'
+pipes and a signal wake-up pipe is all the main context needs.
+
+Signal handlers only record the signal (and the wake-up fd makes the select
+return); everything else happens in the loop.  Engines subclass
+:class:`Supervisor` and fill in how a worker is started, stopped and reaped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import selectors
+import signal
+import socket
+import time
+from collections.abc import Callable
+
+from ..context import _set_thread_context
+from ..work import _FRAME, _install_main_scheduler, _recv_exactly, serve_main_call
+from .worker import Plan
+
+__all__ = ["Supervisor"]
+
+log = logging.getLogger("manycore.engine")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class _Handle:
+    __slots__ = ("cancelled", "fn", "when")
+
+    def __init__(self, when: float, fn: Callable) -> None:
+        self.when = when
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Supervisor:
+    """Runs in the main thread of the main context until every worker has stopped."""
+
+    restart_backoff_max = 5.0
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.stopping = False
+        self.selector = selectors.DefaultSelector()
+        self._timers: list[tuple[float, int, _Handle]] = []
+        self._counter = itertools.count()
+        self._signals: list[int] = []
+        self._links: dict[int, socket.socket] = {}  # worker index -> main end of its pipe
+        self._started_at: dict[int, float] = {}
+        self._failures: dict[int, int] = {}
+        self._stop_deadline: float | None = None
+
+    # ------------------------------------------------------ for subclasses
+
+    def start_worker(self, index: int) -> None:
+        raise NotImplementedError
+
+    def stop_workers(self) -> None:
+        raise NotImplementedError
+
+    def force_stop_workers(self) -> None:
+        raise NotImplementedError
+
+    def reap(self) -> list[tuple[int, str | None]]:
+        """Workers that ended since the last call: ``(index, why or None if clean)``."""
+        raise NotImplementedError
+
+    def alive(self) -> int:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------- helpers
+
+    def call_later(self, delay: float, fn: Callable) -> _Handle:
+        handle = _Handle(time.monotonic() + delay, fn)
+        heapq.heappush(self._timers, (handle.when, next(self._counter), handle))
+        return handle
+
+    def new_link(self, index: int) -> socket.socket:
+        """A socket pair for worker ``index``; returns the worker's end."""
+        old = self._links.pop(index, None)
+        if old is not None:
+            self._close_link(old)
+        main_end, worker_end = socket.socketpair()
+        main_end.setblocking(True)
+        self._links[index] = main_end
+        self.selector.register(main_end, selectors.EVENT_READ, ("link", index))
+        return worker_end
+
+    def other_links(self) -> list[socket.socket]:
+        return list(self._links.values())
+
+    def _close_link(self, sock: socket.socket) -> None:
+        try:
+            self.selector.unregister(sock)
+        except (KeyError, ValueError):
+            pass
+        sock.close()
+
+    # ---------------------------------------------------------------- loop
+
+    def run(self) -> None:
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        self.selector.register(wake_r, selectors.EVENT_READ, ("wake", None))
+        previous_wakeup = signal.set_wakeup_fd(wake_w)
+        previous_handlers = {
+            sig: signal.signal(sig, self._on_signal) for sig in (*STOP_SIGNALS, signal.SIGCHLD)
+        }
+        _set_thread_context(False, None)
+        _install_main_scheduler(self)
+        try:
+            for index in range(self.plan.workers):
+                self._start(index)
+            while self.alive() or not self.stopping:
+                self._loop_once(wake_r)
+                if not self.stopping and self.alive() == 0 and self._pending_restarts() == 0:
+                    break  # every worker finished on its own (client-only programs)
+        finally:
+            _install_main_scheduler(None)
+            signal.set_wakeup_fd(previous_wakeup)
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+            for sock in list(self._links.values()):
+                self._close_link(sock)
+            self.selector.close()
+            os.close(wake_r)
+            os.close(wake_w)
+
+    def _pending_restarts(self) -> int:
+        return sum(1 for _, _, h in self._timers if not h.cancelled and h.fn is not None)
+
+    def _loop_once(self, wake_r: int) -> None:
+        timeout = 0.5
+        if self._timers:
+            timeout = max(0.0, min(timeout, self._timers[0][0] - time.monotonic()))
+        for key, _ in self.selector.select(timeout):
+            kind, index = key.data
+            if kind == "wake":
+                try:
+                    while os.read(wake_r, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+            else:
+                self._serve_link(index, key.fileobj)
+        self._handle_signals()
+        self._reap()
+        self._run_timers()
+        if self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
+            log.warning("workers did not stop within the grace period; killing them")
+            self.force_stop_workers()
+            self._stop_deadline = time.monotonic() + 5.0
+
+    def _on_signal(self, signum: int, _frame) -> None:
+        self._signals.append(signum)
+
+    def _handle_signals(self) -> None:
+        while self._signals:
+            signum = self._signals.pop(0)
+            if signum in STOP_SIGNALS and not self.stopping:
+                log.info("%s received: stopping workers", signal.Signals(signum).name)
+                self.request_stop()
+
+    def request_stop(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self._timers = [(w, c, h) for (w, c, h) in self._timers if h.fn is not self._restart]
+        heapq.heapify(self._timers)
+        self._stop_deadline = time.monotonic() + self.plan.grace + 2.0
+        self.stop_workers()
+
+    def _reap(self) -> None:
+        for index, why in self.reap():
+            if self.stopping:
+                if why:
+                    log.warning("worker %d ended while stopping: %s", index, why)
+                continue
+            if why is None:
+                continue  # finished on its own (no servers, clients done)
+            lived = time.monotonic() - self._started_at.get(index, 0.0)
+            failures = self._failures.get(index, 0) + 1 if lived < 1.0 else 0
+            self._failures[index] = failures
+            delay = min(self.restart_backoff_max, 0.1 * (2**failures)) if failures else 0.0
+            log.error("worker %d %s; restarting it in %.1f s", index, why, delay)
+            self.call_later(delay, lambda index=index: self._restart(index))
+
+    def _restart(self, index: int) -> None:
+        if not self.stopping:
+            self._start(index)
+
+    def _start(self, index: int) -> None:
+        self._started_at[index] = time.monotonic()
+        self.start_worker(index)
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, handle = heapq.heappop(self._timers)
+            if not handle.cancelled:
+                try:
+                    handle.fn()
+                except Exception:
+                    log.exception("main-context timer %r raised", handle.fn)
+
+    def _serve_link(self, index: int, sock: socket.socket) -> None:
+        try:
+            header = _recv_exactly(sock, _FRAME.size)
+            message = header and _recv_exactly(sock, _FRAME.unpack(header)[0])
+        except OSError:
+            message = None
+        if not message:
+            if self._links.get(index) is sock:
+                del self._links[index]
+            self._close_link(sock)
+            return
+        try:
+            sock.sendall(serve_main_call(message))
+        except OSError:
+            pass

@@ -1,0 +1,360 @@
+"""The PyParallel protocol contract, run on an asyncio/uvloop connection.
+
+A user's protocol class has no base class and knows nothing of asyncio: its
+callbacks take the :class:`~manycore.transport.Transport` and *return what to
+send* (bytes, a list or tuple of bytes sent as one gathered write, or None).
+:class:`ProtocolAdapter` is the ``asyncio.Protocol`` that owns one instance of
+that class per connection and translates between the two worlds.
+
+What the class declares is read once, into a :class:`ProtocolSpec`, so the
+per-read path is a bound-method call and one type check.
+
+Ordering invariant: output leaves in the order of the callbacks that produced
+it.  When a callback is ``async def``, its coroutine runs as a task and
+anything later callbacks return waits behind it.
+
+Failure invariant: an exception in a callback is given to the class's
+``exception_handler`` (whose return value is sent) or logged with its
+traceback; then that one connection is closed.  The worker keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .context import ManycoreError
+from .stats import worker_counters
+from .transport import Transport
+
+if TYPE_CHECKING:
+    from .engine.worker import Worker
+
+__all__ = ["LineTooLongError", "ProtocolAdapter", "ProtocolSpec"]
+
+log = logging.getLogger("manycore.protocol")
+
+DEFAULT_MAX_LINE_LENGTH = 64 * 1024
+_DONE = object()
+
+
+class LineTooLongError(ManycoreError):
+    """A peer sent a line longer than the protocol's ``max_line_length``."""
+
+
+class ProtocolSpec:
+    """What a protocol class implements, worked out once per class."""
+
+    def __init__(self, cls: type) -> None:
+        if not isinstance(cls, type):
+            raise TypeError(f"protocol must be a class, got {cls!r}")
+        self.cls = cls
+        self.name = cls.__qualname__
+        self.lines_mode = bool(getattr(cls, "lines_mode", False))
+        self.max_line_length = int(getattr(cls, "max_line_length", DEFAULT_MAX_LINE_LENGTH))
+        self.has_connection_made = hasattr(cls, "connection_made")
+        self.has_connection_lost = hasattr(cls, "connection_lost")
+        self.has_send_complete = hasattr(cls, "send_complete")
+        self.has_exception_handler = hasattr(cls, "exception_handler")
+        self.has_is_busy = hasattr(cls, "is_busy")
+        self.initial = getattr(cls, "initial_bytes_to_send", None)
+        self.next_bytes = getattr(cls, "next_bytes_to_send", None)
+        self.has_data_received = hasattr(cls, "data_received")
+        if self.lines_mode and not hasattr(cls, "line_received"):
+            raise TypeError(f"{self.name} sets lines_mode = True but defines no line_received()")
+        if not (
+            self.has_data_received
+            or self.lines_mode
+            or self.next_bytes is not None
+            or self.has_connection_made
+            or self.initial is not None
+        ):
+            raise TypeError(
+                f"{self.name} implements none of the protocol callbacks "
+                "(data_received, line_received, connection_made, initial_bytes_to_send, "
+                "next_bytes_to_send)"
+            )
+
+
+def _resolve(value: Any, protocol: Any, transport: Transport) -> Any:
+    """An ``*_bytes_to_send`` member may be plain bytes or a method taking the transport."""
+    return value(protocol, transport) if callable(value) else value
+
+
+class ProtocolAdapter(asyncio.Protocol):
+    """The asyncio protocol that runs one user protocol instance."""
+
+    def __init__(self, spec: ProtocolSpec, worker: Worker, on_lost: Callable | None = None):
+        self._spec = spec
+        self._worker = worker
+        self._on_lost = on_lost
+        self._guard = worker.guard
+        self._loop = worker.loop
+        self._pending: deque | None = None  # results waiting behind an async callback
+        self._line_buffer = bytearray()
+        self._send_id = 0
+        self._send_complete_armed = False
+        self._closed = False
+        self.protocol: Any = None
+        self.transport: Transport | None = None
+
+    # ---------------------------------------------------------- asyncio side
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        spec = self._spec
+        self.transport = t = Transport(self, transport, self._loop)
+        counters = worker_counters()
+        counters.connections_open += 1
+        counters.connections_total += 1
+        self._worker.connections.add(self)
+        try:
+            self.protocol = proto = spec.cls()
+            if spec.lines_mode:
+                self._on_data = self._split_lines
+            elif spec.has_data_received:
+                self._on_data = proto.data_received
+            else:
+                self._on_data = self._answer_with_next_bytes
+            if spec.initial is not None:
+                self._emit(_resolve(spec.initial, proto, t))
+            if spec.has_connection_made:
+                self._emit(proto.connection_made(t))
+            if self._guard is not None:
+                self._guard.check()
+        except Exception as exc:
+            self._failed(exc)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            result = self._on_data(self.transport, data)
+            if self._guard is not None:
+                self._guard.check()
+        except Exception as exc:
+            self._failed(exc)
+            return
+        if result is not None:
+            self._emit(result)
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        worker_counters().connections_open -= 1
+        self._worker.connections.discard(self)
+        transport = self.transport
+        if transport is not None:
+            transport._connection_lost()
+        if self._pending:
+            for item in self._pending:
+                if isinstance(item, asyncio.Task):
+                    item.cancel()
+            self._pending = None
+        if self._spec.has_connection_lost and self.protocol is not None:
+            try:
+                result = self.protocol.connection_lost(transport, exc)
+                if inspect.iscoroutine(result):
+                    self._loop.create_task(result)
+            except Exception:
+                log.exception("%s.connection_lost raised", self._spec.name)
+        if self._on_lost is not None:
+            self._on_lost(self)
+
+    def pause_writing(self) -> None:
+        self.transport._writing_state(paused=True)
+
+    def resume_writing(self) -> None:
+        self.transport._writing_state(paused=False)
+        if self._send_complete_armed:
+            self._fire_send_complete()
+
+    # -------------------------------------------------------- contract side
+
+    def _answer_with_next_bytes(self, transport: Transport, data: bytes) -> Any:
+        return _resolve(self._spec.next_bytes, self.protocol, transport)
+
+    def _split_lines(self, transport: Transport, data: bytes) -> Any:
+        buffer = self._line_buffer
+        buffer += data
+        limit = self._spec.max_line_length
+        results = []
+        start = 0
+        line_received = self.protocol.line_received
+        while (end := buffer.find(b"\n", start)) >= 0:
+            stop = end - 1 if end > start and buffer[end - 1] == 13 else end
+            if stop - start > limit:
+                break
+            line = bytes(buffer[start:stop])
+            start = end + 1
+            result = line_received(transport, line)
+            if result is not None:
+                results.append(result)
+        del buffer[:start]
+        if len(buffer) > limit:
+            if results:
+                self._emit(_Batch(results))
+            raise LineTooLongError(
+                f"{self._spec.name}: a line is longer than max_line_length={limit} bytes; "
+                "set a larger max_line_length on the protocol class if such lines are legitimate"
+            )
+        if not results:
+            return None
+        return results[0] if len(results) == 1 else _Batch(results)
+
+    def _emit(self, result: Any) -> None:
+        """Send a callback's result, in callback order."""
+        if type(result) is _Batch:
+            for item in result:
+                self._emit(item)
+            return
+        if result is None:
+            if self._pending:
+                self._pending.append(_DONE)
+            return
+        if inspect.iscoroutine(result):
+            task = self._loop.create_task(result)
+            if self._pending is None:
+                self._pending = deque()
+            self._pending.append(task)
+            task.add_done_callback(self._flush_pending)
+            return
+        if self._pending:
+            self._pending.append(result)
+            return
+        self._send(result)
+
+    def _flush_pending(self, _task: asyncio.Task | None = None) -> None:
+        pending = self._pending
+        while pending:
+            head = pending[0]
+            if isinstance(head, asyncio.Task):
+                if not head.done():
+                    return
+                pending.popleft()
+                if head.cancelled():
+                    continue
+                exc = head.exception()
+                if exc is not None:
+                    self._failed(exc)
+                    return
+                result = head.result()
+                if self._guard is not None:
+                    try:
+                        self._guard.check()
+                    except Exception as guard_exc:
+                        self._failed(guard_exc)
+                        return
+                if result is not None:
+                    self._send(result)
+            else:
+                pending.popleft()
+                if head is not _DONE:
+                    self._send(head)
+        if pending is not None and not pending:
+            self._pending = None
+            self._output_idle()
+
+    def _send(self, result: Any) -> None:
+        t = self.transport
+        if t is None or self._closed:
+            return
+        if type(result) is bytes:
+            t.write(result)
+        elif isinstance(result, list | tuple):
+            t.writelines(result)
+        elif isinstance(result, bytearray | memoryview):
+            t.write(bytes(result))
+        elif inspect.iscoroutine(result):
+            self._emit(result)
+            return
+        else:
+            self._failed(
+                TypeError(
+                    f"{self._spec.name} returned {type(result).__name__}; a callback returns "
+                    "bytes, a list/tuple of bytes, or None (encode text with .encode())"
+                )
+            )
+            return
+        if self._spec.has_send_complete:
+            self._send_id += 1
+            self._send_complete_armed = True
+            if not t._writing_paused and not t.sending_file:
+                self._loop.call_soon(self._fire_send_complete)
+
+    def _fire_send_complete(self) -> None:
+        t = self.transport
+        if not self._send_complete_armed or self._closed or t.is_closing():
+            return
+        if t._writing_paused or t.sending_file or self._pending:
+            return  # resume_writing / _output_idle will call again
+        self._send_complete_armed = False
+        try:
+            result = self.protocol.send_complete(t, self._send_id)
+        except Exception as exc:
+            self._failed(exc)
+            return
+        if result is not None:
+            self._emit(result)
+
+    def _output_idle(self) -> None:
+        """Called by the transport when a queued file send finished."""
+        if self._send_complete_armed:
+            self._loop.call_soon(self._fire_send_complete)
+        if self._worker.stopping and not self.busy():
+            self.transport.close()
+
+    def _transport_failed(self, exc: BaseException) -> None:
+        log.debug("%s: file send failed: %r", self._spec.name, exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        t = self.transport
+        handled = False
+        if self._spec.has_exception_handler and self.protocol is not None:
+            try:
+                result = self.protocol.exception_handler(t, exc)
+                handled = True
+                if result is not None and not inspect.iscoroutine(result):
+                    self._pending = None
+                    self._send(result)
+            except Exception:
+                log.exception("%s.exception_handler raised", self._spec.name)
+        if not handled:
+            log.error(
+                "%s: exception in a callback for %s; closing that connection",
+                self._spec.name,
+                t.peername if t else "?",
+                exc_info=exc,
+            )
+        self._pending = None
+        if t is not None:
+            t.close()
+
+    # ------------------------------------------------------------- shutdown
+
+    def busy(self) -> bool:
+        """True while a callback is in flight or output is still queued."""
+        if self._pending or (self.transport is not None and self.transport.sending_file):
+            return True
+        if self._spec.has_is_busy and self.protocol is not None:
+            try:
+                return bool(self.protocol.is_busy())
+            except Exception:
+                return False
+        return False
+
+    def shutdown(self) -> None:
+        """Engine stopping: close now if idle, else as soon as in-flight work is done."""
+        if self.transport is not None and not self.busy():
+            self.transport.close()
+
+
+class _Batch(list):
+    """Several results from one read in lines mode, each sent in order."""
+
+    __slots__ = ()

@@ -1,0 +1,124 @@
+"""What the main context declares before ``run()``: servers, clients, worker hooks.
+
+Registrations are plain records collected in the main context; the engine
+reads them when it starts.  Listening sockets are opened by the engine in the
+main context (so "address already in use" is reported once, before any worker
+exists), never here.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .context import main_only
+from .protocol import ProtocolSpec
+
+__all__ = [
+    "ClientSpec",
+    "Registration",
+    "ServerSpec",
+    "client",
+    "on_worker_start",
+    "on_worker_stop",
+    "register",
+    "registrations",
+]
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """A listening address; ``port=0`` picks a free port once, shared by all workers."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    backlog: int = 1024
+    family: socket.AddressFamily = socket.AF_UNSPEC
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be an integer 0..65535, got {self.port!r}")
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """An address to connect to; one connection, made by parallel context 0."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Registration:
+    transport: ServerSpec | ClientSpec
+    spec: ProtocolSpec = field(compare=False)
+
+    @property
+    def protocol(self) -> type:
+        return self.spec.cls
+
+
+_registrations: list[Registration] = []
+_start_hooks: list[Callable] = []
+_stop_hooks: list[Callable] = []
+
+
+def server(host: str = "127.0.0.1", port: int = 0, *, backlog: int = 1024) -> ServerSpec:
+    """Declare a listening address for :func:`register`."""
+    return ServerSpec(host, port, backlog)
+
+
+def client(host: str, port: int) -> ClientSpec:
+    """Declare an address to connect to for :func:`register`."""
+    return ClientSpec(host, port)
+
+
+@main_only
+def register(*, transport: ServerSpec | ClientSpec, protocol: type) -> Registration:
+    """Run ``protocol`` (a class; one instance per connection) on ``transport``."""
+    if not isinstance(transport, ServerSpec | ClientSpec):
+        raise TypeError(
+            "register(transport=...) takes manycore.server(host, port) or "
+            f"manycore.client(host, port), got {transport!r}"
+        )
+    registration = Registration(transport, ProtocolSpec(protocol))
+    _registrations.append(registration)
+    return registration
+
+
+def registrations() -> list[Registration]:
+    return list(_registrations)
+
+
+def clear() -> None:
+    """Forget every registration and hook (tests, and re-running in one process)."""
+    _registrations.clear()
+    _start_hooks.clear()
+    _stop_hooks.clear()
+
+
+@main_only
+def on_worker_start(fn: Callable) -> Callable:
+    """Decorator: run ``fn()`` (sync or async) in every parallel context before it serves.
+
+    The place for per-worker resources such as a database pool: created after
+    the fork, owned by one worker, never shared.
+    """
+    _start_hooks.append(fn)
+    return fn
+
+
+@main_only
+def on_worker_stop(fn: Callable) -> Callable:
+    """Decorator: run ``fn()`` (sync or async) in every parallel context as it stops."""
+    _stop_hooks.append(fn)
+    return fn
+
+
+def start_hooks() -> list[Callable]:
+    return list(_start_hooks)
+
+
+def stop_hooks() -> list[Callable]:
+    return list(_stop_hooks)

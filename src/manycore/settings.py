@@ -1,0 +1,99 @@
+"""Run settings: one frozen dataclass, from which the command line is derived.
+
+Every option is written once, here, with its default and its help text;
+``manycore serve`` and the applications' commands add them to their parsers
+with :func:`add_run_options` and read them back with :func:`RunSettings.from_args`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine import ENGINES
+
+__all__ = ["RunSettings", "add_run_options"]
+
+
+def _option(default: Any, help: str, **argparse_kwargs: Any) -> Any:
+    return field(default=default, metadata={"help": help, **argparse_kwargs})
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be a number 0..65535, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {port}")
+    return port
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How to run: where to listen and on which engine."""
+
+    host: str = _option("127.0.0.1", "address to listen on (0.0.0.0 for every interface)")
+    port: int = _option(8080, "TCP port (0 picks a free one)", type=_port)
+    workers: int | None = _option(
+        None, "parallel contexts to run (default: one per usable core)", type=_positive
+    )
+    engine: str = _option(
+        "auto",
+        "processes, threads (parallel on free-threaded Python), inline (debugging) or auto",
+        choices=ENGINES,
+    )
+    guard: bool = _option(
+        False, "report parallel contexts that change the application module's globals"
+    )
+    grace: float = _option(
+        10.0, "seconds in-flight callbacks get to finish after SIGTERM/SIGINT", type=_seconds
+    )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RunSettings:
+        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+    def run_kwargs(self) -> dict:
+        return {
+            "workers": self.workers,
+            "engine": self.engine,
+            "guard": self.guard,
+            "grace": self.grace,
+        }
+
+
+def add_run_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
+    """Add ``--host --port --workers --engine --guard --grace`` (defaults overridable)."""
+    for f in dataclasses.fields(RunSettings):
+        meta = dict(f.metadata)
+        help_text = meta.pop("help")
+        default = defaults.get(f.name, f.default)
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(f.default, bool):
+            parser.add_argument(flag, action="store_true", default=default, help=help_text)
+        else:
+            shown = "" if default is None else f" (default: {default})"
+            parser.add_argument(flag, default=default, help=help_text + shown, **meta)

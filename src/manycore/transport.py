@@ -1,0 +1,303 @@
+"""The transport handed to protocol callbacks: ordered output, including zero-copy files.
+
+Output is a single ordered stream.  Bytes go straight to the event loop's
+transport (uvloop or asyncio) while no file is being sent.  A file range is
+sent with ``os.sendfile`` from the file straight to the socket, without ever
+entering Python memory; while it is in flight, later writes, later files and a
+``close()`` wait in a queue so the peer sees everything in the order it was
+asked for.  Neither uvloop nor asyncio exposes a zero-copy send that works on
+both, so the file pump drives ``os.sendfile`` itself: it waits for the loop's
+own buffer to empty, then sends until the socket would block, then waits for
+writability on a ``dup`` of the socket's descriptor (the loop refuses a second
+watcher on the descriptor it owns, but a duplicate is a different number for
+the same socket).
+
+Ownership: a path given to ``sendfile*`` is opened and closed here; an integer
+descriptor belongs to the caller and is never closed by the transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .protocol import ProtocolAdapter
+
+__all__ = ["Transport"]
+
+_MAX_SENDFILE_CHUNK = 0x7FFFF000  # Linux sends at most this many bytes per call
+_CLOSE = object()  # queue marker: close once everything before it is out
+
+
+class _FileRange:
+    __slots__ = ("fd", "offset", "owned", "remaining")
+
+    def __init__(self, fd: int, offset: int, remaining: int, owned: bool) -> None:
+        self.fd = fd
+        self.offset = offset
+        self.remaining = remaining
+        self.owned = owned
+
+    def release(self) -> None:
+        if self.owned:
+            self.owned = False
+            os.close(self.fd)
+
+
+class Transport:
+    """What protocol callbacks use to send, stream files, pause and close."""
+
+    __slots__ = (
+        "_adapter",
+        "_drain_waiters",
+        "_file",
+        "_queue",
+        "_sock_fd",
+        "_started",
+        "_t",
+        "_watch_fd",
+        "_writing_paused",
+        "loop",
+        "peername",
+        "sockname",
+    )
+
+    def __init__(
+        self,
+        adapter: ProtocolAdapter,
+        transport: asyncio.Transport,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._adapter = adapter
+        self._t = transport
+        self.loop = loop
+        self._queue: deque | None = None  # not None while a file send is in flight
+        self._file: _FileRange | None = None
+        self._sock_fd = -1
+        self._watch_fd: int | None = None
+        self._writing_paused = False
+        self._drain_waiters: list[asyncio.Future] = []
+        self._started = time.monotonic()
+        self.peername: Any = transport.get_extra_info("peername")
+        self.sockname: Any = transport.get_extra_info("sockname")
+
+    def __repr__(self) -> str:
+        return f"<manycore.Transport peer={self.peername!r} closing={self.is_closing()}>"
+
+    # ----------------------------------------------------------------- output
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` after everything sent before it."""
+        if self._queue is None:
+            self._t.write(data)
+        elif data:
+            self._queue.append(data)
+
+    def writelines(self, chunks: list[bytes] | tuple[bytes, ...]) -> None:
+        """Send several buffers as one gathered write."""
+        if self._queue is None:
+            self._t.writelines(chunks)
+        else:
+            self._queue.extend(chunk for chunk in chunks if chunk)
+
+    def sendfile(self, before: bytes, path: str | os.PathLike | int, after: bytes = b"") -> None:
+        """Send ``before``, the whole file, then ``after``, the file without copying it."""
+        self.sendfile_ranged(before, path, after, 0, None)
+
+    def sendfile_ranged(
+        self,
+        before: bytes,
+        path: str | os.PathLike | int,
+        after: bytes,
+        offset: int,
+        nbytes: int | None,
+    ) -> None:
+        """Send ``before``, ``nbytes`` of the file from ``offset`` (zero copy), then ``after``.
+
+        ``nbytes=None`` means "to the end of the file".  Any offset and length
+        work, including past 4 GiB.  Raises ``OSError`` (before sending
+        anything) if the file cannot be opened, and ``ValueError`` if the range
+        lies outside the file.
+        """
+        owned = not isinstance(path, int)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)) if owned else path
+        try:
+            size = os.fstat(fd).st_size
+            if nbytes is None:
+                nbytes = size - offset
+            if offset < 0 or nbytes < 0 or offset + nbytes > size:
+                raise ValueError(
+                    f"sendfile_ranged: range offset={offset} nbytes={nbytes} lies outside "
+                    f"the file ({size} bytes)"
+                )
+        except BaseException:
+            if owned:
+                os.close(fd)
+            raise
+        if before:
+            self.write(before)
+        item = _FileRange(fd, offset, nbytes, owned)
+        if self._queue is None:
+            self._queue = deque()
+            self._file = item
+            if self._pump_file():
+                self._drain_queue()
+        else:
+            self._queue.append(item)
+        if after:
+            self.write(after)
+
+    def close(self) -> None:
+        """Close once everything already sent has gone out."""
+        if self._queue is None:
+            self._t.close()
+        else:
+            self._queue.append(_CLOSE)
+
+    def abort(self) -> None:
+        """Close at once, dropping whatever is still buffered."""
+        self._release_files()
+        self._t.abort()
+
+    def is_closing(self) -> bool:
+        return self._t.is_closing()
+
+    # ----------------------------------------------------------- flow control
+
+    def pause_reading(self) -> None:
+        self._t.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._t.resume_reading()
+
+    def get_write_buffer_size(self) -> int:
+        return self._t.get_write_buffer_size()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._t.set_write_buffer_limits(high, low)
+
+    @property
+    def sending_file(self) -> bool:
+        """True while a file (or output queued behind one) is still being sent."""
+        return self._queue is not None
+
+    async def drain(self) -> None:
+        """Wait until output is below the low-water mark and no file send is in flight."""
+        while (self._writing_paused or self._queue is not None) and not self._t.is_closing():
+            waiter = self.loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+
+    def elapsed(self) -> float:
+        """Seconds since the connection was made."""
+        return time.monotonic() - self._started
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._t.get_extra_info(name, default)
+
+    # ------------------------------------------------------ called by the adapter
+
+    def _writing_state(self, paused: bool) -> None:
+        self._writing_paused = paused
+        if not paused:
+            self._wake_drainers()
+
+    def _wake_drainers(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _connection_lost(self) -> None:
+        self._release_files()
+        self._wake_drainers()
+
+    # -------------------------------------------------------------- file pump
+
+    def _pump_file(self) -> bool:
+        """Send the current file range; True when it is done, False while waiting."""
+        item = self._file
+        assert item is not None
+        if self._t.is_closing():
+            self._release_files()
+            return False
+        if self._t.get_write_buffer_size():
+            self._wait_writable()  # the loop's own buffer must go out first
+            return False
+        if self._sock_fd < 0:
+            self._sock_fd = self._t.get_extra_info("socket").fileno()
+        while item.remaining:
+            try:
+                sent = os.sendfile(
+                    self._sock_fd, item.fd, item.offset, min(item.remaining, _MAX_SENDFILE_CHUNK)
+                )
+            except (BlockingIOError, InterruptedError):
+                self._wait_writable()
+                return False
+            except OSError as exc:  # peer went away, or the file became unreadable
+                self._file_failed(exc)
+                return False
+            if sent == 0:
+                self._file_failed(EOFError(f"file ended {item.remaining} bytes early"))
+                return False
+            item.offset += sent
+            item.remaining -= sent
+        item.release()
+        self._file = None
+        self._stop_waiting()
+        return True
+
+    def _drain_queue(self) -> None:
+        queue = self._queue
+        while queue:
+            item = queue.popleft()
+            if item is _CLOSE:
+                self._queue = None
+                self._t.close()
+                return
+            if type(item) is _FileRange:
+                self._file = item
+                if not self._pump_file():
+                    return
+            else:
+                self._t.write(item)
+        self._queue = None
+        self._wake_drainers()
+        self._adapter._output_idle()
+
+    def _on_writable(self) -> None:
+        if self._file is not None and self._pump_file():
+            self._drain_queue()
+
+    def _wait_writable(self) -> None:
+        if self._watch_fd is None:
+            if self._sock_fd < 0:
+                self._sock_fd = self._t.get_extra_info("socket").fileno()
+            self._watch_fd = os.dup(self._sock_fd)
+            self.loop.add_writer(self._watch_fd, self._on_writable)
+
+    def _stop_waiting(self) -> None:
+        if self._watch_fd is not None:
+            self.loop.remove_writer(self._watch_fd)
+            os.close(self._watch_fd)
+            self._watch_fd = None
+
+    def _file_failed(self, exc: BaseException) -> None:
+        self._release_files()
+        self._adapter._transport_failed(exc)
+        self._t.abort()
+
+    def _release_files(self) -> None:
+        self._stop_waiting()
+        if self._file is not None:
+            self._file.release()
+            self._file = None
+        if self._queue:
+            for item in self._queue:
+                if type(item) is _FileRange:
+                    item.release()
+        self._queue = None
