@@ -52,7 +52,9 @@ def _median(runs: list[Measurement]) -> Measurement | None:
 
 
 def _limit(m: Measurement) -> str:
-    sides = [name for name, cpu in (("wrk", m.wrk_cpu), ("server", m.server_cpu)) if cpu >= SATURATED]
+    sides = [
+        name for name, cpu in (("wrk", m.wrk_cpu), ("server", m.server_cpu)) if cpu >= SATURATED
+    ]
     return "+".join(sides) or "-"
 
 
@@ -109,7 +111,7 @@ def ratio_table(results: Results) -> list[str]:
         cells = [case, _rps(mine.rps)]
         for other in others:
             theirs = results.median(other, case)
-            cells.append(f"{mine.rps / theirs.rps:.2f}×" if theirs and theirs.rps else "-")
+            cells.append(f"{mine.rps / theirs.rps:.2f}x" if theirs and theirs.rps else "-")
         rows.append(cells)
     return _table(header, rows)
 

@@ -22,6 +22,8 @@ BIG_NAME = "1GiB.bin"
 BIG_SIZE = 1 << 30
 CHUNK = 64 << 10
 MOUNT = "/static"
+# Read by manycore_app.py (which repeats the name: it is loaded by path, not as a sibling).
+DIR_VARIABLE = "MANYCORE_BENCH_STATIC_DIR"
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,7 @@ class StaticCase:
 
 CASES = (
     StaticCase("file-1MiB", f"{MOUNT}/{SMALL_NAME}", ("plain",)),
-    StaticCase(
-        "range-64KiB-of-1GiB", f"{MOUNT}/{BIG_NAME}", ("range", str(BIG_SIZE), str(CHUNK))
-    ),
+    StaticCase("range-64KiB-of-1GiB", f"{MOUNT}/{BIG_NAME}", ("range", str(BIG_SIZE), str(CHUNK))),
 )
 
 

@@ -36,7 +36,9 @@ class Endpoint:
 
 
 ENDPOINTS = {
-    "plaintext": Endpoint("plaintext", "/plaintext", PLAINTEXT_BODY, "text/plain", _ACCEPT_PLAINTEXT),
+    "plaintext": Endpoint(
+        "plaintext", "/plaintext", PLAINTEXT_BODY, "text/plain", _ACCEPT_PLAINTEXT
+    ),
     "json": Endpoint("json", "/json", JSON_BODY, "application/json", _ACCEPT_JSON),
 }
 

@@ -5,6 +5,7 @@ contexts on every core, all reading one read-only state that the main
 context loaded first.  See ``docs/concepts.md``.
 """
 
+from . import aio, stats
 from ._version import __version__
 from .context import (
     ManycoreError,
@@ -36,6 +37,7 @@ __all__ = [
     "Timer",
     "Transport",
     "__version__",
+    "aio",
     "call_from_main_thread",
     "call_from_main_thread_and_wait",
     "client",
@@ -49,6 +51,7 @@ __all__ = [
     "run",
     "server",
     "share",
+    "stats",
     "submit_work",
     "timer",
     "worker_index",

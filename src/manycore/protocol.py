@@ -99,6 +99,7 @@ class ProtocolAdapter(asyncio.Protocol):
         self._send_id = 0
         self._send_complete_armed = False
         self._closed = False
+        self._close_requested = False
         self.protocol: Any = None
         self.transport: Transport | None = None
 
@@ -259,6 +260,8 @@ class ProtocolAdapter(asyncio.Protocol):
         if pending is not None and not pending:
             self._pending = None
             self._output_idle()
+            if self._close_requested:
+                self.transport._close_after_output()
 
     def _send(self, result: Any) -> None:
         t = self.transport
@@ -307,7 +310,14 @@ class ProtocolAdapter(asyncio.Protocol):
         if self._send_complete_armed:
             self._loop.call_soon(self._fire_send_complete)
         if self._worker.stopping and not self.busy():
-            self.transport.close()
+            self.transport._close_after_output()
+
+    def _close_when_flushed(self) -> None:
+        """``transport.close()`` lands here once the calling callback has returned."""
+        if self._pending:
+            self._close_requested = True
+        elif self.transport is not None:
+            self.transport._close_after_output()
 
     def _transport_failed(self, exc: BaseException) -> None:
         log.debug("%s: file send failed: %r", self._spec.name, exc)
@@ -333,7 +343,7 @@ class ProtocolAdapter(asyncio.Protocol):
             )
         self._pending = None
         if t is not None:
-            t.close()
+            t._close_after_output()
 
     # ------------------------------------------------------------- shutdown
 
@@ -351,7 +361,7 @@ class ProtocolAdapter(asyncio.Protocol):
     def shutdown(self) -> None:
         """Engine stopping: close now if idle, else as soon as in-flight work is done."""
         if self.transport is not None and not self.busy():
-            self.transport.close()
+            self.transport._close_after_output()
 
 
 class _Batch(list):

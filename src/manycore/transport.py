@@ -152,7 +152,16 @@ class Transport:
             self.write(after)
 
     def close(self) -> None:
-        """Close once everything already sent has gone out."""
+        """Close once everything this connection was asked to send has gone out.
+
+        That includes what the calling callback returns and what callbacks
+        still in flight (``async def``) will return, so ``close()`` followed by
+        ``return b"bye"`` sends ``bye`` first.
+        """
+        if not self._t.is_closing():
+            self.loop.call_soon(self._adapter._close_when_flushed)
+
+    def _close_after_output(self) -> None:
         if self._queue is None:
             self._t.close()
         else:

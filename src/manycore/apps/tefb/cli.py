@@ -19,16 +19,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
-import os
 import signal
 import sys
 from collections.abc import Sequence
 
+from manycore.settings import RunSettings, add_run_options
+
 __all__ = ["main"]
 
 PROG = "manycore tefb"
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
 DEFAULT_POOL_SIZE = 4
 
 
@@ -43,23 +42,13 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-def _positive(text: str) -> int:
+def _pool_size(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 0..65535, got {text!r}")
     return value
 
 
@@ -77,12 +66,7 @@ def _serve_parser() -> _Parser:
         description="Serve the seven TechEmpower benchmark tests on every core. Also: "
         "`manycore tefb init-db --dsn URL` creates the schema and data on an existing server.",
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port (default 8080)")
-    parser.add_argument("--workers", type=_positive, default=None, help="default: all cores")
-    parser.add_argument(
-        "--engine", choices=("auto", "processes", "threads", "inline"), default="auto"
-    )
+    add_run_options(parser)
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--data-dir",
@@ -93,9 +77,10 @@ def _serve_parser() -> _Parser:
     where.add_argument(
         "--dsn", type=_dsn, default=None, help="use this existing server, not the embedded one"
     )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     parser.add_argument(
         "--pool-size",
-        type=_positive,
+        type=_pool_size,
         default=DEFAULT_POOL_SIZE,
         help=f"database connections per worker (default {DEFAULT_POOL_SIZE})",
     )
@@ -124,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
 
 
 def _fail(message: str) -> int:
@@ -144,11 +131,15 @@ def _init_db(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import manycore
+    from manycore.cli import configure_logging
+    from manycore.work import cpu_count
 
     from . import app
     from .postgres import EmbeddedPostgres, PostgresError
     from .schema import DatabaseError, check_database, ensure_database
 
+    settings = RunSettings.from_args(args)
+    configure_logging(args.log_level)
     pg = None
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # until run() takes over
     try:
@@ -156,7 +147,7 @@ def _serve(args: argparse.Namespace) -> int:
             dsn = args.dsn
             asyncio.run(check_database(dsn))
         else:
-            workers = args.workers or len(os.sched_getaffinity(0))
+            workers = settings.workers or cpu_count()
             pg = EmbeddedPostgres(
                 args.data_dir, max_connections=max(100, workers * args.pool_size + 20)
             )
@@ -166,13 +157,14 @@ def _serve(args: argparse.Namespace) -> int:
             asyncio.run(ensure_database(dsn))
         worlds = asyncio.run(app.load_world_cache(dsn))
         app.configure(dsn, worlds=worlds, pool_size=args.pool_size)
-        manycore.register(transport=manycore.server(args.host, args.port), protocol=app.TefbApp)
+        server = manycore.server(settings.host, settings.port)
+        manycore.register(transport=server, protocol=app.TefbApp)
         signal.signal(signal.SIGTERM, previous)
-        manycore.run(workers=args.workers, engine=args.engine)
+        manycore.run(**settings.run_kwargs())
         return 0
     except (PostgresError, DatabaseError) as exc:
         return _fail(str(exc))
-    except OSError as exc:  # e.g. the port is taken
+    except (manycore.ManycoreError, OSError, ValueError) as exc:  # e.g. the port is taken
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
