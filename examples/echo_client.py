@@ -1,6 +1,6 @@
 """A client with the same contract: send a greeting, print the echo, hang up.
 
-    python examples/echo_client.py 127.0.0.1 8007 "hello, echo"
+python examples/echo_client.py 127.0.0.1 8007 "hello, echo"
 """
 
 import sys

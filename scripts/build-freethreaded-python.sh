@@ -105,6 +105,7 @@ say "$STEP"
 make -j"$(nproc)" >>"$LOG" 2>&1
 STEP="installing into $PREFIX (make altinstall)"
 # altinstall: only the versioned names (python3.13t), so the prefix never shadows a python3.
+say "$STEP"
 make altinstall >>"$LOG" 2>&1
 
 STEP="checking the installed interpreter"

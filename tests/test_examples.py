@@ -8,8 +8,8 @@ import sys
 import time
 
 import pytest
-from conftest import EXAMPLES, connect, recv_all, recv_until
 
+from conftest import EXAMPLES, connect, recv_all, recv_until
 from manycore.testing import ServerProcess
 
 

@@ -1,9 +1,8 @@
 """One wrk run, pinned to its core, with the CPU time of everybody involved.
 
-Throughput comes from wrk itself (``wrk.lua`` prints a ``WRKJSON`` line from its ``done``
-hook); latency percentiles are computed from the histogram in that line with wrk's
-coordinated-omission samples removed (``latency.py`` says why). CPU is measured around the
-run:
+Throughput and latency come from wrk itself (``wrk.lua`` prints a ``WRKJSON`` line from its
+``done`` hook); wrk's percentiles are meaningless with pipelining (``wrk.lua`` says why), so
+a pipelined measurement has no p99. CPU is measured around the run:
 
 - wrk's own user + system time comes from ``os.wait4`` on the wrk process. When it is
   near 100 % of its core, the figure is wrk's limit, not the server's.
@@ -26,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from latency import correction_interval, parse_histogram, summarise, undo_correction
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk.lua"
 _MARKER = "WRKJSON "
@@ -42,8 +40,8 @@ class Measurement:
     bytes: int
     seconds: float  # wrk's own measured duration
     errors: dict[str, int]
-    latency_us: dict[str, float]  # measured: per request, or per batch when pipelined
-    wrk_p99_us: int  # wrk's own figure, for comparison (0 when pipelined: see latency.py)
+    latency_us: dict[str, float]  # as wrk reports it (coordinated-omission corrected)
+    pipelined: bool  # then wrk's latency percentiles are not usable
     wrk_cpu: float  # percent of one core
     server_cpu: float
     other_cpu: float
@@ -57,6 +55,10 @@ class Measurement:
         return self.bytes / self.seconds if self.seconds else 0.0
 
     @property
+    def p99_ms(self) -> float | None:
+        return None if self.pipelined else self.latency_us["p99"] / 1000
+
+    @property
     def error_count(self) -> int:
         return sum(self.errors.values())
 
@@ -68,7 +70,7 @@ class Measurement:
             "rps": self.rps,
             "errors": self.errors,
             "latency_us": self.latency_us,
-            "wrk_p99_us": self.wrk_p99_us,
+            "pipelined": self.pipelined,
             "wrk_cpu": self.wrk_cpu,
             "server_cpu": self.server_cpu,
             "other_cpu": self.other_cpu,
@@ -106,6 +108,7 @@ def run_wrk(
     headers: dict[str, str],
     cpu: str,
     server_cpu_seconds: Callable[[], float],
+    pipelined: bool = False,
 ) -> Measurement:
     """Run wrk once against ``url`` and return what it and the CPU counters saw."""
     cmd = wrk_command(
@@ -129,8 +132,6 @@ def run_wrk(
             f"{' '.join(cmd)}\n{output.strip()}"
         )
     result = json.loads(line[len(_MARKER) :])
-    interval = correction_interval(result["requests"], result["duration_us"], connections)
-    latency = summarise(undo_correction(parse_histogram(result["histogram"]), interval))
     wrk_seconds = usage.ru_utime + usage.ru_stime
     server_seconds = server1 - server0
     others = max(0.0, (busy1 - busy0) - wrk_seconds - server_seconds)
@@ -139,8 +140,8 @@ def run_wrk(
         bytes=result["bytes"],
         seconds=result["duration_us"] / 1e6,
         errors=result["errors"],
-        latency_us=latency,
-        wrk_p99_us=result["wrk_p99_us"],
+        latency_us=result["latency_us"],
+        pipelined=pipelined,
         wrk_cpu=100.0 * wrk_seconds / wall,
         server_cpu=100.0 * server_seconds / wall,
         other_cpu=100.0 * others / wall,

@@ -62,6 +62,11 @@ def _rps(value: float) -> str:
     return f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value / 1e3:.1f}k"
 
 
+def format_ms(value: float | None) -> str:
+    """Milliseconds to two decimals; "n/a" where wrk cannot measure it (pipelining)."""
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -85,7 +90,7 @@ def main_table(results: Results) -> list[str]:
                         case,
                         server,
                         _rps(m.rps),
-                        f"{m.latency_us['p99'] / 1000:.2f}",
+                        format_ms(m.p99_ms),
                         f"{m.server_cpu:.0f}%",
                         f"{m.wrk_cpu:.0f}%",
                         f"{m.other_cpu:.0f}%",
@@ -129,7 +134,7 @@ def static_table(results: Results) -> list[str]:
                 case,
                 _rps(m.rps),
                 f"{m.bytes_per_second / (1 << 20):.0f}",
-                f"{m.latency_us['p99'] / 1000:.2f}",
+                format_ms(m.p99_ms),
                 f"{m.server_cpu:.0f}%",
                 f"{m.wrk_cpu:.0f}%",
                 f"{m.other_cpu:.0f}%",
@@ -143,6 +148,12 @@ def static_table(results: Results) -> list[str]:
 def markdown(results: Results) -> str:
     """The whole report."""
     out = ["## HTTP: requests per second, one core each", "", *main_table(results), ""]
+    out += [
+        "p99 is wrk's (coordinated-omission corrected); with pipelining wrk cannot give",
+        "percentiles, hence n/a. CPU is % of one core over the run; limit names the side",
+        f"that used ≥ {SATURATED:.0f}% of its core (wrk: the figure is wrk's ceiling).",
+        "",
+    ]
     if any(results.median(results.baseline, c) for c in results.cases):
         out += [f"## {results.baseline} relative to each peer (higher is better)", ""]
         out += [*ratio_table(results), ""]

@@ -33,7 +33,7 @@ from pathlib import Path
 import checks
 import static_files
 from measure import Measurement, WrkError, run_wrk
-from report import Results, markdown
+from report import Results, format_ms, markdown
 from servers import HOST, SERVERS, RunningServer, ServerFailed, running
 from workload import ENDPOINTS, Case, cases
 
@@ -165,6 +165,7 @@ class Runner:
             headers=headers,
             cpu=self.args.wrk_cpu,
             server_cpu_seconds=server.cpu_seconds,
+            pipelined=script_args[0] == "pipeline",
         )
         url = server.url + path
         if self.args.warmup:
@@ -233,7 +234,7 @@ class Runner:
 
     def _progress(self, server: str, case: str, m: Measurement) -> None:
         _log(
-            f"[{server}] {case}: {m.rps:,.0f} req/s, p99 {m.latency_us['p99'] / 1000:.2f} ms, "
+            f"[{server}] {case}: {m.rps:,.0f} req/s, p99 {format_ms(m.p99_ms)} ms, "
             f"server {m.server_cpu:.0f}% wrk {m.wrk_cpu:.0f}% others {m.other_cpu:.0f}% CPU, "
             f"{m.error_count} errors"
         )
@@ -254,9 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(results.as_dict(), indent=2))
     if results.skipped:
         _log(f"skipped: {', '.join(results.skipped)} (see above for why)")
-    if runner.wrong:
-        _log(f"{len(runner.wrong)} wrong answer(s):")
-        for line in runner.wrong:
+    wrong = list(dict.fromkeys(runner.wrong))  # each round finds the same ones again
+    if wrong:
+        _log(f"{len(wrong)} wrong answer(s):")
+        for line in wrong:
             _log(f"  {line}")
         return 1
     return 0

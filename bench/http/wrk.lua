@@ -10,11 +10,10 @@
 --
 -- `request` is defined inside init (wrk decides static vs dynamic after init), and `done`
 -- prints one machine-readable line, "WRKJSON {...}", that run.py parses instead of wrk's
--- human summary. It includes the whole latency histogram (microseconds -> count, nonzero
--- buckets only) because wrk's own percentiles are unusable with pipelining: wrk records
--- one latency per batch but "corrects" for coordinated omission using the per-response
--- rate, adding synthetic samples below its recorded minimum that its percentile walk then
--- never reaches (p99 = 0). run.py removes that correction and computes the percentiles.
+-- human summary. Latencies are in microseconds. With pipelining wrk records one sample per
+-- batch but corrects for coordinated omission using the per-response rate; the synthetic
+-- samples land below its recorded minimum, where its percentile walk never looks, so its
+-- percentiles read 0 (or too high): run.py does not report them for pipelined runs.
 
 function init(args)
    local mode = args[1] or "plain"
@@ -49,19 +48,13 @@ end
 
 function done(summary, latency, requests)
    local e = summary.errors
-   -- latency[i] is the number of samples of i - 1 microseconds.
-   local histogram = {}
-   for us = 0, latency.max do
-      local count = latency[us + 1]
-      if count > 0 then
-         histogram[#histogram + 1] = us .. "," .. count
-      end
-   end
    io.write(string.format(
       'WRKJSON {"requests": %d, "bytes": %d, "duration_us": %d, '
          .. '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, '
-         .. '"wrk_p99_us": %d, "histogram": [%s]}\n',
+         .. '"latency_us": {"mean": %.1f, "stdev": %.1f, "p50": %d, "p90": %d, "p99": %d, '
+         .. '"max": %d}}\n',
       summary.requests, summary.bytes, summary.duration,
       e.connect, e.read, e.write, e.status, e.timeout,
-      latency:percentile(99), table.concat(histogram, ",")))
+      latency.mean, latency.stdev,
+      latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end

@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             server.check()
         print(f"# {args.workers} workers each, pool {args.pool_size}/worker, wrk -t{args.threads}, "
               f"{duration:g}s per run, PostgreSQL {data_dir}", flush=True)  # fmt: skip
-        print(f"{'test':<12} {'conns':>5} {'manycore':>10} {'granian':>10} {'ratio':>6}", flush=True)
+        header = f"{'test':<12} {'conns':>5} {'manycore':>10} {'granian':>10} {'ratio':>6}"
+        print(header, flush=True)
         results = []
         for index, test in enumerate(tests):
             order = servers if index % 2 == 0 else servers[::-1]

@@ -102,7 +102,7 @@ class AsyncFile:
         await self.close()
 
 
-async def open(path: str | os.PathLike, mode: str = "rb", **kwargs: Any) -> AsyncFile:  # noqa: A001
+async def open(path: str | os.PathLike, mode: str = "rb", **kwargs: Any) -> AsyncFile:
     """Open ``path`` without blocking the loop; arguments as for the builtin ``open``."""
     return AsyncFile(await _run(functools.partial(builtins.open, path, mode, **kwargs)))
 

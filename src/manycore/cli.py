@@ -62,7 +62,9 @@ def load_target(target: str) -> type | None:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and module_name.startswith(exc.name):
-                raise UsageError(f"cannot import {module_name!r}: no module named {exc.name!r}")
+                raise UsageError(
+                    f"cannot import {module_name!r}: no module named {exc.name!r}"
+                ) from None
             raise
     if not attr:
         return None

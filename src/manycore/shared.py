@@ -185,16 +185,20 @@ def _freeze(obj: Any, memo: dict[int, Any]) -> Any:
         frozen = FrozenList(_freeze(v, memo) for v in obj)
     elif isinstance(obj, tuple):
         items = tuple(_freeze(v, memo) for v in obj)
-        frozen = obj if all(a is b for a, b in zip(items, obj, strict=True)) else _rebuild(obj, items)
+        frozen = (
+            obj if all(a is b for a, b in zip(items, obj, strict=True)) else _rebuild(obj, items)
+        )
     elif isinstance(obj, set | frozenset):
         frozen = frozenset(_freeze(v, memo) for v in obj)
     elif isinstance(obj, bytearray):
         frozen = bytes(obj)
     elif _is_numpy_array(obj):
         frozen = _freeze_numpy(obj)
-    elif _is_frozen_dataclass(obj) or _is_known_immutable(cls) or isinstance(obj, mmap.mmap):
-        frozen = obj
-    elif isinstance(obj, int | float | str | bytes):  # subclasses (IntEnum, ...)
+    elif (
+        _is_frozen_dataclass(obj)
+        or _is_known_immutable(cls)
+        or isinstance(obj, mmap.mmap | int | float | str | bytes)  # incl. IntEnum & co.
+    ):
         frozen = obj
     else:
         raise TypeError(
@@ -245,18 +249,18 @@ _MUTABLE_GLOBAL_TYPES = (dict, list, set, bytearray)
 class GlobalsGuard:
     """Detects parallel contexts that rebind or mutate an application module's globals.
 
-    A snapshot of every global's identity (and of the contents' size and identity
-    for plain mutable containers) is taken when the engine starts; :meth:`check`
-    compares against it after each protocol callback and raises
-    :class:`ParallelContextError` naming the first offending global, after putting
-    the original binding back so the main context's state stays pristine.
+    A snapshot of every global's identity (and a shallow copy of plain mutable
+    containers) is taken when the engine starts; :meth:`check` compares against
+    it after each protocol callback and raises :class:`ParallelContextError`
+    naming the first offending global, after putting the original binding (or
+    contents) back so the main context's state stays pristine.
     """
 
     def __init__(self, modules: Iterable[types.ModuleType]) -> None:
         self._modules = [m for m in modules if m is not None]
         self._bindings = {m.__name__: dict(vars(m)) for m in self._modules}
-        self._fingerprints = {
-            (m.__name__, name): _fingerprint(value)
+        self._originals = {
+            (m.__name__, name): (value.copy(), _fingerprint(value))
             for m in self._modules
             for name, value in vars(m).items()
             if type(value) in _MUTABLE_GLOBAL_TYPES
@@ -278,8 +282,9 @@ class GlobalsGuard:
                 if namespace[name] is not value:
                     namespace[name] = value
                     self._report(module, name, "rebound")
-                expected = self._fingerprints.get((module.__name__, name))
-                if expected is not None and _fingerprint(value) != expected:
+                original = self._originals.get((module.__name__, name))
+                if original is not None and _fingerprint(value) != original[1]:
+                    _restore_contents(value, original[0])
                     self._report(module, name, f"mutated ({type(value).__name__})")
 
     def _report(self, module: types.ModuleType, name: str, what: str) -> NoReturn:
@@ -290,6 +295,14 @@ class GlobalsGuard:
         )
 
 
+def _restore_contents(value: Any, original: Any) -> None:
+    if isinstance(value, dict | set):
+        value.clear()
+        value.update(original)
+    else:  # list, bytearray
+        value[:] = original
+
+
 def _fingerprint(value: Any) -> tuple:
     if isinstance(value, dict):
         return (len(value), tuple(map(id, value.keys())), tuple(map(id, value.values())))
@@ -298,4 +311,3 @@ def _fingerprint(value: Any) -> tuple:
     if isinstance(value, bytearray):
         return (bytes(value),)
     return (len(value), tuple(map(id, value)))
-

@@ -260,7 +260,9 @@ class ServerProcess:
             process.kill()
             code = process.wait()
             if check:
-                raise AssertionError("server did not stop within 30 s of SIGTERM\n" + self.log())
+                raise AssertionError(
+                    "server did not stop within 30 s of SIGTERM\n" + self.log()
+                ) from None
         if self._reader is not None:
             self._reader.join(5)
         if process.stdout is not None:

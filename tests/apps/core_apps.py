@@ -143,7 +143,7 @@ class SlowAsync:
 
 
 class Crash:
-    """"die" ends this worker process abruptly; anything else reports the pid."""
+    """ "die" ends this worker process abruptly; anything else reports the pid."""
 
     lines_mode = True
 
@@ -158,7 +158,7 @@ def fib(n: int) -> int:
 
 
 class Work:
-    """"N" -> fib(N) computed by submit_work, with the callback's context reported."""
+    """ "N" -> fib(N) computed by submit_work, with the callback's context reported."""
 
     lines_mode = True
 

@@ -10,7 +10,7 @@ on ``processes`` and ``threads``.
 from __future__ import annotations
 
 from ..context import _restore_thread_context, _set_thread_context
-from ..work import _install_link, _install_main_scheduler, _InlineLink
+from ..work import _InlineLink, _install_link, _install_main_scheduler
 from .worker import Plan, Worker
 
 __all__ = ["run_inline"]

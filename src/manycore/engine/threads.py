@@ -108,4 +108,3 @@ def _kick_main_thread() -> None:
         signal.pthread_kill(threading.main_thread().ident, signal.SIGCHLD)
     except (AttributeError, ProcessLookupError, OSError, ValueError):
         pass
-

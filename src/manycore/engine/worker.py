@@ -168,9 +168,7 @@ class Worker:
 
     def _client_lost(self, _adapter: ProtocolAdapter) -> None:
         self._clients_open -= 1
-        has_servers = any(
-            not isinstance(r.transport, ClientSpec) for r in self.plan.registrations
-        )
+        has_servers = any(not isinstance(r.transport, ClientSpec) for r in self.plan.registrations)
         if self._clients_open == 0 and not has_servers:
             self._set_stop()
 

@@ -1,0 +1,135 @@
+"""Trie keys: one marisa-trie that is both the exact title index and the case-insensitive one.
+
+A title is stored as ``fold(title) + "\\0" + case_patch`` (the separator and
+patch are omitted when the title is already all lower case).  ``fold`` lowers
+every character on its own (no context rules, so a prefix folds to a prefix of
+the fold); the patch lists the positions that were upper case, as characters
+``chr(position + 32)`` (so a key never holds a control character other than the
+separator, and keys can be joined with newlines), and, after a second ``"\\0"``, the rare positions whose
+original character is not simply the upper case of the folded one (titlecase
+digraphs, final sigma, the Kelvin sign...), as position-character pairs.
+
+Why one trie: a trie of titles plus a second trie of folded titles and an array
+mapping one to the other is about twice the size; with this encoding the folded
+title is a real trie prefix, so
+
+* a case-insensitive prefix search is a plain trie prefix search, and the
+  results come out in folded (dictionary) order: "anar" gives Anarchism,
+  Anarcho-capitalism, AnarchY (that is, label order of the folded titles);
+* an exact lookup encodes the title and looks it up (no scan);
+* a case-sensitive prefix search walks the folded range and keeps the titles
+  whose patch agrees with the prefix's patch on the prefix's positions.
+
+Invariants: ``decode(encode(t)) == t`` for every title without ``"\\0"``;
+``fold(p)`` is a prefix of ``fold(t)`` whenever ``p`` is a prefix of ``t``;
+``fold`` never changes the length of a string.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SEP", "CasePrefix", "decode", "encode", "fold"]
+
+SEP = "\x00"
+_DOTTED_CAPITAL_I = "\u0130"  # the one character whose lower() is two characters long
+_FINAL_SIGMA = "\u03c2"
+_SIGMA = "\u03c3"
+_MARK0 = 0x20  # position p is stored as chr(p + _MARK0)
+_FIRST_ONLY = chr(_MARK0)  # the patch of "Title with only its first letter upper"
+# The surrogate block cannot be encoded, so positions stop below it.
+MAX_TITLE_CHARS = 0xD800 - _MARK0
+
+
+def fold(text: str) -> str:
+    """Lower-case ``text`` character by character (length-preserving, context-free)."""
+    folded = text.lower()
+    if len(folded) != len(text):
+        folded = "".join(c if c == _DOTTED_CAPITAL_I else c.lower() for c in text)
+    if _FINAL_SIGMA in folded:  # str.lower() picks final sigma by context; undo that
+        folded = folded.replace(_FINAL_SIGMA, _SIGMA)
+    return folded
+
+
+def encode(title: str) -> str:
+    """The trie key of ``title``."""
+    folded = fold(title)
+    if folded == title:
+        return folded
+    first = title[0]
+    if folded[1:] == title[1:] and folded[0].upper() == first:
+        return folded + SEP + _FIRST_ONLY  # the common case: only the first letter is upper
+    simple = []
+    escaped = []
+    for i, (original, low) in enumerate(zip(title, folded, strict=True)):
+        if original != low:
+            if low.upper() == original:
+                simple.append(chr(i + _MARK0))
+            else:
+                escaped.append(chr(i + _MARK0) + original)
+    if escaped:
+        return f"{folded}\x00{''.join(simple)}\x00{''.join(escaped)}"
+    return f"{folded}\x00{''.join(simple)}"
+
+
+def decode(key: str) -> str:
+    """The title stored under ``key``."""
+    folded, sep, patch = key.partition(SEP)
+    if not sep:
+        return folded
+    if patch == _FIRST_ONLY:
+        return folded[0].upper() + folded[1:]
+    simple, sep, escaped = patch.partition(SEP)
+    if not sep:  # slices beat a list of characters for the usual one to four marks
+        parts = []
+        last = 0
+        for mark in simple:
+            i = ord(mark) - _MARK0
+            parts.append(folded[last:i])
+            parts.append(folded[i].upper())
+            last = i + 1
+        parts.append(folded[last:])
+        return "".join(parts)
+    chars = list(folded)
+    for mark in simple:
+        i = ord(mark) - _MARK0
+        chars[i] = chars[i].upper()
+    for j in range(0, len(escaped), 2):
+        chars[ord(escaped[j]) - _MARK0] = escaped[j + 1]
+    return "".join(chars)
+
+
+class CasePrefix:
+    """Tells, from its key alone, whether a title starts with ``prefix`` case-sensitively.
+
+    Every key in the trie range of ``fold(prefix)`` already matches ignoring
+    case; it matches exactly when its patch agrees with the prefix's patch on
+    the prefix's positions.  Patches repeat a lot (most titles only capitalise
+    their first letter), so answers are cached per patch.
+    """
+
+    __slots__ = ("_cache", "_length", "_want", "folded")
+
+    def __init__(self, prefix: str) -> None:
+        self.folded = fold(prefix)
+        self._length = len(prefix)
+        self._want = _positions(encode(prefix).partition(SEP)[2], self._length)
+        self._cache: dict[str, bool] = {}
+
+    def matches(self, key: str) -> bool:
+        patch = key[len(self.folded) :].partition(SEP)[2]
+        answer = self._cache.get(patch)
+        if answer is None:
+            answer = _positions(patch, self._length) == self._want
+            if len(self._cache) < 4096:
+                self._cache[patch] = answer
+        return answer
+
+
+def _positions(patch: str, length: int) -> tuple[str, str]:
+    """The parts of a patch that concern positions below ``length``."""
+    simple, _, escaped = patch.partition(SEP)
+    limit = chr(length + _MARK0)
+    kept_simple = "".join(mark for mark in simple if mark < limit)
+    kept_escaped = "".join(
+        escaped[j : j + 2] for j in range(0, len(escaped), 2) if escaped[j] < limit
+    )
+    return kept_simple, kept_escaped

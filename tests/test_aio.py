@@ -1,0 +1,54 @@
+"""manycore.aio: file I/O from parallel contexts that never stalls the event loop."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+from conftest import TEST_APPS, connect, recv_until
+from manycore.testing import ServerProcess
+
+APPS = str(TEST_APPS / "core_apps.py")
+
+
+def ask(sock, data: bytes) -> bytes:
+    sock.sendall(data + b"\n")
+    return recv_until(sock, lambda d: d.endswith(b"\n"))
+
+
+def test_write_and_read_back(engine, tmp_path):
+    path = tmp_path / "out.bin"
+    with ServerProcess(f"{APPS}:AioWriter", engine=engine) as server:
+        with connect(server.address) as sock:
+            assert json.loads(ask(sock, b"write %s 100000" % bytes(path))) == {"written": 100000}
+            assert json.loads(ask(sock, b"read %s" % bytes(path))) == {"read": 100000}
+    assert path.read_bytes() == b"x" * 100000
+
+
+def test_a_slow_disk_write_does_not_stall_other_connections(engine, tmp_path):
+    """The "disk" is a FIFO that nobody reads yet: the write blocks until we drain it."""
+    fifo = tmp_path / "slow-disk"
+    os.mkfifo(fifo)
+    size = 4 * 1024 * 1024  # far more than a pipe buffer holds
+    with ServerProcess(f"{APPS}:AioWriter", engine=engine) as server:
+        writer = connect(server.address, timeout=60)
+        writer.sendall(b"write %s %d\n" % (bytes(fifo), size))
+        time.sleep(0.5)  # the write is now blocked inside the server
+        with connect(server.address) as other:
+            for _ in range(5):
+                assert ask(other, b"ping") == b"pong\n"  # the loop keeps serving
+        drained = []
+
+        def drain() -> None:
+            with open(fifo, "rb") as f:
+                drained.append(len(f.read()))
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        answer = json.loads(recv_until(writer, lambda d: d.endswith(b"\n")))
+        writer.close()
+        reader.join(30)
+    assert answer == {"written": size}
+    assert drained == [size]
