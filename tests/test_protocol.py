@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import TEST_APPS, connect, recv_all, recv_until
+from conftest import EXAMPLES, TEST_APPS, connect, recv_all, recv_until
 from manycore.testing import MemoryTransport, ServerProcess, check_protocol, feed
 
 APPS = str(TEST_APPS / "core_apps.py")
@@ -100,9 +101,10 @@ def test_timer_repeats_until_cancelled(engine):
 
 
 def test_memory_transport_drives_a_protocol_without_sockets():
-    from echo_lines import EchoLines
-
-    import examples_path  # noqa: F401  (adds examples/ to sys.path)
+    spec = importlib.util.spec_from_file_location("echo_lines", EXAMPLES / "echo_lines.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    EchoLines = module.EchoLines
 
     protocol = EchoLines()
     transport = feed(protocol, b"a\r\nb")

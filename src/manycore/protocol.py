@@ -108,6 +108,10 @@ class ProtocolAdapter(asyncio.Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         spec = self._spec
         self.transport = t = Transport(self, transport, self._loop)
+        self._raw_write = transport.write
+        self._direct = not spec.has_send_complete
+        if self._guard is not None:
+            self.data_received = self._data_received_guarded  # type: ignore[method-assign]
         counters = worker_counters()
         counters.connections_open += 1
         counters.connections_total += 1
@@ -130,10 +134,25 @@ class ProtocolAdapter(asyncio.Protocol):
             self._failed(exc)
 
     def data_received(self, data: bytes) -> None:
+        transport = self.transport
+        try:
+            result = self._on_data(transport, data)
+        except Exception as exc:
+            self._failed(exc)
+            return
+        if result is None:
+            return
+        # Fast path: plain bytes, nothing queued, nothing to track -> straight to the loop.
+        if type(result) is bytes and self._direct and self._pending is None:
+            if transport._queue is None:
+                self._raw_write(result)
+                return
+        self._emit(result)
+
+    def _data_received_guarded(self, data: bytes) -> None:
         try:
             result = self._on_data(self.transport, data)
-            if self._guard is not None:
-                self._guard.check()
+            self._guard.check()
         except Exception as exc:
             self._failed(exc)
             return

@@ -1,12 +1,12 @@
 """Trie keys: one marisa-trie that is both the exact title index and the case-insensitive one.
 
-A title is stored as ``fold(title) + "\\0" + case_patch`` (the separator and
+A title is stored as ``fold(title) + "\\x01" + case_patch`` (the separator and
 patch are omitted when the title is already all lower case).  ``fold`` lowers
 every character on its own (no context rules, so a prefix folds to a prefix of
 the fold); the patch lists the positions that were upper case, as characters
 ``chr(position + 32)`` (so a key never holds a control character other than the
-separator, and keys can be joined with newlines), and, after a second ``"\\0"``, the rare positions whose
-original character is not simply the upper case of the folded one (titlecase
+separator, and keys can be joined with newlines), and, after a second
+separator, the rare positions whose original character is not simply the upper case of the folded one (titlecase
 digraphs, final sigma, the Kelvin sign...), as position-character pairs.
 
 Why one trie: a trie of titles plus a second trie of folded titles and an array
@@ -20,7 +20,7 @@ title is a real trie prefix, so
 * a case-sensitive prefix search walks the folded range and keeps the titles
   whose patch agrees with the prefix's patch on the prefix's positions.
 
-Invariants: ``decode(encode(t)) == t`` for every title without ``"\\0"``;
+Invariants: ``decode(encode(t)) == t`` for every title without control characters;
 ``fold(p)`` is a prefix of ``fold(t)`` whenever ``p`` is a prefix of ``t``;
 ``fold`` never changes the length of a string.
 """
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 __all__ = ["SEP", "CasePrefix", "decode", "encode", "fold"]
 
-SEP = "\x00"
+SEP = "\x01"  # sorts before every character a title may hold; NUL breaks marisa lookups
 _DOTTED_CAPITAL_I = "\u0130"  # the one character whose lower() is two characters long
 _FINAL_SIGMA = "\u03c2"
 _SIGMA = "\u03c3"
@@ -66,8 +66,8 @@ def encode(title: str) -> str:
             else:
                 escaped.append(chr(i + _MARK0) + original)
     if escaped:
-        return f"{folded}\x00{''.join(simple)}\x00{''.join(escaped)}"
-    return f"{folded}\x00{''.join(simple)}"
+        return f"{folded}{SEP}{''.join(simple)}{SEP}{''.join(escaped)}"
+    return f"{folded}{SEP}{''.join(simple)}"
 
 
 def decode(key: str) -> str:

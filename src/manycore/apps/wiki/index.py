@@ -1,0 +1,307 @@
+"""Reading an index: exact lookup, search as you type, all titles with a prefix, page ranges.
+
+``WikiIndex.open(directory)`` memory-maps everything (the trie with
+``marisa_trie.Trie.mmap``, the arrays with ``np.load(mmap_mode="r")``), so
+opening takes milliseconds whatever the size, and the parallel contexts forked
+afterwards share the same physical pages.  The object is immutable after
+``open``; the only mutable things (a small cache of decompressed multistream
+streams) live in ``pages`` and are per thread.
+
+Arrays are indexed through plain ``ndarray`` views of the maps (an
+``np.memmap`` subclass adds overhead to every indexing operation), and
+``searchsorted`` is always given numpy scalars of the array's dtype: a Python
+int makes numpy convert the whole uint64 array first.
+
+Search order (``search``): the exact title, then titles that start with the
+query as typed or with its first letter capitalised (MediaWiki's canonical
+form), then titles that start with it ignoring case -- each group in
+dictionary order, the first ``limit`` results.  Because the trie's keys are
+folded titles (see ``keys``), all three groups come from one trie range.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import marisa_trie
+import numpy as np
+
+from . import keys, layout
+from .errors import IndexFormatError
+from .pages import PageSource, open_source
+
+__all__ = ["Hit", "WikiIndex"]
+
+MAX_LIMIT = 1000
+MAX_REDIRECT_HOPS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result."""
+
+    title: str
+    id: int
+    ns: int
+    bytes: int
+    redirect_to: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"title": self.title}
+        if self.redirect_to is not None:
+            out["redirect_to"] = self.redirect_to
+        out["ns"] = self.ns
+        out["bytes"] = self.bytes
+        return out
+
+
+def _load(directory: Path, name: str) -> np.ndarray:
+    path = directory / f"{name}.npy"
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise IndexFormatError(f"{directory}: incomplete index ({path.name} is missing); rebuild it")
+    except ValueError:  # np.load cannot mmap an empty array; those are tiny anyway
+        array = np.load(path, allow_pickle=False)
+    return array.view(np.ndarray)
+
+
+def clamp_limit(limit: int | str | None, default: int = 10) -> int:
+    """A search limit forced into 1..1000 (garbage means the default)."""
+    try:
+        value = int(limit) if limit is not None else default
+    except (TypeError, ValueError):
+        value = default
+    return max(1, min(MAX_LIMIT, value))
+
+
+class WikiIndex:
+    """A built index, memory-mapped and read-only."""
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        directory = Path(directory).absolute()
+        self.directory = directory
+        self.header = header = layout.read_header(directory)
+        self.trie = marisa_trie.Trie().mmap(str(directory / "titles.marisa"))
+        self.missing = marisa_trie.Trie().mmap(str(directory / "missing_targets.marisa"))
+        self.start_lo = _load(directory, "start_lo")
+        self.start_hi = _load(directory, "start_hi")
+        self.length = _load(directory, "length")
+        self.long_ids = _load(directory, "long_ids")
+        self.long_lengths = _load(directory, "long_lengths")
+        self.flags = _load(directory, "flags")
+        self.redirect_ids = _load(directory, "redirect_ids")
+        self.redirect_targets = _load(directory, "redirect_targets")
+        self.namespace_codes = np.array(header["namespace_codes"], dtype=np.int32)
+        self._ns_list = [int(x) for x in self.namespace_codes]
+        if len(self.trie) != len(self.flags):
+            raise IndexFormatError(f"{directory}: trie and arrays disagree; rebuild the index")
+        self.first_letter = header["dump"].get("site", {}).get("case", "first-letter") == (
+            "first-letter"
+        )
+        streams = None
+        if header["source"]["kind"] == "multistream":
+            streams = (_load(directory, "stream_starts"), _load(directory, "stream_offsets"))
+        self.source: PageSource = open_source(directory, header["source"], streams)
+
+    @classmethod
+    def open(cls, directory: str | os.PathLike) -> WikiIndex:
+        """Open (memory-map) the index in ``directory``; ``IndexFormatError`` if unusable."""
+        return cls(directory)
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __len__(self) -> int:
+        return len(self.flags)
+
+    # ---------------------------------------------------------------- one title
+
+    def lookup(self, title: str) -> int | None:
+        """The id of exactly ``title``, or None."""
+        try:
+            return self.trie.get(keys.encode(title))
+        except ValueError:  # a title with characters no key can hold (lone surrogates)
+            return None
+
+    def resolve(self, title: str) -> int | None:
+        """The id of ``title`` as a reader means it: exact, then ``_`` as space, capitalised
+        first letter, and finally any title equal to it ignoring case."""
+        found = self.lookup(title)
+        if found is not None:
+            return found
+        title = " ".join(title.replace("_", " ").split())
+        if not title:
+            return None
+        candidates = [title]
+        if self.first_letter:
+            candidates.append(title[0].upper() + title[1:])
+        for candidate in candidates:
+            found = self.lookup(candidate)
+            if found is not None:
+                return found
+        folded = keys.fold(title)
+        for key, key_id in self.trie.iteritems(folded):
+            if key.partition(keys.SEP)[0] != folded:
+                break
+            return key_id
+        return None
+
+    def title(self, key_id: int) -> str:
+        return keys.decode(self.trie.restore_key(key_id))
+
+    def namespace(self, key_id: int) -> int:
+        return self._ns_list[int(self.flags[key_id]) & layout.NS_MASK]
+
+    def is_redirect(self, key_id: int) -> bool:
+        return bool(self.flags[key_id] & layout.REDIRECT_BIT)
+
+    def page_range(self, key_id: int) -> tuple[int, int]:
+        """(offset, length) of the page's ``<page>...</page>`` in the served text."""
+        start = (int(self.start_hi[key_id]) << 32) | int(self.start_lo[key_id])
+        length = int(self.length[key_id])
+        if length == layout.LONG:
+            pos = np.searchsorted(self.long_ids, np.uint32(key_id))
+            length = int(self.long_lengths[pos])
+        return start, length
+
+    def redirect(self, key_id: int) -> tuple[str, int | None] | None:
+        """(target title, target id or None if not in the dump) for a redirect, else None."""
+        if not self.flags[key_id] & layout.REDIRECT_BIT:
+            return None
+        pos = np.searchsorted(self.redirect_ids, np.uint32(key_id))
+        target = int(self.redirect_targets[pos])
+        if target >= 0:
+            return self.title(target), target
+        return keys.decode(self.missing.restore_key(-1 - target)), None
+
+    def follow(self, key_id: int) -> int:
+        """The page a reader lands on: redirects followed while their target exists."""
+        seen = {key_id}
+        for _ in range(MAX_REDIRECT_HOPS):
+            hop = self.redirect(key_id)
+            if hop is None or hop[1] is None or hop[1] in seen:
+                break
+            key_id = hop[1]
+            seen.add(key_id)
+        return key_id
+
+    def read_page(self, key_id: int) -> bytes:
+        """The page's XML bytes (a copy; use ``source`` to send them without copying)."""
+        offset, length = self.page_range(key_id)
+        return self.source.read(offset, length)
+
+    # ---------------------------------------------------------------- many titles
+
+    def search(self, query: str, limit: int = 10) -> list[Hit]:
+        """Titles for a search box: exact, then case-sensitive prefix, then any-case prefix."""
+        limit = clamp_limit(limit)
+        query = query.replace("_", " ").lstrip()
+        if not query:
+            return []
+        found: list[tuple[str, int]] = []
+        seen: set[int] = set()
+        forms = [query]
+        if self.first_letter and query[0].upper() != query[0] and len(query[0].upper()) == 1:
+            forms.append(query[0].upper() + query[1:])
+        for form in forms:
+            key_id = self.lookup(form)
+            if key_id is not None and key_id not in seen:
+                seen.add(key_id)
+                found.append((keys.encode(form), key_id))
+        matchers = [keys.CasePrefix(form) for form in forms]
+        other: list[tuple[str, int]] = []
+        budget = max(8 * limit, 256)  # keys looked at for case-sensitive matches
+        wanted = limit - len(found)
+        for key, key_id in itertools.islice(self.trie.iteritems(matchers[0].folded), budget):
+            if wanted <= 0:
+                break
+            if key_id in seen:
+                continue
+            if any(m.matches(key) for m in matchers):
+                found.append((key, key_id))
+                wanted -= 1
+            elif len(other) < limit:
+                other.append((key, key_id))
+        found.extend(other[: max(0, wanted)])
+        return self.hits(found[:limit])
+
+    def hits(self, pairs: list[tuple[str, int]]) -> list[Hit]:
+        """``Hit`` objects for (key, id) pairs, with array reads done in one go."""
+        if not pairs:
+            return []
+        ids = np.fromiter((i for _, i in pairs), dtype=np.intp, count=len(pairs))
+        flags = self.flags[ids].tolist()
+        lengths = self.length[ids].tolist()
+        out = []
+        for (key, key_id), flag, length in zip(pairs, flags, lengths, strict=True):
+            if length == layout.LONG:
+                length = self.page_range(key_id)[1]
+            target = self.redirect(key_id)[0] if flag & layout.REDIRECT_BIT else None
+            out.append(
+                Hit(keys.decode(key), key_id, self._ns_list[flag & layout.NS_MASK], length, target)
+            )
+        return out
+
+    def prefix(self, prefix: str, max_hits: int | None = None) -> tuple[list[str], np.ndarray]:
+        """Every title starting with ``prefix`` (case-sensitive), in order, and their ids.
+
+        Stops after ``max_hits + 1`` titles when ``max_hits`` is given, so a
+        caller can tell "more than max_hits" without reading them all.
+        """
+        matcher = keys.CasePrefix(prefix)
+        matches = matcher.matches
+        if max_hits is None:
+            pairs = [(k, i) for k, i in self.trie.iteritems(matcher.folded) if matches(k)]
+        else:
+            selected = ((k, i) for k, i in self.trie.iteritems(matcher.folded) if matches(k))
+            pairs = list(itertools.islice(selected, max_hits + 1))
+        decode = keys.decode
+        titles = [decode(k) for k, _ in pairs]
+        ids = np.fromiter((i for _, i in pairs), dtype=np.intp, count=len(pairs))
+        return titles, ids
+
+    def ranges(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(starts, ends) of the pages ``ids``, vectorised."""
+        starts = (self.start_hi[ids].astype(np.uint64) << np.uint64(32)) | self.start_lo[ids]
+        lengths = self.length[ids].astype(np.uint64)
+        long = lengths == layout.LONG
+        if long.any():
+            where = np.searchsorted(self.long_ids, ids[long].astype(np.uint32))
+            lengths[long] = self.long_lengths[where]
+        return starts, starts + lengths
+
+    def offsets(self, prefix: str, max_hits: int | None = None) -> list[list]:
+        """PyParallel's ``[[title, start, end], ...]`` for every title starting with ``prefix``."""
+        titles, ids = self.prefix(prefix, max_hits)
+        starts, ends = self.ranges(ids)
+        return [list(row) for row in zip(titles, starts.tolist(), ends.tolist(), strict=True)]
+
+    # ---------------------------------------------------------------- about
+
+    def disk_bytes(self) -> int:
+        """Bytes of the index files (not the dump it points into)."""
+        total = 0
+        for entry in self.directory.iterdir():
+            if entry.name != "dump.xml" and entry.is_file():
+                total += entry.stat().st_size
+        return total
+
+    def describe(self) -> dict[str, Any]:
+        header = self.header
+        return {
+            "titles": len(self),
+            "pages": header["pages"],
+            "redirects": header["redirects"],
+            "index_bytes": self.disk_bytes(),
+            "dump_bytes": header["source"]["size"],
+            "dump": header["dump"]["path"],
+            "dump_kind": header["dump"]["kind"],
+            "schema": header["dump"]["schema"],
+            "site": header["dump"].get("site", {}).get("sitename"),
+            "built": header.get("built"),
+        }

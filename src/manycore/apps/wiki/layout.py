@@ -1,0 +1,161 @@
+"""The index directory: which files it holds, their format, and writing it atomically.
+
+Files (N = number of distinct titles, arrays indexed by trie key id)::
+
+    manycore-wiki-index.json  header: format name and version, counts, source dump,
+                              namespace table -- written last, so a directory
+                              without it is by construction incomplete
+    titles.marisa             the trie of title keys (see ``keys``)
+    start_lo.npy  uint32[N]   low 32 bits of the page's first byte (its "<page>")
+    start_hi.npy  uint8[N]    high 8 bits (dumps up to 1 TiB)
+    length.npy    uint16[N]   bytes up to and including "</page>"; 65535 means "see
+    long_ids.npy / long_lengths.npy"  (sorted ids, uint64 lengths)
+    flags.npy     uint8[N]    bits 0-6: namespace code (header "namespaces"), bit 7: redirect
+    redirect_ids.npy uint32[R] sorted ids of redirect pages
+    redirect_targets.npy int64[R]  target's key id, or -1-k: key k of missing_targets.marisa
+    missing_targets.marisa    keys of redirect targets that are not in the dump
+    stream_starts.npy uint64[S+1]  (multistream) where each stream starts in the
+    stream_offsets.npy uint64[S+1] decompressed text / in the .bz2 file; last = total
+    dump.xml                  (single-stream .bz2 only) the decompressed dump
+
+Offsets are into the served file: the dump itself, ``dump.xml``, or, for a
+multistream dump, the concatenation of all its decompressed streams.  About 8
+bytes per title plus the trie: small enough that a 28-million-title index fits in
+a few hundred MB, and every array is memory-mapped and shared by all workers.
+
+Atomicity: an index is built in a hidden sibling directory and renamed into
+place after every file (header last) is fsynced; an interrupted build removes
+its directory.  ``read_header`` refuses a directory without a complete header
+of this format version, with a message saying to rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import IndexFormatError
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "HEADER",
+    "LONG",
+    "REDIRECT_BIT",
+    "Staging",
+    "read_header",
+    "split_starts",
+]
+
+FORMAT_NAME = "manycore-wiki-index"
+FORMAT_VERSION = 1
+HEADER = "manycore-wiki-index.json"
+LONG = 0xFFFF
+REDIRECT_BIT = 0x80
+NS_MASK = 0x7F
+MAX_NAMESPACES = NS_MASK + 1
+MAX_OFFSET = 1 << 40
+
+
+def split_starts(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """40-bit offsets as (low uint32, high uint8) arrays."""
+    if len(starts) and int(starts.max()) >= MAX_OFFSET:
+        raise ValueError("page offsets past 1 TiB are not supported")
+    starts = starts.astype(np.uint64, copy=False)
+    return (starts & np.uint64(0xFFFFFFFF)).astype(np.uint32), (starts >> np.uint64(32)).astype(
+        np.uint8
+    )
+
+
+def read_header(directory: str | os.PathLike) -> dict[str, Any]:
+    """The header of a complete index of this format version, or ``IndexFormatError``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise IndexFormatError(
+            f"{directory}: no such index directory; build one with: manycore wiki build DUMP -o "
+            f"{directory}"
+        )
+    path = directory / HEADER
+    try:
+        header = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexFormatError(
+            f"{directory}: is not a complete wiki index (no {HEADER}); rebuild it with: "
+            "manycore wiki build DUMP -o DIR"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise IndexFormatError(f"{path}: unreadable index header ({exc}); rebuild the index") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise IndexFormatError(f"{path}: is not a {FORMAT_NAME} header; rebuild the index")
+    if header.get("version") != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"{directory}: index format version {header.get('version')} is not the supported "
+            f"version {FORMAT_VERSION}; rebuild it with this manycore (manycore wiki build)"
+        )
+    return header
+
+
+class Staging:
+    """A hidden directory beside ``target`` that becomes ``target`` only on ``commit()``.
+
+    Use as a context manager: leaving the block without committing (an error,
+    Ctrl-C) removes the staging directory, so nothing half-built remains.
+    """
+
+    def __init__(self, target: str | os.PathLike) -> None:
+        self.target = Path(target).absolute()
+        self.path = self.target.with_name(f".{self.target.name}.building-{os.getpid()}")
+        self.committed = False
+
+    def __enter__(self) -> Staging:
+        if self.target.exists() and not (self.target / HEADER).exists():
+            if any(self.target.iterdir()):
+                raise IndexFormatError(
+                    f"{self.target}: exists and is not a wiki index; choose another -o directory"
+                )
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self.committed:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def save_array(self, name: str, array: np.ndarray) -> None:
+        with open(self.path / f"{name}.npy", "wb") as f:
+            np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+
+    def commit(self, header: dict[str, Any]) -> Path:
+        """fsync every file, write the header last, and rename the directory into place."""
+        header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **header}
+        for entry in self.path.iterdir():
+            _fsync(entry)
+        tmp = self.path / f"{HEADER}.tmp"
+        tmp.write_text(json.dumps(header, indent=1, ensure_ascii=False), encoding="utf-8")
+        _fsync(tmp)
+        tmp.rename(self.path / HEADER)
+        _fsync(self.path)
+        old = None
+        if self.target.exists():
+            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+            self.target.rename(old)
+        self.path.rename(self.target)
+        self.committed = True
+        _fsync(self.target.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.target
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
