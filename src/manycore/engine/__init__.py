@@ -75,8 +75,10 @@ def run(
     if engine == "inline":
         workers = 1
     if engine == "threads":
+        from ..loop import new_event_loop
         from .threads import warn_if_gil_reenabled
 
+        new_event_loop().close()  # import the loop implementation before checking the GIL
         warn_if_gil_reenabled()
     listeners = open_listeners(regs, workers, reuse_port)
     try:

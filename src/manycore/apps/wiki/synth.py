@@ -19,6 +19,8 @@ target is a title generated earlier, so it is in the index.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
 import unicodedata
 from collections.abc import Iterator
@@ -85,18 +87,14 @@ class _Vocabulary:
         seen: set[str] = set()
         words: list[str] = []
         while len(words) < size:
-            word = "".join(self._syllable(rng) for _ in range(rng.choice((1, 2, 2, 3, 3, 4))))
+            word = "".join(self._syllable(rng) for _ in range(rng.choice((1, 2, 2, 2, 3))))
             if len(word) > 2 and word not in seen:
                 seen.add(word)
                 words.append(word)
         self.words = words
         # Cumulative weights 1/(rank+10): a few hundred words carry much of the mass.
-        total = 0.0
-        self.cumulative = []
-        for rank in range(size):
-            total += 1.0 / (rank + 10)
-            self.cumulative.append(total)
-        self.total = total
+        self.cumulative = list(itertools.accumulate(1.0 / (rank + 10) for rank in range(size)))
+        self.total = self.cumulative[-1]
 
     @staticmethod
     def _syllable(rng: random.Random) -> str:
@@ -104,9 +102,7 @@ class _Vocabulary:
         return rng.choice(_ONSETS) + vowel + rng.choice(_CODAS)
 
     def pick(self, rng: random.Random) -> str:
-        import bisect
-
-        return self.words[bisect.bisect(self.cumulative, rng.random() * self.total) - 1]
+        return self.words[bisect.bisect(self.cumulative, rng.random() * self.total)]
 
 
 class _TitleMaker:
@@ -114,7 +110,7 @@ class _TitleMaker:
         self.rng = random.Random(seed)
         self.vocab = _Vocabulary(self.rng, vocabulary)
         self.shapes = [shape for shape, _ in _SHAPES]
-        self.weights = [weight for _, weight in _SHAPES]
+        self.shape_weights = list(itertools.accumulate(weight for _, weight in _SHAPES))
         rng = self.rng
         self.first_names = [self.word().capitalize() for _ in range(3000)]
         self.surnames = [self.word().capitalize() for _ in range(40000)]
@@ -133,7 +129,7 @@ class _TitleMaker:
 
     def title(self) -> tuple[str, int]:
         rng = self.rng
-        shape = rng.choices(self.shapes, self.weights)[0]
+        shape = self.shapes[bisect.bisect(self.shape_weights, rng.random() * self.shape_weights[-1])]
         if shape == "person":
             return f"{rng.choice(self.first_names)} {rng.choice(self.surnames)}", 0
         if shape == "person_qualified":
