@@ -164,3 +164,22 @@ def test_killed_worker_is_reported_with_its_signal():
             except (OSError, ValueError):
                 time.sleep(0.1)
     assert f"(pid {victim}) was killed by SIGKILL; restarting it" in server.log()
+
+
+def test_timers_made_in_the_main_context_run_there(engine, workers):
+    with serve("MainTimer", engine, workers) as server, connect(server.address) as sock:
+        ticks = []
+        deadline = time.monotonic() + 10
+        while len(ticks) < 3 and time.monotonic() < deadline:
+            ticks = ask(sock, b"ticks")
+            time.sleep(0.05)
+    assert len(ticks) >= 3
+    assert set(ticks) == {False}  # never in a parallel context
+
+
+def test_sigint_stops_gracefully_too(engine, workers):
+    with serve("Context", engine, workers) as server:
+        with connect(server.address) as sock:
+            ask(sock, b"who")
+        os.kill(server.pid(), signal.SIGINT)
+        assert server.stop() == 0

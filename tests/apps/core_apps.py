@@ -205,3 +205,26 @@ class AioWriter:
         async with await aio.open(path, "wb") as f:
             written = await f.write(b"x" * int(size[0]))
         return _reply({"written": written})
+
+
+_main_ticks = []  # main-context-only state: touched only by main-context code
+
+
+def _main_tick():
+    _main_ticks.append(manycore.in_parallel_context())
+
+
+def main_ticks():
+    return list(_main_ticks)
+
+
+manycore.timer(0.05, _main_tick, repeat=True)  # made in the main context at import
+
+
+class MainTimer:
+    """Any line: the main context's timer ticks so far (each records its context)."""
+
+    lines_mode = True
+
+    async def line_received(self, transport, line):
+        return _reply(await asyncio.wrap_future(manycore.call_from_main_thread(main_ticks)))
