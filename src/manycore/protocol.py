@@ -143,10 +143,14 @@ class ProtocolAdapter(asyncio.Protocol):
         if result is None:
             return
         # Fast path: plain bytes, nothing queued, nothing to track -> straight to the loop.
-        if type(result) is bytes and self._direct and self._pending is None:
-            if transport._queue is None:
-                self._raw_write(result)
-                return
+        if (
+            type(result) is bytes
+            and self._direct
+            and self._pending is None
+            and transport._queue is None
+        ):
+            self._raw_write(result)
+            return
         self._emit(result)
 
     def _data_received_guarded(self, data: bytes) -> None:
