@@ -2,18 +2,18 @@
 # Provide a free-threaded CPython 3.13 (GIL disabled) and print its path on the last stdout line:
 #
 #     PY=$(scripts/build-freethreaded-python.sh | tail -1)
-#     scripts/build-freethreaded-python.sh /some/prefix    # default prefix: /opt/manycore/python3.13t
+#     scripts/build-freethreaded-python.sh /some/prefix   # default: /opt/manycore/python3.13t
 #
 # The install prefix is the cache: if $PREFIX/bin/python3.13t already runs with the GIL disabled and
-# its ssl/sqlite3/ctypes modules import, nothing is done (well under a second). Otherwise (a cold
-# build takes a few minutes on 2 cores):
+# its ssl/sqlite3/ctypes modules import, nothing is done (about 0.1 s). Otherwise it is built, which
+# takes 4 to 6 minutes on 2 cores (configure ~40 s, make ~100 s, the rest is install and .pyc):
 #   1. a deb-src-only entry for Debian trixie is added, because trixie is the nearest suite that
-#      carries a CPython 3.13 source and Debian's mirrors are reachable where python.org is not;
-#      being deb-src only, it can never pull trixie binaries onto this bookworm machine;
-#   2. the build dependencies come from the machine's own suite (never `apt-get build-dep`, which
-#      would resolve against trixie);
-#   3. only the pristine upstream tarball (*.orig.tar.*) is unpacked: Debian's patches assume
-#      prefix /usr and a Debian layout (dist-packages, multiarch), which a private prefix must not get;
+#      carries a CPython 3.13 source, so the build needs Debian's archive and nothing else; being
+#      deb-src only, it can never pull trixie binaries onto this bookworm machine;
+#   2. the build dependencies come from the machine's own suite, bookworm (never
+#      `apt-get build-dep python3.13`, which would resolve against trixie);
+#   3. only the upstream tarball (*.orig.tar.*) is unpacked: Debian's patches assume
+#      prefix /usr and a Debian layout (dist-packages, multiarch), wrong for a private prefix;
 #   4. configure --disable-gil, without --enable-optimizations (PGO would multiply the build time).
 # Needs root (apt) on a cold build. Build output goes to a log whose tail is shown on failure.
 set -euo pipefail
@@ -44,7 +44,7 @@ if usable; then
 fi
 
 [[ $EUID -eq 0 ]] || { say "no usable $PY and not root: run as root to build it"; exit 1; }
-command -v apt-get >/dev/null || { say "apt-get not found: this script builds on Debian only"; exit 1; }
+command -v apt-get >/dev/null || { say "no apt-get: this script builds on Debian only"; exit 1; }
 
 # One build at a time per prefix (two CI steps racing would corrupt each other's make install).
 mkdir -p "$PREFIX"
@@ -65,7 +65,8 @@ done
 if ((${#missing[@]})); then
     say "installing ${missing[*]}"
     apt-get update >>"$LOG" 2>&1
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >>"$LOG" 2>&1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" \
+        >>"$LOG" 2>&1
 fi
 
 STEP="adding the trixie deb-src entry ($SRC_LIST) and updating its index"
@@ -87,7 +88,7 @@ trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 
 STEP="downloading the python3.13 source package from trixie"
-# As root apt drops privileges to _apt for downloads, which cannot write into a root-owned mktemp dir.
+# As root, apt downloads as user _apt, which cannot write into a root-owned mktemp dir.
 apt-get source --download-only -o APT::Sandbox::User=root python3.13/trixie >>"$LOG" 2>&1
 orig=(python3.13_*.orig.tar.*)
 [[ -f "${orig[0]}" ]] || { STEP="finding the upstream tarball"; false; }
@@ -97,18 +98,23 @@ tar -xf "${orig[0]}" -C src --strip-components=1
 cd src
 
 STEP="running configure --disable-gil"
-# --disable-test-modules: the test suite is a third of the install and CI never runs it.
+# --disable-test-modules: CPython's own test suite is large to install and nothing here runs it.
 ./configure --disable-gil --prefix="$PREFIX" --with-ensurepip=install --disable-test-modules \
     >>"$LOG" 2>&1
 STEP="compiling (make -j$(nproc))"
 say "$STEP"
 make -j"$(nproc)" >>"$LOG" 2>&1
 STEP="installing into $PREFIX (make altinstall)"
-# altinstall: only the versioned names (python3.13t), so the prefix never shadows a python3.
+# altinstall: only versioned names (python3.13t, pip3.13), so the prefix never shadows python3.
 say "$STEP"
 make altinstall >>"$LOG" 2>&1
 
 STEP="checking the installed interpreter"
-usable || { say "$PY was installed but fails: $("$PY" -c 'import sys, ssl, sqlite3, ctypes; print(sys._is_gil_enabled())' 2>&1 | tail -1)"; false; }
+if ! usable; then
+    why=$("$PY" -c 'import sys, ssl, sqlite3, ctypes, zlib, lzma, bz2
+print("GIL enabled:", sys._is_gil_enabled())' 2>&1)
+    say "$PY was installed but is not usable: ${why##*$'\n'}"
+    false
+fi
 say "done: $("$PY" -VV | head -1)"
 echo "$PY"
