@@ -34,7 +34,7 @@ from .transport import Transport
 if TYPE_CHECKING:
     from .engine.worker import Worker
 
-__all__ = ["LineTooLongError", "ProtocolAdapter", "ProtocolSpec"]
+__all__ = ["GuardedProtocolAdapter", "LineTooLongError", "ProtocolAdapter", "ProtocolSpec"]
 
 log = logging.getLogger("manycore.protocol")
 
@@ -110,8 +110,6 @@ class ProtocolAdapter(asyncio.Protocol):
         self.transport = t = Transport(self, transport, self._loop)
         self._raw_write = transport.write
         self._direct = not spec.has_send_complete
-        if self._guard is not None:
-            self.data_received = self._data_received_guarded  # type: ignore[method-assign]
         counters = worker_counters()
         counters.connections_open += 1
         counters.connections_total += 1
@@ -152,16 +150,6 @@ class ProtocolAdapter(asyncio.Protocol):
             self._raw_write(result)
             return
         self._emit(result)
-
-    def _data_received_guarded(self, data: bytes) -> None:
-        try:
-            result = self._on_data(self.transport, data)
-            self._guard.check()
-        except Exception as exc:
-            self._failed(exc)
-            return
-        if result is not None:
-            self._emit(result)
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
@@ -385,6 +373,20 @@ class ProtocolAdapter(asyncio.Protocol):
         """Engine stopping: close now if idle, else as soon as in-flight work is done."""
         if self.transport is not None and not self.busy():
             self.transport._close_after_output()
+
+
+class GuardedProtocolAdapter(ProtocolAdapter):
+    """The adapter used in guard mode: checks the application's globals after every read."""
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            result = self._on_data(self.transport, data)
+            self._guard.check()
+        except Exception as exc:
+            self._failed(exc)
+            return
+        if result is not None:
+            self._emit(result)
 
 
 class _Batch(list):

@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import stats
 from ..loop import new_event_loop
-from ..protocol import ProtocolAdapter
+from ..protocol import GuardedProtocolAdapter, ProtocolAdapter
 from ..registry import ClientSpec, Registration
 from ..shared import GlobalsGuard
 from ..work import shutdown_work_pools
@@ -119,6 +119,7 @@ class Worker:
         for hook in self.plan.start_hooks:
             await _call_hook(hook)
         servers = []
+        adapter = GuardedProtocolAdapter if self.guard is not None else ProtocolAdapter
         for registration in self.plan.registrations:
             spec = registration.spec
             if isinstance(registration.transport, ClientSpec):
@@ -127,7 +128,7 @@ class Worker:
                 continue
             for sock in self.plan.sockets_for(registration, self.index):
                 server = await loop.create_server(
-                    lambda spec=spec: ProtocolAdapter(spec, self),
+                    lambda spec=spec: adapter(spec, self),
                     sock=sock.dup(),
                     backlog=registration.transport.backlog,
                 )

@@ -40,11 +40,21 @@ from ._request import _NO_PARAMS, Request
 __all__ = ["RequestReader", "StopParsing", "chunked_wire_length"]
 
 _new = object.__new__
+# llhttp names methods with bytes; a request's method is a str.  Every name llhttp
+# can return is interned here on first sight (a bounded set: llhttp knows ~50).
+_METHOD_NAMES: dict[bytes, str] = {m: m.decode("ascii") for m in (b"GET", b"HEAD", b"POST")}
+
+
+def _method_name(raw: bytes) -> str:
+    name = _METHOD_NAMES.get(raw)
+    if name is None:
+        name = _METHOD_NAMES[raw] = raw.decode("ascii")
+    return name
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}\Z")
 _CONTINUE = b"100-continue"
 
 
-class StopParsing(Exception):  # noqa: N818 - a signal, not an error
+class StopParsing(Exception):
     """Raised by ``deliver`` to stop at a message boundary (the connection is closing)."""
 
 
@@ -90,12 +100,13 @@ class RequestReader:
         "_deliver",
         "_done",
         "_head",
+        "_http11",
         "_on_continue",
         "_parser",
         "_pos",
         "_raw",
-        "_slow",
         "_url",
+        "in_message",
         "max_body_size",
         "max_head_size",
         "max_header_count",
@@ -126,8 +137,9 @@ class RequestReader:
         self._pos = 0
         self._url: bytes | None = None
         self._carry = b""  # the current message's head bytes from earlier reads
-        self._slow = False  # the current message needs _complete_slow
+        self.in_message = False  # the current message needs _complete_slow
         self._head: bytes | None = None  # located before completion (a body follows)
+        self._http11 = True
         self._body: bytes | bytearray | None = None
         self._body_size = 0
         self._chunked = False
@@ -213,9 +225,11 @@ class RequestReader:
     def _after_partial(self, data: bytes) -> None:
         """Keep what an incomplete message needs for the next read, within limits."""
         if self._head is not None:  # in a body
-            if self._chunked:
+            # Wire bytes not accounted for by on_body are chunked framing (possibly
+            # before llhttp has reported the first chunk header): keep them.
+            piece = data[self._body_start :] if self._chunked else data[self._pos :]
+            if piece:
                 raw = self._raw
-                piece = data[self._body_start :]
                 if raw is None:
                     self._raw = raw = bytearray(piece)
                 else:
@@ -226,19 +240,23 @@ class RequestReader:
             self._body_start = 0
             return
         rest = data[self._pos :]
-        if not self._carry:
+        old_length = len(self._carry)
+        if not old_length:
             rest = rest.lstrip(b"\r\n")  # empty lines between messages (RFC 9112 §2.2)
             if not rest:
                 return
         carry = self._carry = self._carry + rest
-        self._slow = True
-        end = carry.find(b"\r\n\r\n", len(carry) - len(rest) - 3 if len(carry) > len(rest) else 0)
+        self.in_message = True
+        end = carry.find(b"\r\n\r\n", max(0, old_length - 3))
         if end >= 0:
-            # The head is complete and no body byte has arrived: a body is expected
-            # (llhttp would have completed a bodyless message).
+            # The head is complete but llhttp has not completed the message, so a
+            # body is expected and none of it has been delivered yet.  Bytes after
+            # the head can only be the start of a chunk-size line.
             self._data = b""
             self._pos = 0
             self._locate_head(waiting_for_body=True)
+            extra = carry[end + 4 :]
+            self._raw = bytearray(extra) if extra else None
             self._body_start = 0
             return
         if len(carry) > self.max_head_size:
@@ -287,8 +305,9 @@ class RequestReader:
         url = self._url
         self._url = None
         parser = self._parser
-        if self._slow:
+        if self.in_message:
             head, body = self._complete_slow()
+            http11 = self._http11
         else:
             data = self._data
             pos = self._pos
@@ -301,11 +320,12 @@ class RequestReader:
             head = data[pos:end]
             self._pos = end + 4
             body = b""
-            self._check_head(head)
+            http11 = self._check_head(head)
         if parser.should_upgrade():
             self._check_upgrade(head)
         request = _new(Request)
-        request.method = parser.get_method()
+        raw_method = parser.get_method()
+        request.method = _METHOD_NAMES.get(raw_method) or _method_name(raw_method)
         request.target = url if url is not None else b""
         request.head = head
         request.body = body
@@ -314,7 +334,8 @@ class RequestReader:
         request.params = _NO_PARAMS
         request._headers = None
         request._query = None
-        self._deliver(request, keep_alive)
+        # connection mode (see _response): 0 keep (1.1), 1 close, 2 keep (1.0)
+        self._deliver(request, (0 if http11 else 2) if keep_alive else 1)
 
     # ------------------------------------------------------------------ slow paths
     def _complete_slow(self) -> tuple[bytes, bytes]:
@@ -336,7 +357,7 @@ class RequestReader:
         self._body_size = 0
         self._chunked = False
         self._raw = None
-        self._slow = False
+        self.in_message = False
         return head, body  # type: ignore[return-value]
 
     def _locate_head(self, waiting_for_body: bool) -> None:
@@ -353,35 +374,39 @@ class RequestReader:
             start += 1
         end = buf.find(b"\r\n\r\n", start)
         if end < 0:
+            if len(buf) - start > self.max_head_size:
+                raise RemoteProtocolError(
+                    f"request header section larger than max_head_size={self.max_head_size} bytes",
+                    431,
+                )
             raise _InternalMismatch("head end not found")
         head = buf[start:end]
         self._pos = end + 4 - len(carry)
         self._body_start = self._pos
         self._carry = b""
-        self._slow = True
+        self.in_message = True
         self._head = head
-        self._check_head(head)
-        fields = None
-        if self._parser.get_method() not in ("GET", "HEAD") or waiting_for_body:
+        self._http11 = self._check_head(head)
+        if self._parser.get_method() not in (b"GET", b"HEAD") or waiting_for_body:
             fields = parse_fields(head)
             self._check_body_framing(fields, waiting_for_body)
 
-    def _check_head(self, head: bytes) -> None:
-        """Limits, version and Host (RFC 9112 §3.2) for every request."""
+    def _check_head(self, head: bytes) -> bool:
+        """Limits, version and Host (RFC 9112 §3.2); True for HTTP/1.1, False for 1.0."""
         if len(head) > 2048:
             self._check_sizes(head)
         line_end = head.find(b"\r\n")
         if line_end < 0 or not head.startswith(b"HTTP/1.1", line_end - 8):
             self._check_version(head, line_end)
-            return
+            return False
         lowered = head.lower()
         if lowered.count(b"\nhost:") != 1:
             count = lowered.count(b"\nhost:")
             raise RemoteProtocolError(
-                "an HTTP/1.1 request needs exactly one Host header, this one has "
-                f"{count}",
+                f"an HTTP/1.1 request needs exactly one Host header, this one has {count}",
                 400,
             )
+        return True
 
     def _check_sizes(self, head: bytes) -> None:
         line_end = head.find(b"\r\n")
@@ -422,8 +447,7 @@ class RequestReader:
                 expect = value.lower()
         if length is not None and length > self.max_body_size:
             raise RemoteProtocolError(
-                f"request body of {length} bytes is larger than max_body_size="
-                f"{self.max_body_size}",
+                f"request body of {length} bytes is larger than max_body_size={self.max_body_size}",
                 413,
             )
         if expect is not None:
@@ -442,5 +466,5 @@ class RequestReader:
                     "send it without the Upgrade header",
                     501,
                 )
-        if self._parser.get_method() == "CONNECT":
+        if self._parser.get_method() == b"CONNECT":
             raise RemoteProtocolError("CONNECT (tunnelling) is not implemented", 501)

@@ -48,7 +48,7 @@ CLOSE = 1  # "Connection: close": the server closes after this response
 KEEP10 = 2  # HTTP/1.0 client that asked for keep-alive: say we agree
 
 SERVER = b"manycore"
-_CONNECTION_LINES = (b"", b"Connection: close\r\n", b"Connection: keep-alive\r\n")
+CONNECTION_LINES = (b"", b"Connection: close\r\n", b"Connection: keep-alive\r\n")
 _BIG_BODY = 16 * 1024  # above this, a body is written as its own buffer, not copied
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
@@ -124,7 +124,7 @@ def head_prefix(status: int, content_type: str | None, mode: int) -> bytes:
         parts = [status_line(status), b"Server: ", SERVER, b"\r\n", DATE.line]
         if content_type is not None:
             parts.append(_content_type_line(content_type))
-        parts.append(_CONNECTION_LINES[mode])
+        parts.append(CONNECTION_LINES[mode])
         if status not in _NO_BODY_STATUSES and status >= 200:
             parts.append(b"Content-Length: ")
         prefix = b"".join(parts)
@@ -152,9 +152,7 @@ class _HeaderBlock:
                 str(value).encode("latin-1") if not isinstance(value, bytes) else bytes(value)
             )
             if not _TOKEN.match(raw_name):
-                raise LocalProtocolError(
-                    f"response header name {name!r} is not a valid HTTP token"
-                )
+                raise LocalProtocolError(f"response header name {name!r} is not a valid HTTP token")
             if _BAD_VALUE.search(raw_value):
                 raise LocalProtocolError(
                     f"response header {name!r} has a CR, LF or NUL in its value {value!r}; "
@@ -188,7 +186,7 @@ def _full_head(
     if content_type is not None and not extra.content_type:
         parts.append(_content_type_line(content_type))
     parts.append(extra.block)
-    parts.append(_CONNECTION_LINES[mode])
+    parts.append(CONNECTION_LINES[mode])
     if length is not None:
         parts.append(b"Content-Length: %d\r\n" % length)
     parts.append(b"\r\n")

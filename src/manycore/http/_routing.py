@@ -183,7 +183,9 @@ class Router:
                 allowed.update(table)
                 continue
             try:
-                params = {name: converters[name](value) for name, value in match.groupdict().items()}
+                params = {
+                    name: converters[name](value) for name, value in match.groupdict().items()
+                }
             except ValueError:
                 continue  # e.g. a float pattern that float() refuses: no match
             return entry, params

@@ -234,7 +234,9 @@ def _scan_multistream(
     return chunks, np.array(stream_starts, dtype=np.uint64), used
 
 
-def _warn_incomplete(path: Path, incomplete: tuple[int, str], pages: int, warnings: list[str]) -> None:
+def _warn_incomplete(
+    path: Path, incomplete: tuple[int, str], pages: int, warnings: list[str]
+) -> None:
     offset, title = incomplete
     warnings.append(
         f"{path}: truncated: the page {title!r} at byte {offset} has no </page>; "
@@ -363,7 +365,9 @@ def write_index(
     bars.close()
     _trie_cache.clear()
     if duplicates:
-        warnings.append(f"{path}: {duplicates} pages repeat an earlier title; the first one is indexed")
+        warnings.append(
+            f"{path}: {duplicates} pages repeat an earlier title; the first one is indexed"
+        )
 
     namespaces = np.unique(ns_value)
     if len(namespaces) > layout.MAX_NAMESPACES:

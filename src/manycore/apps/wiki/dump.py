@@ -137,10 +137,10 @@ def _bz2_head(path: Path) -> bytes:
                 break
             try:
                 out += decompressor.decompress(block, HEAD_BYTES - len(out))
-                while not decompressor.needs_input and len(out) < HEAD_BYTES:
+                while not (decompressor.eof or decompressor.needs_input) and (
+                    len(out) < HEAD_BYTES
+                ):
                     out += decompressor.decompress(b"", HEAD_BYTES - len(out))
-                    if decompressor.eof:
-                        break
             except OSError:
                 raise DumpError(f"{path}: is not a valid bz2 file (corrupt data)") from None
     return bytes(out)

@@ -12,11 +12,13 @@ Arrays are indexed through plain ``ndarray`` views of the maps (an
 ``searchsorted`` is always given numpy scalars of the array's dtype: a Python
 int makes numpy convert the whole uint64 array first.
 
-Search order (``search``): the exact title, then titles that start with the
-query as typed or with its first letter capitalised (MediaWiki's canonical
-form), then titles that start with it ignoring case -- each group in
-dictionary order, the first ``limit`` results.  Because the trie's keys are
-folded titles (see ``keys``), all three groups come from one trie range.
+Search order (``search``), "smart case" as in editors: a query typed without
+capitals matches titles in any case, in dictionary order, exact matches first
+("anar" -> Anarchism, AnarchoCapitalism, ...).  A query with capitals puts the
+exact title first, then titles with exactly those capitals (as typed, or with
+the first letter capitalised: MediaWiki's canonical form), then the other
+any-case matches.  Because the trie's keys are folded titles (see ``keys``),
+every group comes from one trie range, in order.
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ def _load(directory: Path, name: str) -> np.ndarray:
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
-        raise IndexFormatError(f"{directory}: incomplete index ({path.name} is missing); rebuild it")
+        raise IndexFormatError(
+            f"{directory}: incomplete index ({path.name} is missing); rebuild it"
+        )
     except ValueError:  # np.load cannot mmap an empty array; those are tiny anyway
         array = np.load(path, allow_pickle=False)
     return array.view(np.ndarray)
@@ -116,6 +120,12 @@ class WikiIndex:
     def close(self) -> None:
         self.source.close()
 
+    def __enter__(self) -> WikiIndex:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def __len__(self) -> int:
         return len(self.flags)
 
@@ -165,7 +175,7 @@ class WikiIndex:
         start = (int(self.start_hi[key_id]) << 32) | int(self.start_lo[key_id])
         length = int(self.length[key_id])
         if length == layout.LONG:
-            pos = np.searchsorted(self.long_ids, np.uint32(key_id))
+            pos = self.long_ids.searchsorted(np.uint32(key_id))
             length = int(self.long_lengths[pos])
         return start, length
 
@@ -173,8 +183,8 @@ class WikiIndex:
         """(target title, target id or None if not in the dump) for a redirect, else None."""
         if not self.flags[key_id] & layout.REDIRECT_BIT:
             return None
-        pos = np.searchsorted(self.redirect_ids, np.uint32(key_id))
-        target = int(self.redirect_targets[pos])
+        pos = self.redirect_ids.searchsorted(np.uint32(key_id))
+        target = self.redirect_targets.item(pos)
         if target >= 0:
             return self.title(target), target
         return keys.decode(self.missing.restore_key(-1 - target)), None
@@ -198,53 +208,65 @@ class WikiIndex:
     # ---------------------------------------------------------------- many titles
 
     def search(self, query: str, limit: int = 10) -> list[Hit]:
-        """Titles for a search box: exact, then case-sensitive prefix, then any-case prefix."""
+        """Titles for a search box, at most ``limit`` (clamped to 1..1000); see the module doc."""
         limit = clamp_limit(limit)
         query = query.replace("_", " ").lstrip()
         if not query:
             return []
-        found: list[tuple[str, int]] = []
-        seen: set[int] = set()
         forms = [query]
-        if self.first_letter and query[0].upper() != query[0] and len(query[0].upper()) == 1:
-            forms.append(query[0].upper() + query[1:])
-        for form in forms:
-            key_id = self.lookup(form)
-            if key_id is not None and key_id not in seen:
-                seen.add(key_id)
-                found.append((keys.encode(form), key_id))
-        matchers = [keys.CasePrefix(form) for form in forms]
-        other: list[tuple[str, int]] = []
-        budget = max(8 * limit, 256)  # keys looked at for case-sensitive matches
-        wanted = limit - len(found)
-        for key, key_id in itertools.islice(self.trie.iteritems(matchers[0].folded), budget):
-            if wanted <= 0:
-                break
-            if key_id in seen:
-                continue
-            if any(m.matches(key) for m in matchers):
+        if self.first_letter:
+            capital = query[0].upper()
+            if capital != query[0] and len(capital) == 1:
+                forms.append(capital + query[1:])
+        if keys.fold(query) == query:
+            # No capitals typed: any case will do ("smart case"); the range is already in
+            # dictionary order, and the titles equal to the query ignoring case come first.
+            pairs = list(itertools.islice(self.trie.iteritems(query), limit))
+            return self.hits(self._exact_first(pairs, frozenset(map(keys.encode, forms))))
+        matcher = keys.CasePrefix(*forms)
+        exact = matcher.exact
+        matches = matcher.matches
+        first: list[tuple[str, int]] = []  # the query itself
+        found: list[tuple[str, int]] = []  # titles with exactly the typed capitals
+        other: list[tuple[str, int]] = []  # any-case matches
+        # Titles equal to the query ignoring case come first in the folded range, so an
+        # exact match is met at once; a budget bounds the walk when the capitals are rare.
+        budget = max(8 * limit, 256)
+        for key, key_id in self.trie.iteritems(matcher.folded):
+            if key in exact:
+                first.append((key, key_id))
+            elif matches(key):
                 found.append((key, key_id))
-                wanted -= 1
+                if len(found) >= limit:
+                    break
             elif len(other) < limit:
                 other.append((key, key_id))
-        found.extend(other[: max(0, wanted)])
-        return self.hits(found[:limit])
+            budget -= 1
+            if budget <= 0:
+                break
+        pairs = first + found + other
+        return self.hits(pairs[:limit])
+
+    @staticmethod
+    def _exact_first(pairs: list[tuple[str, int]], exact: frozenset[str]) -> list:
+        if not pairs or pairs[0][0] in exact or not any(key in exact for key, _ in pairs):
+            return pairs
+        return [p for p in pairs if p[0] in exact] + [p for p in pairs if p[0] not in exact]
 
     def hits(self, pairs: list[tuple[str, int]]) -> list[Hit]:
-        """``Hit`` objects for (key, id) pairs, with array reads done in one go."""
-        if not pairs:
-            return []
-        ids = np.fromiter((i for _, i in pairs), dtype=np.intp, count=len(pairs))
-        flags = self.flags[ids].tolist()
-        lengths = self.length[ids].tolist()
+        """``Hit`` objects for (key, id) pairs."""
+        flags = self.flags
+        lengths = self.length
+        ns_list = self._ns_list
+        decode = keys.decode
         out = []
-        for (key, key_id), flag, length in zip(pairs, flags, lengths, strict=True):
+        for key, key_id in pairs:
+            flag = flags.item(key_id)
+            length = lengths.item(key_id)
             if length == layout.LONG:
                 length = self.page_range(key_id)[1]
             target = self.redirect(key_id)[0] if flag & layout.REDIRECT_BIT else None
-            out.append(
-                Hit(keys.decode(key), key_id, self._ns_list[flag & layout.NS_MASK], length, target)
-            )
+            out.append(Hit(decode(key), key_id, ns_list[flag & layout.NS_MASK], length, target))
         return out
 
     def prefix(self, prefix: str, max_hits: int | None = None) -> tuple[list[str], np.ndarray]:
@@ -253,13 +275,15 @@ class WikiIndex:
         Stops after ``max_hits + 1`` titles when ``max_hits`` is given, so a
         caller can tell "more than max_hits" without reading them all.
         """
-        matcher = keys.CasePrefix(prefix)
-        matches = matcher.matches
-        if max_hits is None:
-            pairs = [(k, i) for k, i in self.trie.iteritems(matcher.folded) if matches(k)]
+        if not prefix:
+            pairs = self.trie.iteritems()
         else:
-            selected = ((k, i) for k, i in self.trie.iteritems(matcher.folded) if matches(k))
-            pairs = list(itertools.islice(selected, max_hits + 1))
+            matcher = keys.CasePrefix(prefix)
+            matches = matcher.matches
+            pairs = (p for p in self.trie.iteritems(matcher.folded) if matches(p[0]))
+        if max_hits is not None:
+            pairs = itertools.islice(pairs, max_hits + 1)
+        pairs = list(pairs)
         decode = keys.decode
         titles = [decode(k) for k, _ in pairs]
         ids = np.fromiter((i for _, i in pairs), dtype=np.intp, count=len(pairs))

@@ -98,27 +98,33 @@ def decode(key: str) -> str:
 
 
 class CasePrefix:
-    """Tells, from its key alone, whether a title starts with ``prefix`` case-sensitively.
+    """Tells, from its key alone, whether a title starts with one of ``forms`` case-sensitively.
 
-    Every key in the trie range of ``fold(prefix)`` already matches ignoring
-    case; it matches exactly when its patch agrees with the prefix's patch on
-    the prefix's positions.  Patches repeat a lot (most titles only capitalise
-    their first letter), so answers are cached per patch.
+    ``forms`` are spellings of one prefix that differ only in case (say "anar"
+    and "Anar"), so they share one folded trie range.  Every key in that range
+    already matches ignoring case; it matches exactly when its patch agrees with
+    a form's patch on the prefix's positions.  Patches repeat a lot (most
+    titles only capitalise their first letter), so answers are cached per patch.
     """
 
-    __slots__ = ("_cache", "_length", "_want", "folded")
+    __slots__ = ("_cache", "_length", "_start", "_want", "exact", "folded")
 
-    def __init__(self, prefix: str) -> None:
-        self.folded = fold(prefix)
-        self._length = len(prefix)
-        self._want = _positions(encode(prefix).partition(SEP)[2], self._length)
+    def __init__(self, *forms: str) -> None:
+        self.folded = fold(forms[0])
+        encoded = [encode(form) for form in forms]
+        if any(fold(form) != self.folded for form in forms):
+            raise ValueError(f"{forms!r} are not one prefix in different cases")
+        self.exact = frozenset(encoded)  # the keys of the forms themselves
+        self._length = len(forms[0])
+        self._start = len(self.folded)
+        self._want = {_positions(key.partition(SEP)[2], self._length) for key in encoded}
         self._cache: dict[str, bool] = {}
 
     def matches(self, key: str) -> bool:
-        patch = key[len(self.folded) :].partition(SEP)[2]
+        patch = key[self._start :].partition(SEP)[2]
         answer = self._cache.get(patch)
         if answer is None:
-            answer = _positions(patch, self._length) == self._want
+            answer = _positions(patch, self._length) in self._want
             if len(self._cache) < 4096:
                 self._cache[patch] = answer
         return answer
@@ -126,8 +132,12 @@ class CasePrefix:
 
 def _positions(patch: str, length: int) -> tuple[str, str]:
     """The parts of a patch that concern positions below ``length``."""
+    if not patch:
+        return "", ""
     simple, _, escaped = patch.partition(SEP)
     limit = chr(length + _MARK0)
+    if not escaped and simple[-1] < limit:
+        return simple, ""
     kept_simple = "".join(mark for mark in simple if mark < limit)
     kept_escaped = "".join(
         escaped[j : j + 2] for j in range(0, len(escaped), 2) if escaped[j] < limit

@@ -89,7 +89,9 @@ def read_header(directory: str | os.PathLike) -> dict[str, Any]:
             "manycore wiki build DUMP -o DIR"
         ) from None
     except (OSError, ValueError) as exc:
-        raise IndexFormatError(f"{path}: unreadable index header ({exc}); rebuild the index") from None
+        raise IndexFormatError(
+            f"{path}: unreadable index header ({exc}); rebuild the index"
+        ) from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise IndexFormatError(f"{path}: is not a {FORMAT_NAME} header; rebuild the index")
     if header.get("version") != FORMAT_VERSION:

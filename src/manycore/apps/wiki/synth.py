@@ -67,7 +67,14 @@ _SHAPES = [
     ("foreign", 1),
 ]
 
-NAMESPACES = {"Category": 14, "File": 6, "Template": 10, "Wikipedia": 4, "Portal": 100, "Draft": 118}
+NAMESPACES = {
+    "Category": 14,
+    "File": 6,
+    "Template": 10,
+    "Wikipedia": 4,
+    "Portal": 100,
+    "Draft": 118,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +132,17 @@ class _TitleMaker:
         return self.word().capitalize()
 
     def year(self) -> int:
-        return self.rng.randint(1000, 2030) if self.rng.random() < 0.2 else self.rng.randint(1900, 2025)
+        return (
+            self.rng.randint(1000, 2030)
+            if self.rng.random() < 0.2
+            else self.rng.randint(1900, 2025)
+        )
 
     def title(self) -> tuple[str, int]:
         rng = self.rng
-        shape = self.shapes[bisect.bisect(self.shape_weights, rng.random() * self.shape_weights[-1])]
+        shape = self.shapes[
+            bisect.bisect(self.shape_weights, rng.random() * self.shape_weights[-1])
+        ]
         if shape == "person":
             return f"{rng.choice(self.first_names)} {rng.choice(self.surnames)}", 0
         if shape == "person_qualified":
@@ -192,7 +205,9 @@ def _redirect_variant(rng: random.Random, title: str) -> str:
     return f"{title} ({rng.choice(_OCCUPATIONS)})"
 
 
-def synthetic_pages(count: int, *, seed: int = 1, vocabulary: int = 60000) -> Iterator[SyntheticPage]:
+def synthetic_pages(
+    count: int, *, seed: int = 1, vocabulary: int = 60000
+) -> Iterator[SyntheticPage]:
     """Yield ``count`` unique pages, deterministically for a given ``seed``.
 
     Roughly a third are redirects to an earlier page. ``nbytes`` is the size of

@@ -1,0 +1,207 @@
+"""``manycore wiki build | serve | demo``.
+
+Contract (the same as ``manycore``'s): a mistake -- a bad option, a file that
+is not a MediaWiki export, an index that is missing or from another version --
+is one line on stderr and exit status 2; Ctrl-C during a build leaves no index
+behind and exits with 130; a traceback only ever means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from manycore.context import ManycoreError
+
+__all__ = ["main"]
+
+USAGE_ERROR = 2
+INTERRUPTED = 130
+DEMO_PAGES = 100_000
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    from manycore.settings import add_run_options
+
+    parser = _Parser(
+        prog="manycore wiki",
+        description="Instant search over every title of a MediaWiki dump; pages served "
+        "straight from the dump.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    build = commands.add_parser(
+        "build",
+        help="index a MediaWiki XML export (.xml, .xml.bz2 or multistream .xml.bz2)",
+        description="Scan DUMP on every core and write its index directory atomically.",
+    )
+    build.add_argument("dump", metavar="DUMP")
+    build.add_argument("-o", "--output", metavar="INDEX_DIR", help="default: DUMP's name + .index")
+    build.add_argument(
+        "--index",
+        metavar="FILE",
+        help="the multistream index (*-multistream-index.txt.bz2); found beside DUMP by default",
+    )
+    build.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    build.add_argument(
+        "--serial", action="store_true", help="scan in this process only (no parallel contexts)"
+    )
+    serve = commands.add_parser(
+        "serve",
+        help="serve an index: search as you type, pages, plain text",
+        description="Open INDEX_DIR (memory-mapped) and serve it on every core.",
+    )
+    serve.add_argument("index_dir", metavar="INDEX_DIR")
+    add_run_options(serve)
+    demo = commands.add_parser(
+        "demo",
+        help="build (if needed) and serve DUMP, or a generated synthetic wiki",
+        description="Without DUMP, generate a realistic synthetic export (deterministic, "
+        f"{DEMO_PAGES:,} pages) and serve it.",
+    )
+    demo.add_argument("dump", metavar="DUMP", nargs="?")
+    demo.add_argument(
+        "--dir", metavar="DIR", help="where the demo's files go (default: ~/.cache/manycore/wiki)"
+    )
+    demo.add_argument("--pages", type=int, default=DEMO_PAGES, help=argparse.SUPPRESS)
+    add_run_options(demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``manycore wiki ...``; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return USAGE_ERROR
+        return {"build": _build, "serve": _serve, "demo": _demo}[args.command](args)
+    except _UsageError as exc:
+        print(f"{exc} (see: manycore wiki --help)", file=sys.stderr)
+        return USAGE_ERROR
+    except (ManycoreError, ValueError, OSError) as exc:
+        print(f"manycore wiki: error: {_one_line(exc)}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        if getattr(args, "command", None) in ("build", "demo"):
+            print("manycore wiki: interrupted; no index was written", file=sys.stderr)
+            return INTERRUPTED
+        return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _build(args: argparse.Namespace) -> int:
+    _run_build(args.dump, args.output, args.index, quiet=args.quiet, serial=args.serial)
+    return 0
+
+
+def _run_build(
+    dump: str, output: str | None, index: str | None, *, quiet: bool = False, serial: bool = False
+) -> Path:
+    from .build import build_index
+
+    result = build_index(
+        dump, output, index_path=index, parallel=not serial, progress=False if quiet else None
+    )
+    for warning in result.warnings:
+        print(f"manycore wiki: warning: {warning}", file=sys.stderr)
+    rate = result.bytes_scanned / max(result.seconds, 1e-9) / 1e6
+    print(
+        f"manycore wiki: indexed {result.pages:,} pages ({result.titles:,} titles, "
+        f"{result.redirects:,} redirects) in {result.seconds:.1f} s ({rate:,.0f} MB/s) "
+        f"-> {result.directory}",
+        file=sys.stderr,
+    )
+    return result.directory
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .index import WikiIndex
+
+    index = WikiIndex.open(args.index_dir)
+    _serve_index(index, args)
+    return 0
+
+
+def _serve_index(index, args: argparse.Namespace) -> None:
+    import manycore
+    from manycore.settings import RunSettings
+
+    from .app import WikiApp
+
+    settings = RunSettings.from_args(args)
+    WikiApp.serve_index(index)
+    print(
+        f"manycore wiki: serving {len(index):,} titles from {index.directory}",
+        file=sys.stderr,
+        flush=True,
+    )
+    manycore.register(transport=manycore.server(settings.host, settings.port), protocol=WikiApp)
+    try:
+        manycore.run(**settings.run_kwargs())
+    finally:
+        index.close()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .build import default_index_dir
+    from .errors import WikiError
+    from .index import WikiIndex
+
+    if args.dump is not None:
+        dump = Path(args.dump)
+        directory = default_index_dir(dump)
+    else:
+        base = Path(args.dir) if args.dir else _cache_dir()
+        base.mkdir(parents=True, exist_ok=True)
+        dump = base / f"synthetic-{args.pages}.xml"
+        directory = base / f"synthetic-{args.pages}.index"
+        if not dump.exists():
+            _write_demo(dump, args.pages)
+    try:
+        index = WikiIndex.open(directory)
+    except WikiError:
+        index = None
+    if index is None or not dump.exists() or index.header["dump"]["path"] != str(dump.absolute()):
+        if index is not None:
+            index.close()
+        _run_build(str(dump), str(directory), None)
+        index = WikiIndex.open(directory)
+    _serve_index(index, args)
+    return 0
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "manycore" / "wiki"
+
+
+def _write_demo(dump: Path, pages: int) -> None:
+    from .synth import write_demo_export
+
+    print(f"manycore wiki: generating a synthetic wiki of {pages:,} pages ...", file=sys.stderr)
+    tmp = dump.with_name(f".{dump.name}.{os.getpid()}")
+    try:
+        write_demo_export(str(tmp), pages)
+        tmp.rename(dump)
+    finally:
+        tmp.unlink(missing_ok=True)

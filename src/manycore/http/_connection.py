@@ -1,0 +1,725 @@
+"""One HTTP/1.1 connection: requests in, responses out, in order, within limits.
+
+Strategy.  ``data_received`` feeds the read to the :class:`RequestReader`,
+which calls :meth:`HttpConnection._deliver` once per complete request, while
+parsing.  A synchronous handler is called right there and its response bytes
+are appended to ``self.out``; when the read is parsed, everything in ``out``
+leaves in ONE ``transport.write`` -- sixteen pipelined requests cost one
+system call.  The hot path (a static route, a sync handler, a 200 Response or
+a dict) is one dict lookup, the handler call, and one cached head block.
+
+Ordering invariant: responses leave in request order.  Once a request needs
+the event loop (an ``async def`` handler, a streamed body), a queue of slots
+exists; every later response, ready or not, waits in its slot behind it, and
+:meth:`_flush` writes the ready prefix of the queue whenever a slot completes.
+A file body is a :class:`FilePart` in the output; the bytes accumulated before
+it become the ``before`` of ``transport.sendfile_ranged`` so order holds.
+
+Closing invariant: after a request that asks to close, an HTTP/1.0 request
+without keep-alive, or a protocol error, the connection answers what it has
+and closes; later pipelined bytes are discarded.  A handler exception is a
+logged 500 and the connection goes on.
+
+Bounds: reading pauses while ``max_pipeline`` requests wait on async
+handlers, or while more than ``write_buffer_limit`` bytes of output wait for a
+client that is not reading.  One timer per connection (re-armed lazily, never
+per request) enforces ``header_timeout`` (slow request heads), ``body_timeout``
+(a stalled body), ``keepalive_timeout`` (idle between requests) and
+``send_timeout`` (a client that stopped reading).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ..stats import worker_counters
+from . import _json
+from ._errors import HTTPError, RemoteProtocolError
+from ._files import FilePart, FileResponse
+from ._parser import RequestReader, StopParsing, _InternalMismatch
+from ._request import Request, _origin_form
+from ._response import (
+    CLOSE,
+    DATE,
+    KEEP,
+    OK_PREFIXES,
+    Response,
+    error_response,
+    head_prefix,
+    http_error_response,
+    refresh_date,
+    render,
+)
+from ._stream import StreamResponse, pump_stream
+
+if TYPE_CHECKING:
+    from ._server import HttpServer
+
+__all__ = ["HttpConnection"]
+
+log = logging.getLogger("manycore.http")
+access_log = logging.getLogger("manycore.access")
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_JSON = "application/json"
+_LINGER = 1.0  # seconds to keep reading (and discarding) after an error answer
+
+
+class _Slot:
+    """One response's place in the output order."""
+
+    __slots__ = ("items", "mode", "ready", "request", "stream", "task")
+
+    def __init__(self, request: Request | None, mode: int) -> None:
+        self.request = request
+        self.mode = mode
+        self.ready = False
+        self.items: list = []
+        self.stream: StreamResponse | None = None
+        self.task: asyncio.Task | None = None
+
+
+class HttpConnection:
+    """The per-connection HTTP state behind an :class:`HttpServer` instance."""
+
+    __slots__ = (
+        "_time",
+        "access_log",
+        "app",
+        "big_output",
+        "body_timeout",
+        "closed",
+        "closing",
+        "counters",
+        "head_started",
+        "header_timeout",
+        "keepalive_timeout",
+        "last_activity",
+        "linger_until",
+        "loop",
+        "max_pipeline",
+        "out",
+        "out_mark",
+        "out_progress",
+        "paused",
+        "queue",
+        "reader",
+        "router",
+        "send_timeout",
+        "timer",
+        "timer_when",
+        "transport",
+        "write_buffer_limit",
+    )
+
+    def __init__(self, app: HttpServer) -> None:
+        self.app = app
+        cls = type(app)
+        self.router = cls._router
+        self.header_timeout = cls.header_timeout
+        self.body_timeout = cls.body_timeout
+        self.keepalive_timeout = cls.keepalive_timeout
+        self.send_timeout = cls.send_timeout
+        self.max_pipeline = cls.max_pipeline
+        self.write_buffer_limit = cls.write_buffer_limit
+        self.access_log = bool(cls.access_log) and access_log.isEnabledFor(logging.INFO)
+        self.transport: Any = None
+        self.reader: RequestReader | None = None
+        self.out: list = []
+        self.queue: deque[_Slot] | None = None
+        self.closing = False
+        self.closed = False
+        self.paused = False
+        self.big_output = 0  # 1: a large body went out in this read, 2: a file did
+        self.head_started: float | None = None
+        self.linger_until: float | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_when = 0.0
+        self.out_mark = -1
+        self.out_progress = 0.0
+
+    # ================================================================ protocol callbacks
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        cls = type(self.app)
+        self.reader = RequestReader(
+            self._deliver,
+            transport,
+            max_head_size=cls.max_head_size,
+            max_url_length=cls.max_url_length,
+            max_header_count=cls.max_header_count,
+            max_body_size=cls.max_body_size,
+            on_continue=self._send_continue,
+        )
+        self.counters = worker_counters()
+        loop = getattr(transport, "loop", None)
+        if loop is None:  # an in-memory test transport: no timers, no async handlers
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+        self.loop = loop
+        self._time = loop.time if loop is not None else time.monotonic
+        now = self._time()
+        self.last_activity = now
+        if now >= DATE.expires:
+            refresh_date(now)
+        self._arm(now + self.header_timeout)
+
+    def data_received(self, transport: Any, data: bytes) -> None:
+        reader = self.reader
+        if reader is None:  # fed without connection_made (an in-memory test)
+            self.connection_made(transport)
+            reader = self.reader
+        if self.closing:
+            return  # answered and closing: later pipelined bytes are discarded
+        now = self._time()
+        self.last_activity = now
+        if now >= DATE.expires:
+            refresh_date(now)
+        out = self.out
+        try:
+            reader.feed(data)  # type: ignore[union-attr]
+        except RemoteProtocolError as exc:
+            self._protocol_error(exc)
+        except Exception as exc:  # a bug in this package: answer 500, log, close
+            log.exception("internal error while handling a request")
+            self._protocol_error(RemoteProtocolError(f"internal error ({type(exc).__name__})", 500))
+        if reader.in_message:  # type: ignore[union-attr]
+            self._track_partial(now)
+        elif self.head_started is not None:
+            self.head_started = None
+        n = len(out)
+        if n:
+            transport.write(out[0] if n == 1 else b"".join(out))
+            out.clear()
+        if n > 8 or self.big_output:
+            sent_file = self.big_output == 2
+            self.big_output = 0
+            self._check_output(sent_file)
+        if self.closing and self.queue is None:
+            self._close_after_output()
+
+    def connection_lost(self, transport: Any, exc: Exception | None) -> None:
+        self.closed = True
+        self.closing = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        queue = self.queue
+        self.queue = None
+        if queue:
+            for slot in queue:
+                if slot.task is not None and not slot.task.done():
+                    slot.task.cancel()
+
+    def is_busy(self) -> bool:
+        """A request is half-read or a response is still being produced."""
+        return self.queue is not None or bool(self.reader and self.reader.in_message)
+
+    # ================================================================ requests
+    def _deliver(self, request: Request, mode: int) -> None:
+        """Called by the reader, during parsing, for each complete request."""
+        if self.closing:
+            raise StopParsing
+        self.counters.requests += 1
+        target = request.target
+        if target[:1] == b"/":
+            q = target.find(b"?")
+            raw_path = target if q < 0 else target[:q]
+        else:
+            raw_path = self._other_target(target)
+        method = request.method
+        table = self.router.static.get(raw_path)
+        entry = None if table is None else table.get(method)
+        params = None
+        if entry is None:
+            try:
+                entry, params = self.router.lookup(method, raw_path)
+            except HTTPError as exc:
+                self._answer(request, http_error_response(exc), mode)
+                return
+            if params:
+                request.params = params
+        if entry.is_async:
+            self._start_async(entry, request, params, mode)
+            return
+        try:
+            if params is None:
+                result = entry.fn(self.app, request)
+            else:
+                result = entry.fn(self.app, request, **params)
+        except HTTPError as exc:
+            result = http_error_response(exc)
+        except StopParsing:
+            raise
+        except Exception as exc:
+            result = self._handler_failed(request, entry, exc)
+        if self.queue is None and mode == KEEP and not self.access_log:
+            # The hot path: a 200 Response or a dict, answered from a cached head.
+            kind = type(result)
+            if kind is Response:
+                if result.status == 200 and result.headers is None:
+                    body = result.body
+                    prefix = OK_PREFIXES.get(result.content_type)  # type: ignore[arg-type]
+                    if prefix is not None and type(body) is bytes and len(body) <= 16384:
+                        if method == "HEAD":
+                            self.out.append(prefix + b"%d\r\n\r\n" % len(body))
+                        else:
+                            self.out.append(b"%s%d\r\n\r\n%s" % (prefix, len(body), body))
+                        return
+            elif kind is dict:
+                try:
+                    body = _json.encode(result)
+                except Exception as exc:
+                    result = self._handler_failed(request, entry, exc)
+                else:
+                    prefix = OK_PREFIXES.get(_JSON) or head_prefix(200, _JSON, KEEP)
+                    if method == "HEAD":
+                        self.out.append(prefix + b"%d\r\n\r\n" % len(body))
+                    else:
+                        self.out.append(b"%s%d\r\n\r\n%s" % (prefix, len(body), body))
+                    return
+        self._answer(request, result, mode)
+
+    def _other_target(self, target: bytes) -> bytes:
+        """Routing path for absolute-form (``http://host/p``) and asterisk-form (``*``)."""
+        origin = _origin_form(target)
+        q = origin.find(b"?")
+        return origin if q < 0 else origin[:q]
+
+    def _handler_failed(self, request: Request, entry: Any, exc: BaseException) -> Response:
+        log.error(
+            "handler %s raised for %s %s; answering 500",
+            getattr(entry, "name", entry),
+            request.method,
+            request.target.decode("latin-1"),
+            exc_info=exc,
+        )
+        return error_response(500)
+
+    def _send_continue(self) -> None:
+        """Expect: 100-continue and the body is wanted: tell the client to send it."""
+        if self.queue is None:
+            self.out.append(_CONTINUE)
+        else:
+            slot = _Slot(None, KEEP)
+            slot.items.append(_CONTINUE)
+            slot.ready = True
+            self.queue.append(slot)
+
+    # ================================================================ answering
+    def _answer(self, request: Request, result: Any, mode: int) -> None:
+        """Render any handler result, inline or into a queue slot, in order."""
+        if self.queue is None:
+            items: list = []
+            mode, stream = self._render(items, request, result, mode)
+            if stream is not None:
+                slot = _Slot(request, mode)
+                slot.stream = stream
+                self.queue = deque((slot,))
+                self._start_stream(slot)
+            else:
+                self._emit_inline(items)
+        else:
+            slot = _Slot(request, mode)
+            mode, slot.stream = self._render(slot.items, request, result, mode)
+            slot.mode = mode
+            slot.ready = True
+            self.queue.append(slot)
+            self._check_pipeline()
+        if mode == CLOSE:
+            self.closing = True
+            raise StopParsing
+
+    def _render(
+        self, items: list, request: Request, result: Any, mode: int
+    ) -> tuple[int, StreamResponse | None]:
+        """Append a result's bytes and FileParts to ``items``; return (mode, stream or None)."""
+        head_only = request.method == "HEAD"
+        try:
+            if isinstance(result, Response):
+                kind = type(result)
+                if kind is FileResponse:
+                    parts, mode = result.prepare(request, mode, head_only)  # type: ignore[attr-defined]
+                    items += parts
+                    self._log_access(request, parts)
+                    return mode, None
+                if kind is StreamResponse:
+                    self._log_access(request, None, result.status)
+                    return mode, result  # type: ignore[return-value]
+                start = len(items)
+                mode = render(items, result, mode, head_only)
+            elif isinstance(result, bytes | bytearray | memoryview | str):
+                start = len(items)
+                mode = render(items, Response(result), mode, head_only)
+            elif result is None:
+                start = len(items)
+                mode = render(items, Response(b"", 204), mode, head_only)
+            else:
+                body = _json.encode(result)
+                start = len(items)
+                mode = render(items, Response(body, 200, None, _JSON), mode, head_only)
+        except Exception as exc:
+            log.error(
+                "cannot send the result of %s %s (%s); answering 500",
+                request.method,
+                request.target.decode("latin-1"),
+                type(result).__name__,
+                exc_info=exc,
+            )
+            start = len(items)
+            mode = render(items, error_response(500), mode, head_only)
+        if self.access_log:
+            self._log_access(request, items[start:])
+        return mode, None
+
+    def _emit_inline(self, items: list) -> None:
+        """Put a rendered response into this read's output (files are sent at once)."""
+        out = self.out
+        for item in items:
+            if type(item) is bytes:
+                if len(item) > 65536 and not self.big_output:
+                    self.big_output = 1
+                out.append(item)
+            else:
+                self._send_file(out, item)
+
+    def _send_file(self, acc: list, part: FilePart) -> None:
+        """Send what ``acc`` holds, then the file range, keeping order; empties ``acc``."""
+        self.big_output = 2
+        before = b"".join(acc)
+        try:
+            self.transport.sendfile_ranged(before, part.path, b"", part.offset, part.nbytes)
+        except (OSError, ValueError) as exc:
+            # The file changed or vanished after it was inspected: the head already
+            # promised its length, so the only honest thing left is to close.
+            log.error("sending %r failed (%s); closing the connection", part.path, exc)
+            if before:
+                self.transport.write(before)
+            acc.clear()
+            self.closing = True
+            return
+        acc.clear()
+
+    # ================================================================ async handlers and the queue
+    def _start_async(self, entry: Any, request: Request, params: dict | None, mode: int) -> None:
+        slot = _Slot(request, mode)
+        if self.queue is None:
+            self.queue = deque()
+        self.queue.append(slot)
+        try:
+            if params is None:
+                coro = entry.fn(self.app, request)
+            else:
+                coro = entry.fn(self.app, request, **params)
+        except Exception as exc:
+            self._finish_slot(slot, self._handler_failed(request, entry, exc))
+            return
+        if self.loop is None:
+            coro.close()
+            self._finish_slot(slot, self._handler_failed(request, entry, _NO_LOOP))
+            return
+        slot.task = self.loop.create_task(self._run_async(slot, coro, entry))
+        self._check_pipeline()
+        if mode == CLOSE:
+            self.closing = True
+            raise StopParsing
+
+    async def _run_async(self, slot: _Slot, coro: Any, entry: Any) -> None:
+        try:
+            result = await coro
+        except HTTPError as exc:
+            result = http_error_response(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            result = self._handler_failed(slot.request, entry, exc)  # type: ignore[arg-type]
+        if self.closed:
+            return
+        self._finish_slot(slot, result)
+
+    def _finish_slot(self, slot: _Slot, result: Any) -> None:
+        now = self._time()
+        if now >= DATE.expires:
+            refresh_date(now)
+        slot.task = None
+        slot.mode, slot.stream = self._render(slot.items, slot.request, result, slot.mode)  # type: ignore[arg-type]
+        if slot.mode == CLOSE:
+            self.closing = True
+        slot.ready = True
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write the ready prefix of the queue, in order."""
+        queue = self.queue
+        if queue is None or self.closed:
+            return
+        acc: list = []
+        while queue:
+            slot = queue[0]
+            if not slot.ready:
+                break
+            for item in slot.items:
+                if type(item) is bytes:
+                    acc.append(item)
+                else:
+                    self._send_file(acc, item)
+            slot.items = []
+            if slot.stream is not None:
+                if acc:
+                    self.transport.write(b"".join(acc))
+                    acc = []
+                slot.ready = False
+                self._start_stream(slot)
+                return
+            queue.popleft()
+            if slot.mode == CLOSE:
+                for later in queue:  # requests after a close are never answered
+                    if later.task is not None:
+                        later.task.cancel()
+                queue.clear()
+                self.closing = True
+                break
+        if acc:
+            self.transport.write(b"".join(acc))
+        self.last_activity = self._time()
+        if not queue:
+            self.queue = None
+            if self.closing:
+                self._close_after_output()
+                return
+        sent_file = self.big_output == 2
+        self.big_output = 0
+        self._check_output(sent_file)
+        if self.paused and (self.queue is None or len(self.queue) < self.max_pipeline // 2):
+            self._resume_reading()
+
+    def _start_stream(self, slot: _Slot) -> None:
+        if self.loop is None:
+            log.error("a streamed response needs an event loop; closing")
+            self.closing = True
+            self.transport.abort()
+            return
+        slot.task = self.loop.create_task(self._run_stream(slot))
+
+    async def _run_stream(self, slot: _Slot) -> None:
+        stream = slot.stream
+        request = slot.request
+        slot.stream = None
+        assert stream is not None and request is not None
+        transport = self.transport
+        chunked = request.version == "1.1"
+        head, slot.mode = stream.head(slot.mode, chunked)
+        transport.write(head)
+        ok = await pump_stream(
+            stream, transport, chunked, request.method == "HEAD", self.write_buffer_limit // 4
+        )
+        if self.closed:
+            return
+        if not ok:
+            self.closing = True
+            transport.abort()
+            return
+        slot.task = None
+        slot.ready = True
+        if slot.mode == CLOSE:
+            self.closing = True
+        self._flush()
+
+    # ================================================================ flow control
+    def _check_pipeline(self) -> None:
+        if not self.paused and self.queue is not None and len(self.queue) >= self.max_pipeline:
+            self._pause_reading()
+
+    def _check_output(self, sent_file: bool = False) -> None:
+        """A client that does not read must not make us produce more: pause until drained.
+
+        Queued file sends hold no memory but do hold a descriptor each, so a read
+        that queued a file behind one still in flight also pauses.
+        """
+        transport = self.transport
+        if self.paused or self.closing:
+            return
+        if transport.get_write_buffer_size() > self.write_buffer_limit or (
+            sent_file and getattr(transport, "sending_file", False)
+        ):
+            if self.loop is not None:
+                self._pause_reading()
+                self.loop.create_task(self._resume_when_drained())
+
+    async def _resume_when_drained(self) -> None:
+        await self.transport.drain()
+        if not self.closed and (self.queue is None or len(self.queue) < self.max_pipeline // 2):
+            self._resume_reading()
+
+    def _pause_reading(self) -> None:
+        if not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self.paused and not self.closed and not self.closing:
+            self.paused = False
+            self.transport.resume_reading()
+
+    # ================================================================ errors and closing
+    def _protocol_error(self, exc: RemoteProtocolError) -> None:
+        if isinstance(exc, _InternalMismatch):
+            log.error("request head tracking failed: %s (please report this)", exc)
+        else:
+            log.debug("bad request from %s: %s", self.transport.peername, exc)
+        response = error_response(exc.status, str(exc))
+        if self.queue is None:
+            items: list = []
+            self._render(items, _ERROR_REQUEST, response, CLOSE)
+            self._emit_inline(items)
+        else:
+            slot = _Slot(_ERROR_REQUEST, CLOSE)
+            self._render(slot.items, _ERROR_REQUEST, response, CLOSE)
+            slot.ready = True
+            self.queue.append(slot)
+        self.closing = True
+        self.linger_until = self._time() + _LINGER
+
+    def _close_after_output(self) -> None:
+        """Everything is answered: close now, or after a short linger for error answers."""
+        if self.closed:
+            return
+        if self.linger_until is not None and self.loop is not None:
+            # Keep reading (and discarding) briefly so a client still sending a body
+            # reads our answer instead of a connection reset.
+            self._arm(self.linger_until)
+            return
+        self.transport.close()
+
+    def _track_partial(self, now: float) -> None:
+        reader = self.reader
+        if reader.in_head:  # type: ignore[union-attr]
+            if self.head_started is None:
+                self.head_started = now
+                self._arm(now + self.header_timeout)
+        else:
+            self.head_started = None
+            self._arm(now + self.body_timeout)
+
+    # ================================================================ the timer
+    def _arm(self, when: float) -> None:
+        if self.loop is None:
+            return
+        timer = self.timer
+        if timer is not None:
+            if self.timer_when <= when:
+                return  # it fires first and re-evaluates
+            timer.cancel()
+        self.timer_when = when
+        self.timer = self.loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.closed:
+            return
+        now = self._time()
+        transport = self.transport
+        if self.closing:
+            if self.queue is None:
+                if self.linger_until is None or now >= self.linger_until:
+                    transport.close()
+                else:
+                    self._arm(self.linger_until)
+                return
+            deadline = self._output_deadline(now) if self._output_pending() else now + 1.0
+            if now >= deadline:
+                transport.abort()
+                return
+            self._arm(deadline)
+            return
+        reader = self.reader
+        if self.queue is not None:
+            deadline = self._output_deadline(now) if self._output_pending() else now + 1.0
+        elif reader.in_head:  # type: ignore[union-attr]
+            started = self.head_started if self.head_started is not None else self.last_activity
+            deadline = started + self.header_timeout
+            if now >= deadline:
+                self._timed_out("the request head was not received in time")
+                return
+        elif reader.in_body:  # type: ignore[union-attr]
+            deadline = self.last_activity + self.body_timeout
+            if now >= deadline:
+                self._timed_out("the request body stopped arriving")
+                return
+        elif self._output_pending():
+            deadline = self._output_deadline(now)
+        else:
+            deadline = self.last_activity + self.keepalive_timeout
+            if now >= deadline:
+                transport.close()  # idle keep-alive connection
+                return
+        if now >= deadline:
+            log.debug("client %s stopped reading; aborting", transport.peername)
+            transport.abort()
+            return
+        self._arm(deadline)
+
+    def _output_pending(self) -> bool:
+        transport = self.transport
+        return bool(transport.get_write_buffer_size()) or bool(
+            getattr(transport, "sending_file", False)
+        )
+
+    def _output_deadline(self, now: float) -> float:
+        """Output that makes no progress for send_timeout seconds means a dead reader."""
+        if not self._output_pending():
+            self.out_mark = -1
+            return now + self.send_timeout
+        mark = self.transport.get_write_buffer_size()
+        if mark != self.out_mark or getattr(self.transport, "sending_file", False):
+            self.out_mark = mark
+            self.out_progress = now
+        return self.out_progress + self.send_timeout
+
+    def _timed_out(self, why: str) -> None:
+        log.debug("closing %s: %s", self.transport.peername, why)
+        self.closing = True
+        if self.queue is None:
+            items: list = []
+            self._render(items, _ERROR_REQUEST, error_response(408, why), CLOSE)
+            self.out.extend(items)
+            self.transport.write(b"".join(self.out))
+            self.out.clear()
+        self.transport.close()
+
+    # ================================================================ access log
+    def _log_access(self, request: Request, items: list | None, status: int | None = None) -> None:
+        if not self.access_log:
+            return
+        length = 0
+        if items:
+            head = items[0] if type(items[0]) is bytes else b""
+            if status is None and head[:5] == b"HTTP/":
+                status = int(head[9:12])
+            for item in items:
+                length += item.nbytes if type(item) is FilePart else len(item)
+        client = request.client
+        host = client[0] if isinstance(client, tuple) else "-"
+        access_log.info(
+            '%s - - [%s] "%s %s HTTP/%s" %s %d',
+            host,
+            DATE.http_date,
+            request.method,
+            request.target.decode("latin-1"),
+            request.version,
+            status if status is not None else "-",
+            length,
+        )
+
+
+_ERROR_REQUEST = Request("GET", b"/")
+_NO_LOOP = RuntimeError(
+    "an async handler needs an event loop; test it with a real server (ServerProcess) "
+    "or give the transport a loop"
+)

@@ -1,0 +1,425 @@
+"""Files: ``Response.file``, static mounts, conditional requests and ranges.
+
+A file response is decided when it is sent, against the request being
+answered: ``stat`` once, then the RFC 9110 §13.2.2 order of preconditions
+(If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since, then
+If-Range with Range), then 200, 206 (one range, or multipart/byteranges),
+304, 412 or 416.  Bytes of the file are never read into Python: the head goes
+out as bytes and the body as ``transport.sendfile_ranged(path, offset,
+nbytes)`` parts, which the transport sends with ``os.sendfile`` (any offset,
+files over 4 GiB included).
+
+Validators: the ETag is strong, built from the modification time in
+nanoseconds and the size; Last-Modified is the modification time in whole
+seconds.  Static mounts refuse any path that could leave their directory:
+``..`` segments (also when percent-encoded, since routing decodes first), NUL,
+dot-files unless enabled, and -- unless ``follow_symlinks=True`` -- any path
+whose real location is outside the directory.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import stat
+from collections.abc import Iterable, Mapping
+from email.utils import formatdate, parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from ._errors import HTTPError
+from ._ranges import Unsatisfiable, content_range, multipart_layout, parse_range
+from ._response import (
+    CLOSE,
+    CONNECTION_LINES,
+    DATE,
+    SERVER,
+    Response,
+    _HeaderBlock,
+    error_response,
+    status_line,
+)
+
+if TYPE_CHECKING:
+    from ._request import Request
+
+__all__ = ["FilePart", "FileResponse", "StaticFiles", "guess_type", "static"]
+
+# ------------------------------------------------------------------ content types
+_EXTRA_TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".json": "application/json",
+    ".wasm": "application/wasm",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".md": "text/markdown",
+    ".gz": "application/gzip",
+    ".bz2": "application/x-bzip2",
+    ".xz": "application/x-xz",
+    ".zst": "application/zstd",
+    ".xml": "application/xml",
+    ".csv": "text/csv",
+    ".ico": "image/vnd.microsoft.icon",
+}
+# The built-in table only (not /etc/mime.types), so answers do not vary by machine.
+_TYPES = {**mimetypes.MimeTypes().types_map[True], **_EXTRA_TYPES}
+_TEXTUAL = ("text/", "application/json", "application/xml", "application/javascript", "image/svg")
+
+
+def guess_type(path: str | os.PathLike) -> str:
+    """The Content-Type for ``path`` from its extension (UTF-8 for text types)."""
+    _, ext = os.path.splitext(os.fspath(path))
+    content_type = _TYPES.get(ext.lower(), "application/octet-stream")
+    if content_type.startswith(_TEXTUAL):
+        content_type += "; charset=utf-8"
+    return content_type
+
+
+# ------------------------------------------------------------------ HTTP dates
+def _parse_http_date(value: str) -> int | None:
+    """Seconds since the epoch, or None for an invalid date (which is then ignored)."""
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed is None or parsed.tzinfo is None:
+        return None
+    return int(parsed.timestamp())
+
+
+_last_modified_cache: dict[int, bytes] = {}
+
+
+def _http_date(seconds: int) -> bytes:
+    text = _last_modified_cache.get(seconds)
+    if text is None:
+        if len(_last_modified_cache) > 1024:
+            _last_modified_cache.clear()
+        text = _last_modified_cache[seconds] = formatdate(seconds, usegmt=True).encode("ascii")
+    return text
+
+
+def _etag_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _strong_match(header: str, etag: str) -> bool:
+    """If-Match: strong comparison (RFC 9110 §8.8.3.2); ``*`` matches an existing file."""
+    if header.strip() == "*":
+        return True
+    return any(tag == etag for tag in _etag_list(header) if not tag.startswith("W/"))
+
+
+def _weak_match(header: str, etag: str) -> bool:
+    """If-None-Match: weak comparison (a W/ prefix is ignored on both sides)."""
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.removeprefix("W/") == bare for tag in _etag_list(header))
+
+
+# ------------------------------------------------------------------ responses
+class FilePart:
+    """``nbytes`` of ``path`` from ``offset``: one zero-copy send."""
+
+    __slots__ = ("nbytes", "offset", "path")
+
+    def __init__(self, path: str, offset: int, nbytes: int) -> None:
+        self.path = path
+        self.offset = offset
+        self.nbytes = nbytes
+
+    def __repr__(self) -> str:
+        return f"FilePart({self.path!r}, {self.offset}, {self.nbytes})"
+
+
+class FileResponse(Response):
+    """A file, sent with sendfile; see :meth:`Response.file`."""
+
+    __slots__ = ("cache_control", "filename", "max_ranges", "path")
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        content_type: str | None = None,
+        filename: str | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | _HeaderBlock | None = None,
+        cache_control: str | None = None,
+        max_ranges: int = 16,
+    ) -> None:
+        super().__init__(b"", 200, headers, content_type)
+        self.path = os.fspath(path)
+        self.filename = filename
+        self.cache_control = cache_control
+        self.max_ranges = max_ranges
+
+    def __repr__(self) -> str:
+        return f"<FileResponse {self.path!r}>"
+
+    def prepare(self, request: Request, mode: int, head_only: bool) -> tuple[list, int]:
+        """Decide the answer for ``request``: a list of bytes and FileParts, and the mode."""
+        path = self.path
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return _plain(error_response(404, "no such file"), mode)
+        except PermissionError:
+            return _plain(error_response(403, "the file is not readable"), mode)
+        if not stat.S_ISREG(st.st_mode):
+            return _plain(error_response(404, "not a regular file"), mode)
+        size = st.st_size
+        mtime = int(st.st_mtime)
+        etag = f'"{st.st_mtime_ns:x}-{size:x}"'
+        last_modified = _http_date(mtime)
+        content_type = self.content_type or guess_type(path)
+        extra = self.headers
+        if extra is not None and type(extra) is not _HeaderBlock:
+            extra = self.headers = _HeaderBlock(extra)
+        if extra is not None and extra.close:
+            mode = CLOSE
+        validators = [
+            b"ETag: " + etag.encode("ascii") + b"\r\n",
+            b"Last-Modified: " + last_modified + b"\r\n",
+        ]
+        if self.cache_control:
+            validators.append(b"Cache-Control: " + _header_value(self.cache_control) + b"\r\n")
+
+        method = request.method
+        headers = request.headers
+        status = _preconditions(headers, method, etag, mtime)
+        if status == 304:
+            return [_head(304, None, validators, extra, mode, None)], mode
+        if status == 412:
+            return [_head(412, None, [], extra, mode, 0)], mode
+
+        common = [b"Accept-Ranges: bytes\r\n", *validators]
+        if self.filename is not None:
+            common.append(_disposition(self.filename))
+        ranges = None
+        range_header = headers.get("range")
+        if range_header is not None and method in ("GET", "HEAD"):
+            if_range = headers.get("if-range")
+            if if_range is None or _if_range_holds(if_range, etag, mtime):
+                try:
+                    ranges = parse_range(range_header, size, self.max_ranges)
+                except Unsatisfiable:
+                    lines = [b"Content-Range: bytes */%d\r\n" % size, *common]
+                    return [_head(416, None, lines, extra, mode, 0)], mode
+        if ranges is None:
+            items = [_head(200, content_type, common, extra, mode, size)]
+            if size and not head_only:
+                items.append(FilePart(path, 0, size))
+            return items, mode
+        if len(ranges) == 1:
+            first, last = ranges[0]
+            nbytes = last - first + 1
+            lines = [b"Content-Range: " + content_range(first, last, size) + b"\r\n", *common]
+            items = [_head(206, content_type, lines, extra, mode, nbytes)]
+            if not head_only:
+                items.append(FilePart(path, first, nbytes))
+            return items, mode
+        boundary, parts, closing, length = multipart_layout(ranges, size, content_type)
+        multipart_type = "multipart/byteranges; boundary=" + boundary.decode("ascii")
+        items = [_head(206, multipart_type, common, extra, mode, length)]
+        if not head_only:
+            for part_head, offset, nbytes in parts:
+                items.append(part_head)
+                items.append(FilePart(path, offset, nbytes))
+            items.append(closing)
+        return items, mode
+
+
+def _preconditions(headers: Any, method: str, etag: str, mtime: int) -> int:
+    """RFC 9110 §13.2.2: 0 to proceed, or 304 / 412."""
+    if_match = headers.get("if-match")
+    if if_match is not None:
+        if not _strong_match(if_match, etag):
+            return 412
+    else:
+        since = headers.get("if-unmodified-since")
+        if since is not None:
+            date = _parse_http_date(since)
+            if date is not None and mtime > date:
+                return 412
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is not None:
+        if _weak_match(if_none_match, etag):
+            return 304 if method in ("GET", "HEAD") else 412
+    elif method in ("GET", "HEAD"):
+        since = headers.get("if-modified-since")
+        if since is not None:
+            date = _parse_http_date(since)
+            if date is not None and mtime <= date:
+                return 304
+    return 0
+
+
+def _if_range_holds(value: str, etag: str, mtime: int) -> bool:
+    """If-Range (RFC 9110 §13.1.5): a strong ETag match, or the exact Last-Modified date."""
+    value = value.strip()
+    if value.startswith(('"', "W/")):
+        return value == etag
+    date = _parse_http_date(value)
+    return date is not None and date == mtime
+
+
+def _header_value(value: str) -> bytes:
+    raw = value.encode("latin-1")
+    if b"\r" in raw or b"\n" in raw or b"\0" in raw:
+        raise ValueError(f"header value {value!r} contains a control character")
+    return raw
+
+
+def _disposition(filename: str) -> bytes:
+    ascii_name = filename.encode("ascii", "replace").decode("ascii").replace('"', "'")
+    ascii_name = ascii_name.replace("\\", "_").replace("\r", "").replace("\n", "")
+    line = f'Content-Disposition: attachment; filename="{ascii_name}"'
+    if not filename.isascii():
+        line += "; filename*=UTF-8''" + quote(filename, safe="")
+    return line.encode("ascii") + b"\r\n"
+
+
+def _head(
+    status: int,
+    content_type: str | None,
+    lines: list[bytes],
+    extra: _HeaderBlock | None,
+    mode: int,
+    length: int | None,
+) -> bytes:
+    parts = [status_line(status)]
+    if extra is None or not extra.server:
+        parts += (b"Server: ", SERVER, b"\r\n")
+    if extra is None or not extra.date:
+        parts.append(DATE.line)
+    if content_type is not None and (extra is None or not extra.content_type):
+        parts.append(b"Content-Type: " + _header_value(content_type) + b"\r\n")
+    parts += lines
+    if extra is not None:
+        parts.append(extra.block)
+    parts.append(CONNECTION_LINES[mode])
+    if length is not None:
+        parts.append(b"Content-Length: %d\r\n" % length)
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def _plain(response: Response, mode: int) -> tuple[list, int]:
+    from ._response import render
+
+    out: list = []
+    mode = render(out, response, mode, False)
+    return out, mode
+
+
+# ------------------------------------------------------------------ static mounts
+class StaticFiles:
+    """A directory served under a URL prefix; create with :func:`static`."""
+
+    is_async = False
+    implicit = False
+
+    def __init__(
+        self,
+        prefix: str,
+        directory: str | os.PathLike,
+        *,
+        follow_symlinks: bool = False,
+        index: str | None = "index.html",
+        dotfiles: bool = False,
+        cache_control: str | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    ) -> None:
+        if not isinstance(prefix, str) or not prefix.startswith("/"):
+            raise ValueError(f"static() prefix must be a str starting with '/', got {prefix!r}")
+        self.prefix = prefix
+        self.path = prefix
+        self.directory = os.path.realpath(os.fspath(directory))
+        self.follow_symlinks = follow_symlinks
+        self.index = index
+        self.dotfiles = dotfiles
+        self.cache_control = cache_control
+        self.headers = _HeaderBlock(headers) if headers is not None else None
+        self.name = f"static({prefix!r}, {self.directory!r})"
+        self.fn = self._serve
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def _serve(self, app: Any, request: Request, path: str) -> Response:
+        return self.respond(request, path)
+
+    def resolve(self, subpath: str) -> str | None:
+        """The real path for ``subpath`` inside the directory, or None when refused."""
+        if "\0" in subpath or "\\" in subpath:
+            return None
+        parts = []
+        for segment in subpath.split("/"):
+            if segment in ("", "."):
+                continue
+            if segment == ".." or (segment.startswith(".") and not self.dotfiles):
+                return None
+            parts.append(segment)
+        root = self.directory
+        candidate = os.path.join(root, *parts)
+        if self.follow_symlinks:
+            return candidate
+        real = os.path.realpath(candidate)
+        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+            return None
+        return real
+
+    def respond(self, request: Request, subpath: str) -> Response:
+        path = self.resolve(subpath)
+        if path is None:
+            raise HTTPError(404, "no such file")
+        try:
+            st = os.stat(path)
+        except OSError:
+            raise HTTPError(404, "no such file") from None
+        if stat.S_ISDIR(st.st_mode):
+            if self.index is None:
+                raise HTTPError(404, "no such file")
+            if not request.raw_path.endswith(b"/"):
+                target = request.raw_path + b"/"
+                query = request.query_string
+                if query:
+                    target += b"?" + query
+                return Response(b"", 301, [("Location", target.decode("latin-1"))])
+            path = self.resolve(subpath.rstrip("/") + "/" + self.index)
+            if path is None or not os.path.isfile(path):
+                raise HTTPError(404, "no such file")
+        return FileResponse(path, headers=self.headers, cache_control=self.cache_control)
+
+
+def static(
+    prefix: str,
+    directory: str | os.PathLike,
+    *,
+    follow_symlinks: bool = False,
+    index: str | None = "index.html",
+    dotfiles: bool = False,
+    cache_control: str | None = None,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+) -> StaticFiles:
+    """Serve ``directory`` under ``prefix``: ``assets = static("/assets", "/srv/assets")``.
+
+    Files go out with sendfile, with ranges, ETag/Last-Modified and 304s.  Paths
+    that would leave the directory are refused with 404: ``..`` (also encoded),
+    NUL, dot-files (unless ``dotfiles=True``) and symlinks that point outside
+    (unless ``follow_symlinks=True``).  A directory serves its ``index`` file.
+    """
+    return StaticFiles(
+        prefix,
+        directory,
+        follow_symlinks=follow_symlinks,
+        index=index,
+        dotfiles=dotfiles,
+        cache_control=cache_control,
+        headers=headers,
+    )

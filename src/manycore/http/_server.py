@@ -1,0 +1,119 @@
+"""``HttpServer``: the protocol class applications subclass.
+
+It is an ordinary manycore protocol class (one instance per connection,
+created with no arguments; ``connection_made`` / ``data_received`` /
+``connection_lost``), so it runs unchanged on every engine.  The class body
+holds the application: ``@route`` methods, ``static()`` mounts and settings as
+class attributes.  Settings are checked and the routing table is built once,
+when the class is created, so a mistake is reported at import time with the
+name of the setting, not as a failure on the first request.
+
+An instance delegates all HTTP work to an :class:`HttpConnection`; to save a
+call per read, ``data_received`` is bound straight to the connection's method
+unless the subclass overrides it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ._connection import HttpConnection
+from ._routing import Router, build_router
+
+__all__ = ["HttpServer"]
+
+_SIZE_SETTINGS = (
+    "max_body_size",
+    "max_head_size",
+    "max_url_length",
+    "max_header_count",
+    "max_pipeline",
+    "write_buffer_limit",
+)
+_TIME_SETTINGS = ("header_timeout", "body_timeout", "keepalive_timeout", "send_timeout")
+
+
+class HttpServer:
+    """An HTTP/1.1 server as a protocol class.  Subclass it; add ``@route`` methods.
+
+    Settings (class attributes; override in the subclass):
+
+    - ``max_body_size`` -- largest request body accepted (413 above it).
+    - ``max_head_size`` -- largest request line plus header section (431).
+    - ``max_url_length`` -- longest request target (414).
+    - ``max_header_count`` -- most header fields in one request (431).
+    - ``header_timeout`` -- seconds a client may take to send a request head.
+    - ``body_timeout`` -- seconds a request body may stall between reads.
+    - ``keepalive_timeout`` -- seconds an idle keep-alive connection stays open.
+    - ``send_timeout`` -- seconds output may make no progress before the
+      connection is dropped (a client that stopped reading).
+    - ``max_pipeline`` -- pipelined requests waiting on async handlers before
+      reading pauses.
+    - ``write_buffer_limit`` -- output bytes waiting for a slow reader before
+      reading pauses.
+    - ``access_log`` -- log one line per request to the ``manycore.access``
+      logger (off by default).
+
+    Override ``connection_made``/``connection_lost`` only with a ``super()`` call.
+    """
+
+    max_body_size: ClassVar[int] = 1 << 20
+    max_head_size: ClassVar[int] = 16 * 1024
+    max_url_length: ClassVar[int] = 8 * 1024
+    max_header_count: ClassVar[int] = 100
+    header_timeout: ClassVar[float] = 10.0
+    body_timeout: ClassVar[float] = 30.0
+    keepalive_timeout: ClassVar[float] = 15.0
+    send_timeout: ClassVar[float] = 60.0
+    max_pipeline: ClassVar[int] = 64
+    write_buffer_limit: ClassVar[int] = 1 << 20
+    access_log: ClassVar[bool] = False
+
+    _router: ClassVar[Router] = Router()
+    _bind_data_received: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _check_settings(cls)
+        cls._router = build_router(cls)
+        cls._bind_data_received = cls.data_received is HttpServer.data_received
+
+    def __init__(self) -> None:
+        self._http = http = HttpConnection(self)
+        if self._bind_data_received:
+            self.data_received = http.data_received  # type: ignore[method-assign]
+
+    def _connection(self) -> HttpConnection:
+        http = self.__dict__.get("_http")
+        if http is None:  # a subclass __init__ that did not call super().__init__()
+            http = self._http = HttpConnection(self)
+        return http
+
+    def connection_made(self, transport: Any) -> None:
+        self._connection().connection_made(transport)
+
+    def data_received(self, transport: Any, data: bytes) -> None:
+        self._http.data_received(transport, data)
+
+    def connection_lost(self, transport: Any, exc: Exception | None) -> None:
+        self._connection().connection_lost(transport, exc)
+
+    def is_busy(self) -> bool:
+        """For graceful shutdown: a request is in progress on this connection."""
+        return self._connection().is_busy()
+
+
+def _check_settings(cls: type) -> None:
+    for name in _SIZE_SETTINGS:
+        value = getattr(cls, name)
+        if type(value) is not int or value <= 0:
+            raise TypeError(
+                f"{cls.__qualname__}.{name} must be a positive int (bytes or a count), "
+                f"got {value!r}"
+            )
+    for name in _TIME_SETTINGS:
+        value = getattr(cls, name)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise TypeError(
+                f"{cls.__qualname__}.{name} must be a positive number of seconds, got {value!r}"
+            )

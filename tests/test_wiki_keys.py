@@ -1,0 +1,79 @@
+"""Trie keys: every title round-trips, and prefixes stay prefixes (manycore.apps.wiki.keys)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("marisa_trie")
+
+from manycore.apps.wiki import keys  # noqa: E402
+
+# Titles: any characters except controls and surrogates, as MediaWiki allows.
+title_chars = st.characters(blacklist_categories=("Cc", "Cs"))
+titles = st.text(title_chars, min_size=1, max_size=60)
+
+TRICKY = [
+    "Anarchism",
+    "AnarchY",
+    "ΟΔΟΣ",
+    "Οδός",
+    "ǅemal Bijedić",
+    "İstanbul",
+    "Kelvin \u212a",
+    "Straße",
+    "ẞ",
+    "a",
+    "ABC",
+    "iPhone",
+    "C++",
+    "AC/DC",
+    "100% (song)",
+    "What? (film)",
+    "C#",
+    "東京",
+]
+
+
+@pytest.mark.parametrize("title", TRICKY)
+def test_tricky_titles_round_trip(title):
+    key = keys.encode(title)
+    assert keys.decode(key) == title
+    assert key.startswith(keys.fold(title))
+    assert "\n" not in key
+
+
+@given(titles)
+@settings(max_examples=300, deadline=None)
+def test_every_title_round_trips(title):
+    assert keys.decode(keys.encode(title)) == title
+
+
+@given(titles, st.integers(min_value=0, max_value=60))
+@settings(max_examples=300, deadline=None)
+def test_a_prefix_folds_to_a_prefix_of_the_fold(title, cut):
+    prefix = title[:cut]
+    assert keys.fold(title).startswith(keys.fold(prefix))
+    assert len(keys.fold(title)) == len(title)
+
+
+@given(titles, titles)
+@settings(max_examples=500, deadline=None)
+def test_case_prefix_agrees_with_startswith(title, other):
+    # Build a prefix that often matches ignoring case, sometimes exactly.
+    prefix = other[: len(title)] if len(other) < len(title) else title[: max(1, len(title) // 2)]
+    for candidate in (prefix, prefix.swapcase(), prefix.lower()):
+        if not candidate:
+            continue
+        matcher = keys.CasePrefix(candidate)
+        key = keys.encode(title)
+        if key.startswith(matcher.folded):
+            assert matcher.matches(key) == title.startswith(candidate)
+
+
+def test_keys_sort_in_dictionary_order_ignoring_case():
+    names = ["AnarchY", "Anarchism", "AnarchoCapitalism", "anarchy (band)"]
+    ordered = sorted(names, key=keys.encode)
+    assert ordered[0] == "Anarchism"
+    assert ordered.index("AnarchY") < ordered.index("anarchy (band)")
