@@ -161,3 +161,12 @@ def test_stats_count_connections_across_workers(engine, workers):
     assert snapshot["totals"]["connections_open"] == 4
     assert snapshot["totals"]["connections_total"] == 4
     assert snapshot["totals"]["rss_bytes"] > 0
+
+
+def test_the_stdlib_event_loop_serves_the_same_contract(engine, data_file):
+    env = {"MANYCORE_LOOP": "asyncio"}
+    content = data_file.read_bytes()
+    with serve("FileSender", engine, env=env) as server, connect(server.address) as sock:
+        sock.sendall(b"%s 7 100000\n" % bytes(data_file))
+        assert recv_until(sock, lambda d: d.endswith(b">")) == b"<" + content[7:100007] + b">"
+    assert "loop=asyncio" in server.log()
