@@ -35,8 +35,11 @@ def measure(workers: int, size: int, engine: str) -> dict:
     try:
         elements = size // 8
         # Touch the whole array from every worker: many random 1 MiB slices.
-        asyncio.run(asyncio.wait_for(asyncio.gather(
-            *(read_slices(port, 400, elements) for _ in range(workers * 4))), 600))
+        async def touch_everything() -> None:
+            jobs = (read_slices(port, 400, elements) for _ in range(workers * 4))
+            await asyncio.wait_for(asyncio.gather(*jobs), 600)
+
+        asyncio.run(touch_everything())
         pids = process_tree(process.pid)
         pss = sum(pss_bytes(p) for p in pids)
         uss = [uss_bytes(p) for p in pids[1:]] or [uss_bytes(pids[0])]
