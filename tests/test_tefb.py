@@ -176,8 +176,8 @@ def test_plaintext_pipelining_answers_every_request_in_order(app):
             chunk = sock.recv(65536)
             assert chunk, received
             received += chunk
-    assert received.count(b"Hello, World!") == 16
-    assert received.index(b'{"message"') > received.rindex(b"Hello, World!")
+    assert received.count(b"\r\n\r\nHello, World!") == 16
+    assert received.endswith(b'\r\n\r\n{"message":"Hello, World!"}')
 
 
 def test_db_returns_one_row_as_in_the_database(app, database):
@@ -460,3 +460,18 @@ def test_init_db_creates_database_schema_and_data_once(database):
     assert again.returncode == 0
     assert "already initialised" in again.stderr
     assert asyncio.run(contents())[0] == world  # a correct database is left alone
+
+
+def test_every_engine_serves_the_database_tests(database, engine, workers):
+    """The per-worker pool and the shared cache mean the same on every engine."""
+    command = tefb_command("--dsn", database.dsn, "--engine", engine, "--workers", str(workers))
+    with ServerProcess("", command=command, ready_timeout=90) as server:
+        for _ in range(2 * workers):  # reach every worker
+            assert set(get_json(server, "/db")) == {"id", "randomNumber"}
+            assert len(get_json(server, "/queries?queries=3")) == 3
+            worlds = get_json(server, "/updates?queries=4")
+            table = database.worlds()
+            assert all(table[w["id"]] == w["randomNumber"] for w in worlds)
+            assert len(get_json(server, "/cached-queries?count=5")) == 5
+            status, _, body = get(server, "/fortunes")
+            assert status == 200 and "フレームワークのベンチマーク".encode() in body

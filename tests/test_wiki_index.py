@@ -9,6 +9,7 @@ index file Wikimedia publishes), and all three must answer identically.
 from __future__ import annotations
 
 import bz2
+import itertools
 import json
 import re
 import shutil
@@ -23,8 +24,13 @@ import pytest
 pytest.importorskip("marisa_trie")
 pytest.importorskip("numpy")
 
-from manycore.apps.wiki import DumpError, IndexFormatError, WikiIndex, build_index  # noqa: E402
-from manycore.apps.wiki import layout  # noqa: E402
+from manycore.apps.wiki import (
+    DumpError,
+    IndexFormatError,
+    WikiIndex,
+    build_index,
+    layout,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SAMPLE = DATA / "enwiki-sample-206-pages.xml.bz2"
@@ -39,7 +45,7 @@ def split_export(xml: bytes) -> tuple[bytes, list[bytes], bytes]:
     starts = [m.start() for m in re.finditer(rb"  <page>", xml)]
     footer_at = xml.rindex(b"</mediawiki>")
     bounds = [*starts, footer_at]
-    pages = [xml[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    pages = [xml[a:b] for a, b in itertools.pairwise(bounds)]
     return xml[: starts[0]], pages, xml[footer_at:]
 
 
@@ -75,6 +81,15 @@ def expected_pages(xml: bytes) -> dict[str, dict]:
             "redirect": redirect.get("title") if redirect is not None else None,
         }
     return out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stop_work_pool():
+    """Parallel builds start manycore's work pool; stop it when this module is done."""
+    yield
+    from manycore.work import shutdown_work_pools
+
+    shutdown_work_pools()
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +191,15 @@ def test_search_falls_back_to_any_case(index):
         "AnarchoCapitalists",
     }
     assert index.search("ANARCHISM", 3)[0].title == "Anarchism"
+
+
+def test_search_honours_capitals_that_mean_something(index):
+    # "Abacus" and "AbacuS" differ only in a later capital: typing it puts that title first.
+    assert [h.title for h in index.search("AbacuS", 2)] == ["AbacuS", "Abacus"]
+    assert [h.title for h in index.search("Abacus", 2)] == ["Abacus", "AbacuS"]
+    assert [h.title for h in index.search("abacus", 2)] == ["Abacus", "AbacuS"]
+    # A capital first letter means nothing on a wiki that capitalises every title.
+    assert index.search("Anar", 4) == index.search("anar", 4)
 
 
 def test_search_reports_redirects_namespaces_and_sizes(index, expected):
@@ -413,3 +437,26 @@ def test_cli_refuses_a_non_export_in_one_line(tmp_path):
         "in its first 64 KiB); export one with Special:Export or download a pages-articles dump "
         "from dumps.wikimedia.org"
     ]
+
+
+def test_a_truncated_multistream_dump_indexes_its_complete_streams(tmp_path, sample_xml):
+    dump = tmp_path / "cut-multistream.xml.bz2"
+    write_multistream(sample_xml, dump)
+    data = dump.read_bytes()
+    dump.write_bytes(data[: len(data) * 3 // 4])  # inside the stream of pages 101..200
+    result = build_index(dump, tmp_path / "cut.index", progress=False)
+    assert len(result.warnings) == 1 and "truncated or corrupt" in result.warnings[0]
+    with WikiIndex.open(result.directory) as index:
+        # The first stream, and the pages of the cut stream whose bz2 blocks are whole.
+        assert 100 <= len(index) < 200
+        for key_id in range(len(index)):
+            assert parse_page(index.read_page(key_id)).findtext("title") == index.title(key_id)
+
+
+def test_control_characters_never_alias_a_title(index):
+    # The trie's keys separate a title from its capitals with \x01; a query holding one
+    # must not reach into that encoding.
+    assert index.lookup("anarchism\x01 ") is None
+    assert index.resolve("anarchism\x01 ") is None
+    assert index.search("anarchism\x01") == []
+    assert index.offsets("anarchism\x01") == []

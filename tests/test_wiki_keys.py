@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("marisa_trie")
 
-from manycore.apps.wiki import keys  # noqa: E402
+from manycore.apps.wiki import keys
 
 # Titles: any characters except controls and surrogates, as MediaWiki allows.
 title_chars = st.characters(blacklist_categories=("Cc", "Cs"))

@@ -8,14 +8,17 @@ a pipelined measurement has no p99. CPU is measured around the run:
   near 100 % of its core, the figure is wrk's limit, not the server's.
 - the server's comes from its process tree (``RunningServer.cpu_seconds``); under 100 %
   while wrk is also under 100 % means the two are waiting on each other (latency bound).
-- "others" is the rest of the machine's busy time in the same window: anything else
-  running on this (shared, noisy) machine that stole cycles from the two.
+- "others" is the rest of the machine's user + system time in the same window: other
+  processes on this (shared, noisy) machine that took cycles from the two. Interrupt time
+  is left out: loopback traffic is mostly the benchmark's own.
+- "steal" is time the hypervisor gave this machine's CPUs to someone else.
 
-All three are percentages of one core over the wall time of the wrk process.
+All are percentages of one core over the wall time of the wrk process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -45,10 +48,17 @@ class Measurement:
     wrk_cpu: float  # percent of one core
     server_cpu: float
     other_cpu: float
+    steal_cpu: float
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def rps_per_server_core(self) -> float:
+        """Requests per CPU-second of the server: its cost per request, which other load on
+        the machine changes much less than it changes req/s (0 if the server barely ran)."""
+        return self.rps * 100.0 / self.server_cpu if self.server_cpu >= 1.0 else 0.0
 
     @property
     def bytes_per_second(self) -> float:
@@ -62,25 +72,46 @@ class Measurement:
     def error_count(self) -> int:
         return sum(self.errors.values())
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Measurement:
+        """Inverse of ``as_dict`` (derived figures are recomputed, not read)."""
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+
     def as_dict(self) -> dict[str, object]:
         return {
             "requests": self.requests,
             "bytes": self.bytes,
             "seconds": self.seconds,
             "rps": self.rps,
+            "rps_per_server_core": self.rps_per_server_core,
             "errors": self.errors,
             "latency_us": self.latency_us,
             "pipelined": self.pipelined,
             "wrk_cpu": self.wrk_cpu,
             "server_cpu": self.server_cpu,
             "other_cpu": self.other_cpu,
+            "steal_cpu": self.steal_cpu,
         }
 
 
-def _busy_seconds() -> float:
-    """Machine-wide CPU seconds spent doing anything (steal and idle excluded)."""
+def _machine_seconds() -> tuple[float, float]:
+    """Machine-wide CPU seconds in processes (user + nice + system), and stolen."""
     t = psutil.cpu_times()
-    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+    return t.user + t.nice + t.system, getattr(t, "steal", 0.0)
+
+
+def wait_until_quiet(max_wait: float, threshold: float) -> float:
+    """Wait up to ``max_wait`` s for a 1 s window in which all processes together use less
+    than ``threshold`` % of one core; return the last reading (the server idles meanwhile).
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        before, _ = _machine_seconds()
+        time.sleep(1.0)
+        after, _ = _machine_seconds()
+        load = 100.0 * (after - before)
+        if load < threshold or time.monotonic() >= deadline:
+            return load
 
 
 def wrk_command(
@@ -114,7 +145,7 @@ def run_wrk(
     cmd = wrk_command(
         url, script_args, duration=duration, connections=connections, headers=headers, cpu=cpu
     )
-    server0, busy0, wall0 = server_cpu_seconds(), _busy_seconds(), time.monotonic()
+    server0, (busy0, steal0), wall0 = server_cpu_seconds(), _machine_seconds(), time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     with proc.stdout:
@@ -123,7 +154,7 @@ def run_wrk(
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - wall0
-    server1, busy1 = server_cpu_seconds(), _busy_seconds()
+    server1, (busy1, steal1) = server_cpu_seconds(), _machine_seconds()
 
     line = next((ln for ln in output.splitlines() if ln.startswith(_MARKER)), None)
     if proc.returncode != 0 or line is None:
@@ -145,4 +176,5 @@ def run_wrk(
         wrk_cpu=100.0 * wrk_seconds / wall,
         server_cpu=100.0 * server_seconds / wall,
         other_cpu=100.0 * others / wall,
+        steal_cpu=100.0 * (steal1 - steal0) / wall,
     )

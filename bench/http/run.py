@@ -5,7 +5,9 @@ answers, then loaded by wrk pinned to the other core (``taskset -c 0``, one thre
 connections) on ``GET /plaintext`` and ``GET /json``, each without and with 16-deep
 pipelining. Every measured run follows an unmeasured warm-up. The report gives req/s, p99
 latency, the CPU used by the server, by wrk and by anything else on the machine, and the
-ratio of manycore to each peer; then static-file throughput against manycore.
+ratio of manycore to each peer; then static-file throughput against manycore. On a
+shared machine, each run first waits (``--quiet-wait``, up to 30 s) for a second in which
+other processes are nearly idle, and ``--rounds N`` keeps the best of N.
 
     python bench/http/run.py                       # everything, 10 s per run
     python bench/http/run.py --smoke               # 1 s runs: correctness only
@@ -13,7 +15,8 @@ ratio of manycore to each peer; then static-file throughput against manycore.
 
 A server that cannot start is skipped with the reason; the others are still measured.
 Exit status: 0, or 1 when a server answered wrongly (or, with --smoke, when wrk saw
-errors), or 2 for a bad argument or a missing tool.
+errors), 2 for a bad argument or a missing tool, 130 when interrupted (Ctrl-C or SIGTERM;
+the partial results are still printed and saved).
 """
 
 from __future__ import annotations
@@ -25,24 +28,30 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import checks
 import static_files
-from measure import Measurement, WrkError, run_wrk
+from measure import Measurement, WrkError, run_wrk, wait_until_quiet
 from report import Results, format_ms, markdown
 from servers import HOST, SERVERS, RunningServer, ServerFailed, running
 from workload import ENDPOINTS, Case, cases
+
+QUIET_THRESHOLD = 20.0  # percent of one core
 
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _csv(choices: list[str], what: str):
+def _csv(choices: list[str], what: str) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated list of names from ``choices``."""
+
     def parse(text: str) -> list[str]:
         names = [n.strip() for n in text.split(",") if n.strip()]
         unknown = [n for n in names if n not in choices]
@@ -65,7 +74,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     case_names = [c.name for c in cases(depth_default)]
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up (default 2)")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat all; report the median")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat everything N times")
+    parser.add_argument(
+        "--pick",
+        choices=["best", "median"],
+        default="best",
+        help="which round the tables show (default best: interference only lowers rps)",
+    )
     parser.add_argument(
         "--servers",
         type=_csv(list(SERVERS), "server"),
@@ -82,6 +97,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--depth", type=int, default=depth_default, help="pipelining depth")
     parser.add_argument("--server-cpu", default="1", help="taskset CPU list for the server")
     parser.add_argument("--wrk-cpu", default="0", help="taskset CPU list for wrk")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30.0,
+        help="before each run, wait up to this many seconds for the machine to be idle "
+        "(default 30; 0 to never wait)",
+    )
+    parser.add_argument(
+        "--quiet-threshold",
+        type=float,
+        default=QUIET_THRESHOLD,
+        help=f"idle means other processes use less than this %% of one core "
+        f"(default {QUIET_THRESHOLD:.0f})",
+    )
     parser.add_argument("--smoke", action="store_true", help="1 s runs, correctness only")
     parser.add_argument("--no-static", action="store_true", help="skip the static-file part")
     parser.add_argument(
@@ -89,6 +118,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--static-dir", type=Path, help="keep the static files here (reused)")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="JSON",
+        help="only print the tables of a run saved with --json (with --pick applied)",
+    )
     args = parser.parse_args(argv)
     for name in ("duration", "rounds", "connections", "depth"):
         if getattr(args, name) < 1:
@@ -99,10 +134,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         # Pipelined test names carry the depth; map the defaults onto the chosen depth.
         args.tests = [t.replace(f"-p{depth_default}", f"-p{args.depth}") for t in args.tests]
     if args.smoke:
-        args.duration, args.warmup, args.rounds = 1, 0, 1
-    for tool in ("wrk", "taskset"):
+        args.duration, args.warmup, args.rounds, args.quiet_wait = 1, 0, 1, 0.0
+    for tool, package in (("wrk", "wrk"), ("taskset", "util-linux")):
         if shutil.which(tool) is None:
-            parser.error(f"{tool} is not on PATH; install it (Debian: apt-get install {tool})")
+            parser.error(f"{tool} is not on PATH; install it (Debian: apt-get install {package})")
     return args
 
 
@@ -124,7 +159,8 @@ def _environment(args: argparse.Namespace) -> list[str]:
         + ", ".join(f"{p} {version(p)}" for p in packages),
         f"- server on CPU {args.server_cpu}, wrk on CPU {args.wrk_cpu} (1 thread), "
         f"{args.connections} connections, {args.duration} s runs after {args.warmup} s "
-        f"warm-up, {args.rounds} round(s), pipelining {args.depth} deep",
+        f"warm-up, {args.rounds} round(s) (tables show the {args.pick}), pipelining "
+        f"{args.depth} deep",
     ]
 
 
@@ -137,7 +173,7 @@ class Runner:
         servers = args.servers
         baseline = "manycore" if "manycore" in servers else servers[0]
         self.results = Results(
-            servers=servers, cases=[c.name for c in self.cases], baseline=baseline
+            servers=servers, cases=[c.name for c in self.cases], baseline=baseline, pick=args.pick
         )
         self.wrong: list[str] = []  # wrong answers (and, in smoke mode, wrk errors)
         self.log_dir = work / "logs"
@@ -168,6 +204,13 @@ class Runner:
             pipelined=script_args[0] == "pipeline",
         )
         url = server.url + path
+        if self.args.quiet_wait > 0:
+            load = wait_until_quiet(self.args.quiet_wait, self.args.quiet_threshold)
+            if load >= self.args.quiet_threshold:
+                _log(
+                    f"  machine still busy ({load:.0f}% of a core in other processes) after "
+                    f"{self.args.quiet_wait:.0f} s; measuring anyway"
+                )
         if self.args.warmup:
             run_wrk(url, script_args, duration=self.args.warmup, **common)
         measurement = run_wrk(url, script_args, duration=self.args.duration, **common)
@@ -208,6 +251,7 @@ class Runner:
             _log(f"[{name}] {case.name}: wrk failed: {exc}")
             return
         self.results.add(name, case.name, m)
+        self.save()
         self._progress(name, case.name, m)
 
     def _static(self, server: RunningServer) -> None:
@@ -224,7 +268,13 @@ class Runner:
                 _log(f"[manycore] {case.name}: wrk failed: {exc}")
                 continue
             self.results.static.setdefault(case.name, []).append(m)
+            self.save()
             self._progress("manycore", case.name, m)
+
+    def save(self) -> None:
+        """Write the results so far to --json (after every run: a long run may be cut)."""
+        if self.args.json:
+            self.args.json.write_text(json.dumps(self.results.as_dict(), indent=2))
 
     def _wrong(self, server: str, case: str, problems: list[str]) -> None:
         self.results.failed[(server, case)] = "wrong answer: " + problems[0]
@@ -235,24 +285,52 @@ class Runner:
     def _progress(self, server: str, case: str, m: Measurement) -> None:
         _log(
             f"[{server}] {case}: {m.rps:,.0f} req/s, p99 {format_ms(m.p99_ms)} ms, "
-            f"server {m.server_cpu:.0f}% wrk {m.wrk_cpu:.0f}% others {m.other_cpu:.0f}% CPU, "
+            f"server {m.server_cpu:.0f}% wrk {m.wrk_cpu:.0f}% others {m.other_cpu:.0f}% "
+            f"steal {m.steal_cpu:.0f}% CPU, "
             f"{m.error_count} errors"
         )
         if self.args.smoke and (m.error_count or not m.requests):
             self.wrong.append(f"{server} {case}: wrk saw {m.requests} responses, {m.errors}")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _reprint(path: Path, pick: str) -> int:
+    try:
+        data = json.loads(path.read_text())
+        results = Results.from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _log(f"run.py: --report {path}: not a file written by --json ({exc!r})")
+        return 2
+    results.pick = pick
+    print(markdown(results))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:
+        return _reprint(args.report, args.pick)
     environment = _environment(args)
+    # SIGTERM (a timeout, a killed session) ends the run like Ctrl-C: servers are stopped
+    # by their context managers and what was measured so far is still reported.
+    signal.signal(signal.SIGTERM, _interrupt)
+    interrupted = False
     with tempfile.TemporaryDirectory(prefix="manycore-bench-http-") as tmp:
         runner = Runner(args, Path(tmp))
-        results = runner.run()
+        try:
+            runner.run()
+        except KeyboardInterrupt:
+            interrupted = True
+            _log("interrupted: reporting what was measured so far")
+    results = runner.results
     print("# HTTP benchmark\n")
-    print("\n".join(environment) + "\n")
+    print("\n".join(environment) + ("\n- INTERRUPTED: partial results" if interrupted else ""))
+    print()
     print(markdown(results))
-    if args.json:
-        args.json.write_text(json.dumps(results.as_dict(), indent=2))
+    runner.save()
     if results.skipped:
         _log(f"skipped: {', '.join(results.skipped)} (see above for why)")
     wrong = list(dict.fromkeys(runner.wrong))  # each round finds the same ones again
@@ -261,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in wrong:
             _log(f"  {line}")
         return 1
-    return 0
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":

@@ -125,7 +125,10 @@ class RunningServer:
         self.proc = proc
         self.port = port
         self.log = log
-        self._process = psutil.Process(proc.pid)
+        try:
+            self._process: psutil.Process | None = psutil.Process(proc.pid)
+        except psutil.NoSuchProcess:  # exited at once; wait_ready reports why
+            self._process = None
 
     @property
     def url(self) -> str:
@@ -134,10 +137,12 @@ class RunningServer:
     def cpu_seconds(self) -> float:
         """User + system seconds of the server and every live descendant."""
         total = 0.0
+        if self._process is None:
+            return total
         try:
             procs = [self._process, *self._process.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0.0
+            return total
         for proc in procs:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 times = proc.cpu_times()

@@ -46,6 +46,8 @@ TEMPLATE = jinja2.Environment(
 
 encode = msgspec.json.encode
 randint = random.randint
+choices = random.choices
+IDS = range(1, WORLD_ROWS + 1)
 by_message = itemgetter(1)
 
 
@@ -70,10 +72,7 @@ class App:
             asyncpg.create_pool(DSN, min_size=POOL_SIZE, max_size=POOL_SIZE, reset=keep_session)
         )
         rows = loop.run_until_complete(self.pool.fetch("SELECT id, randomnumber FROM world"))
-        worlds: list = [None] * (WORLD_ROWS + 1)
-        for world_id, number in rows:
-            worlds[world_id] = {"id": world_id, "randomNumber": number}
-        self.worlds = worlds
+        self.worlds = [{"id": world_id, "randomNumber": number} for world_id, number in rows]
 
     def __rsgi_del__(self, loop) -> None:
         if self.pool is not None:
@@ -104,14 +103,14 @@ class App:
 
     async def queries(self, scope, proto) -> None:
         count = count_from(scope.query_string, "queries")
-        ids = [(randint(1, WORLD_ROWS),) for _ in range(count)]
+        ids = [(world_id,) for world_id in choices(IDS, k=count)]
         async with self.pool.acquire() as conn:
             rows = await conn.fetchmany(SELECT_WORLD, ids)
         proto.response_bytes(200, JSON, encode([{"id": r[0], "randomNumber": r[1]} for r in rows]))
 
     async def updates(self, scope, proto) -> None:
         count = count_from(scope.query_string, "queries")
-        ids = random.sample(range(1, WORLD_ROWS + 1), count)
+        ids = random.sample(IDS, count)
         async with self.pool.acquire() as conn:
             rows = await conn.fetchmany(SELECT_WORLD, [(i,) for i in ids])
             worlds = [{"id": r[0], "randomNumber": randint(1, WORLD_ROWS)} for r in rows]
@@ -122,8 +121,7 @@ class App:
     async def cached(self, scope, proto) -> None:
         worlds = self.worlds
         count = count_from(scope.query_string, "count")
-        picked = [worlds[randint(1, WORLD_ROWS)] for _ in range(count)]
-        proto.response_bytes(200, JSON, encode(picked))
+        proto.response_bytes(200, JSON, encode(choices(worlds, k=count)))
 
     async def fortunes(self, scope, proto) -> None:
         rows = await self.pool.fetch(SELECT_FORTUNES)

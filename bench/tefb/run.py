@@ -11,9 +11,14 @@ is checked to answer 200 with the right content type.
 
     python bench/tefb/run.py                # about 4 minutes on 2 cores
     python bench/tefb/run.py --smoke        # seconds: does everything run?
+    python bench/tefb/run.py --rounds 3     # medians: use this on a noisy machine
     python bench/tefb/run.py --json out.json --duration 15
 
-The table gives requests per second per test and the ratio manycore/granian.
+The table gives requests per second per test, the ratio manycore/granian, the
+same ratio per core of server CPU (requests per CPU-second of each server's
+processes, which stays meaningful when other load on the machine takes cores
+away), and the CPU each server and PostgreSQL used during the run (in cores:
+1.00 is one core busy for the whole run).
 wrk shares the machine with both servers and PostgreSQL, so absolute numbers
 are low on a small machine; the ratio is the figure of interest.
 """
@@ -27,6 +32,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +40,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -129,6 +137,35 @@ class Server:
         self._log_file.close()
 
 
+def cpu_seconds(root_pids: list[int]) -> float:
+    """User+system CPU seconds used so far by these processes and their descendants.
+
+    Children that already exited (PostgreSQL's autovacuum workers, say) count
+    through their parent's ``children_*`` times, so the sum never goes back.
+    """
+    total = 0.0
+    for pid in root_pids:
+        try:
+            root = psutil.Process(pid)
+            times = root.cpu_times()
+            total += times.children_user + times.children_system
+            for proc in [root, *root.children(recursive=True)]:
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def wait_for_quiet(limit: float, busy_below: float = 25.0) -> None:
+    """Wait (at most ``limit`` s) until the machine is nearly idle: others' load skews results."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if psutil.cpu_percent(interval=2.0) < busy_below:
+            return
+    print(f"# the machine stayed busy for {limit:.0f}s; measuring anyway", flush=True)
+
+
 def wrk(url: str, test: Test, duration: float, threads: int, connections: int) -> dict:
     argv = [
         "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s",
@@ -154,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="one second per test, 16 connections")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure each test this many times; report medians"
+    )
+    parser.add_argument(
+        "--quiet-wait", type=float, default=0, help="first wait up to this many s for an idle CPU"
+    )
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--pool-size", type=int, default=4, help="connections per worker")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -175,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         import asyncio
 
         dsn = pg.dsn("hello_world")
+        pg_pid = int((data_dir / "postmaster.pid").read_text().split()[0])
         asyncio.run(ensure_database(dsn))
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), TEFB_DSN=dsn,
                    TEFB_POOL_SIZE=str(args.pool_size))  # fmt: skip
@@ -198,27 +242,59 @@ def main(argv: list[str] | None = None) -> int:
             server.wait_ready()
             server.check()
         print(f"# {args.workers} workers each, pool {args.pool_size}/worker, wrk -t{args.threads}, "
-              f"{duration:g}s per run, PostgreSQL {data_dir}", flush=True)  # fmt: skip
-        header = f"{'test':<12} {'conns':>5} {'manycore':>10} {'granian':>10} {'ratio':>6}"
+              f"{duration:g}s per run, median of {args.rounds}, PostgreSQL {data_dir}",
+              flush=True)  # fmt: skip
+        header = (
+            f"{'test':<12} {'conns':>5} {'manycore':>10} {'granian':>10} {'ratio':>6}"
+            f" {'per-core':>8}   cores used, server/postgres: manycore  granian"
+        )
         print(header, flush=True)
         results = []
         for index, test in enumerate(tests):
-            order = servers if index % 2 == 0 else servers[::-1]
             row: dict = {"test": test.name, "connections": test.connections}
             conns = 16 if args.smoke else test.connections
-            for server in order:
-                if not args.smoke:
-                    wrk(server.url(test.path), test, max(1.0, duration / 4), args.threads, conns)
-                row[server.name] = wrk(server.url(test.path), test, duration, args.threads, conns)
+            runs: dict[str, list[dict]] = {server.name: [] for server in servers}
+            if args.quiet_wait:
+                wait_for_quiet(args.quiet_wait)
+            for turn in range(args.rounds):
+                order = servers if (index + turn) % 2 == 0 else servers[::-1]
+                for server in order:
+                    url = server.url(test.path)
+                    if not args.smoke:
+                        wrk(url, test, max(1.0, duration / 4), args.threads, conns)
+                    before = cpu_seconds([server.proc.pid]), cpu_seconds([pg_pid])
+                    started = time.monotonic()
+                    result = wrk(url, test, duration, args.threads, conns)
+                    elapsed = time.monotonic() - started
+                    result["server_cpu"] = (cpu_seconds([server.proc.pid]) - before[0]) / elapsed
+                    result["pg_cpu"] = (cpu_seconds([pg_pid]) - before[1]) / elapsed
+                    runs[server.name].append(result)
+            for name, measured in runs.items():
+                row[name] = {
+                    "rps": statistics.median(m["rps"] for m in measured),
+                    "runs": [m["rps"] for m in measured],
+                    "server_cpu": statistics.median(m["server_cpu"] for m in measured),
+                    "pg_cpu": statistics.median(m["pg_cpu"] for m in measured),
+                    "non2xx": sum(m["non2xx"] for m in measured),
+                    "errors": "; ".join(m["errors"] for m in measured if m["errors"]),
+                }
             mc, gr = row["manycore"]["rps"], row["granian"]["rps"]
             row["ratio"] = mc / gr if gr else float("inf")
+            # Requests per second of server CPU: robust when other load steals cores.
+            mc_cpu, gr_cpu = row["manycore"]["server_cpu"], row["granian"]["server_cpu"]
+            row["per_core_ratio"] = (mc / mc_cpu) / (gr / gr_cpu) if gr and mc_cpu else 0.0
             results.append(row)
             notes = "; ".join(
                 f"{name}: {r['non2xx']} non-2xx {r['errors']}".strip()
                 for name in ("manycore", "granian")
                 if (r := row[name])["non2xx"] or r["errors"]
             )
+            cpu = "  ".join(
+                f"{row[name]['server_cpu']:.2f}/{row[name]['pg_cpu']:.2f}"
+                for name in ("manycore", "granian")
+            )
             print(f"{test.name:<12} {conns:>5} {mc:>10.0f} {gr:>10.0f} {row['ratio']:>6.2f}"
+                  f" {row['per_core_ratio']:>8.2f}   {cpu}"
                   + (f"  ({notes})" if notes else ""), flush=True)  # fmt: skip
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2))

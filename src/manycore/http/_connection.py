@@ -4,9 +4,10 @@ Strategy.  ``data_received`` feeds the read to the :class:`RequestReader`,
 which calls :meth:`HttpConnection._deliver` once per complete request, while
 parsing.  A synchronous handler is called right there and its response bytes
 are appended to ``self.out``; when the read is parsed, everything in ``out``
-leaves in ONE ``transport.write`` -- sixteen pipelined requests cost one
-system call.  The hot path (a static route, a sync handler, a 200 Response or
-a dict) is one dict lookup, the handler call, and one cached head block.
+leaves in ONE write (returned to the core, which writes it) -- sixteen
+pipelined requests cost one system call.  The hot path (a static route, a
+sync handler, a 200 Response or a dict) is one dict lookup, the handler call,
+and one cached head block.
 
 Ordering invariant: responses leave in request order.  Once a request needs
 the event loop (an ``async def`` handler, a streamed body), a queue of slots
@@ -20,12 +21,10 @@ without keep-alive, or a protocol error, the connection answers what it has
 and closes; later pipelined bytes are discarded.  A handler exception is a
 logged 500 and the connection goes on.
 
-Bounds: reading pauses while ``max_pipeline`` requests wait on async
-handlers, or while more than ``write_buffer_limit`` bytes of output wait for a
-client that is not reading.  One timer per connection (re-armed lazily, never
-per request) enforces ``header_timeout`` (slow request heads), ``body_timeout``
-(a stalled body), ``keepalive_timeout`` (idle between requests) and
-``send_timeout`` (a client that stopped reading).
+Bounds and time limits live in two mixins: :mod:`._flow` (stop parsing at a
+request boundary and pause reading while a client does not keep up) and
+:mod:`._timeouts` (one lazily re-armed timer for slow heads, stalled bodies,
+idle keep-alive and clients that stopped reading).
 """
 
 from __future__ import annotations
@@ -38,23 +37,25 @@ from typing import TYPE_CHECKING, Any
 
 from ..stats import worker_counters
 from . import _json
+from ._clock import head_cache
 from ._errors import HTTPError, RemoteProtocolError
 from ._files import FilePart, FileResponse
-from ._parser import RequestReader, StopParsing, _InternalMismatch
+from ._flow import FlowControl
+from ._heads import HeadTrackingError
+from ._parser import PauseParsing, RequestReader, StopParsing
 from ._request import Request, _origin_form
 from ._response import (
     CLOSE,
-    DATE,
     KEEP,
-    OK_PREFIXES,
     Response,
     error_response,
     head_prefix,
     http_error_response,
-    refresh_date,
     render,
 )
+from ._stats import log_access_line
 from ._stream import StreamResponse, pump_stream
+from ._timeouts import Timeouts
 
 if TYPE_CHECKING:
     from ._server import HttpServer
@@ -62,9 +63,9 @@ if TYPE_CHECKING:
 __all__ = ["HttpConnection"]
 
 log = logging.getLogger("manycore.http")
-access_log = logging.getLogger("manycore.access")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_SLICE = 16 * 1024  # reads longer than this are parsed a slice at a time
 _JSON = "application/json"
 _LINGER = 1.0  # seconds to keep reading (and discarding) after an error answer
 
@@ -83,7 +84,7 @@ class _Slot:
         self.task: asyncio.Task | None = None
 
 
-class HttpConnection:
+class HttpConnection(FlowControl, Timeouts):
     """The per-connection HTTP state behind an :class:`HttpServer` instance."""
 
     __slots__ = (
@@ -92,11 +93,14 @@ class HttpConnection:
         "app",
         "big_output",
         "body_timeout",
+        "cache",
         "closed",
         "closing",
         "counters",
         "head_started",
         "header_timeout",
+        "held",
+        "inline",
         "keepalive_timeout",
         "last_activity",
         "linger_until",
@@ -110,9 +114,11 @@ class HttpConnection:
         "reader",
         "router",
         "send_timeout",
+        "static",
         "timer",
         "timer_when",
         "transport",
+        "unchecked",
         "write_buffer_limit",
     )
 
@@ -120,26 +126,30 @@ class HttpConnection:
         self.app = app
         cls = type(app)
         self.router = cls._router
+        self.static = cls._router.static
         self.header_timeout = cls.header_timeout
         self.body_timeout = cls.body_timeout
         self.keepalive_timeout = cls.keepalive_timeout
         self.send_timeout = cls.send_timeout
         self.max_pipeline = cls.max_pipeline
         self.write_buffer_limit = cls.write_buffer_limit
-        self.access_log = bool(cls.access_log) and access_log.isEnabledFor(logging.INFO)
+        self.access_log = bool(cls.access_log)
         self.transport: Any = None
         self.reader: RequestReader | None = None
         self.out: list = []
         self.queue: deque[_Slot] | None = None
+        self.inline = not self.access_log  # no queue and no access log: the hot path
         self.closing = False
         self.closed = False
         self.paused = False
+        self.held: bytes | None = None  # input kept while reading is paused
         self.big_output = 0  # 1: a large body went out in this read, 2: a file did
+        self.unchecked = 0  # answers returned since the write buffer was last looked at
         self.head_started: float | None = None
         self.linger_until: float | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.timer_when = 0.0
-        self.out_mark = -1
+        self.out_mark: tuple | None = None
         self.out_progress = 0.0
 
     # ================================================================ protocol callbacks
@@ -166,43 +176,94 @@ class HttpConnection:
         self._time = loop.time if loop is not None else time.monotonic
         now = self._time()
         self.last_activity = now
-        if now >= DATE.expires:
-            refresh_date(now)
+        self.cache = cache = head_cache()
+        if now >= cache.expires:
+            cache.refresh(now)
         self._arm(now + self.header_timeout)
 
-    def data_received(self, transport: Any, data: bytes) -> None:
+    def data_received(self, transport: Any, data: bytes) -> bytes | None:
+        """Parse one read and answer what it completes, in one write.
+
+        The common case returns the answers and the core writes them straight to the
+        event loop's transport; a read that must act after writing (closing, large
+        output, held input) writes them itself.
+        """
         reader = self.reader
         if reader is None:  # fed without connection_made (an in-memory test)
             self.connection_made(transport)
             reader = self.reader
         if self.closing:
-            return  # answered and closing: later pipelined bytes are discarded
+            return None  # answered and closing: later pipelined bytes are discarded
+        if self.held is not None:  # reading is paused; a read may still be in flight
+            self.held += data
+            return None
         now = self._time()
         self.last_activity = now
-        if now >= DATE.expires:
-            refresh_date(now)
+        if now >= self.cache.expires:
+            self.cache.refresh(now)
         out = self.out
         try:
-            reader.feed(data)  # type: ignore[union-attr]
+            if len(data) <= _SLICE:
+                reader.feed(data)  # type: ignore[union-attr]
+            else:
+                self._feed_slices(reader, data)  # type: ignore[arg-type]
         except RemoteProtocolError as exc:
             self._protocol_error(exc)
         except Exception as exc:  # a bug in this package: answer 500, log, close
             log.exception("internal error while handling a request")
             self._protocol_error(RemoteProtocolError(f"internal error ({type(exc).__name__})", 500))
+        delivered = reader.delivered  # type: ignore[union-attr]
+        if delivered:
+            self.counters.requests += delivered
+            reader.delivered = 0  # type: ignore[union-attr]
         if reader.in_message:  # type: ignore[union-attr]
             self._track_partial(now)
         elif self.head_started is not None:
             self.head_started = None
         n = len(out)
         if n:
-            transport.write(out[0] if n == 1 else b"".join(out))
+            output = out[0] if n == 1 else b"".join(out)
             out.clear()
-        if n > 8 or self.big_output:
+            if not (self.big_output or self.closing or reader.held):  # type: ignore[union-attr]
+                # Small answers: let the core write them, and look at the write buffer
+                # (a client that pipelines without reading) every few hundred answers.
+                unchecked = self.unchecked + n
+                if unchecked < 256:
+                    self.unchecked = unchecked
+                    return output
+            self.unchecked = 0
+            transport.write(output)
             sent_file = self.big_output == 2
             self.big_output = 0
             self._check_output(sent_file)
+        elif self.big_output:  # a file went out and nothing after it
+            sent_file = self.big_output == 2
+            self.big_output = 0
+            self._check_output(sent_file)
+        held = reader.held  # type: ignore[union-attr]
+        if held:
+            reader.held = b""  # type: ignore[union-attr]
+            self._hold(held)
         if self.closing and self.queue is None:
             self._close_after_output()
+        return None
+
+    def _feed_slices(self, reader: RequestReader, data: bytes) -> None:
+        """A long read is parsed a slice at a time, checking output bounds in between.
+
+        Tiny pipelined requests can each ask for a large answer; slicing bounds what
+        one read can make the server produce before it pauses, at no cost to reads
+        shorter than a slice.
+        """
+        end = len(data)
+        for start in range(0, end, _SLICE):
+            reader.feed(data[start : start + _SLICE])
+            rest = start + _SLICE
+            if rest >= end or self.closing:
+                return
+            if reader.held or self._over_limits():
+                reader.held += data[rest:]
+                return
 
     def connection_lost(self, transport: Any, exc: Exception | None) -> None:
         self.closed = True
@@ -211,7 +272,7 @@ class HttpConnection:
             self.timer.cancel()
             self.timer = None
         queue = self.queue
-        self.queue = None
+        self._set_queue(None)
         if queue:
             for slot in queue:
                 if slot.task is not None and not slot.task.done():
@@ -219,32 +280,87 @@ class HttpConnection:
 
     def is_busy(self) -> bool:
         """A request is half-read or a response is still being produced."""
-        return self.queue is not None or bool(self.reader and self.reader.in_message)
+        if self.queue is not None or self.held is not None:
+            return True
+        return bool(self.reader and self.reader.in_message)
 
     # ================================================================ requests
     def _deliver(self, request: Request, mode: int) -> None:
-        """Called by the reader, during parsing, for each complete request."""
+        """Called by the reader, during parsing, for each complete request.
+
+        The hot path is written out here: a static route, a sync handler, and a 200
+        Response or a dict answered from cached bytes.  Anything else goes on to
+        :meth:`_deliver_routed` and :meth:`_answer`.
+        """
         if self.closing:
             raise StopParsing
-        self.counters.requests += 1
+        # A target without a query is its own path, so it can key the static table
+        # as it is; a miss (query, %-escapes, parameters) takes the full route.
+        table = self.static.get(request.target)
+        if table is None:
+            self._deliver_routed(request, mode)
+            return
+        method = request._method
+        entry = table.get(method)
+        if entry is None or entry.is_async:
+            self._deliver_routed(request, mode)
+            return
+        try:
+            result = entry.fn(self.app, request)
+        except HTTPError as exc:
+            result = http_error_response(exc)
+        except StopParsing:
+            raise
+        except Exception as exc:
+            result = self._handler_failed(request, entry, exc)
+        if mode or not self.inline:  # closing, output queued, or access log on
+            self._answer(request, result, mode)
+            return
+        kind = type(result)
+        if kind is Response:
+            if result.status == 200 and result.headers is None and method != b"HEAD":
+                body = result.body
+                responses = self.cache.ok_responses.get(result.content_type)  # type: ignore[arg-type]
+                if responses is not None:
+                    full = responses.get(body)
+                    if full is not None:
+                        self.out.append(full)
+                        return
+                prefix = self.cache.ok_prefixes.get(result.content_type)  # type: ignore[arg-type]
+                if prefix is not None and type(body) is bytes and len(body) <= 16384:
+                    full = b"%s%d\r\n\r\n%s" % (prefix, len(body), body)
+                    if len(body) <= 256:
+                        self.cache.remember(result.content_type, body, full)  # type: ignore[arg-type]
+                    self.out.append(full)
+                    return
+        elif kind is dict and method != b"HEAD":
+            try:
+                body = _json.encode(result)
+            except Exception as exc:
+                result = self._handler_failed(request, entry, exc)
+            else:
+                cache = self.cache
+                prefix = cache.ok_prefixes.get(_JSON) or head_prefix(200, _JSON, KEEP, cache)
+                self.out.append(b"%s%d\r\n\r\n%s" % (prefix, len(body), body))
+                return
+        self._answer(request, result, mode)
+
+    def _deliver_routed(self, request: Request, mode: int) -> None:
+        """Full routing: queries, escapes, parameters, mounts, async handlers, 404/405."""
+        method = request._method
         target = request.target
         if target[:1] == b"/":
             q = target.find(b"?")
             raw_path = target if q < 0 else target[:q]
         else:
             raw_path = self._other_target(target)
-        method = request.method
-        table = self.router.static.get(raw_path)
-        entry = None if table is None else table.get(method)
-        params = None
-        if entry is None:
-            try:
-                entry, params = self.router.lookup(method, raw_path)
-            except HTTPError as exc:
-                self._answer(request, http_error_response(exc), mode)
-                return
-            if params:
-                request.params = params
+        try:
+            entry, params = self.router.lookup(method, raw_path)
+        except HTTPError as exc:
+            self._answer(request, http_error_response(exc), mode)
+            return
+        if params:
+            request.params = params
         if entry.is_async:
             self._start_async(entry, request, params, mode)
             return
@@ -259,31 +375,6 @@ class HttpConnection:
             raise
         except Exception as exc:
             result = self._handler_failed(request, entry, exc)
-        if self.queue is None and mode == KEEP and not self.access_log:
-            # The hot path: a 200 Response or a dict, answered from a cached head.
-            kind = type(result)
-            if kind is Response:
-                if result.status == 200 and result.headers is None:
-                    body = result.body
-                    prefix = OK_PREFIXES.get(result.content_type)  # type: ignore[arg-type]
-                    if prefix is not None and type(body) is bytes and len(body) <= 16384:
-                        if method == "HEAD":
-                            self.out.append(prefix + b"%d\r\n\r\n" % len(body))
-                        else:
-                            self.out.append(b"%s%d\r\n\r\n%s" % (prefix, len(body), body))
-                        return
-            elif kind is dict:
-                try:
-                    body = _json.encode(result)
-                except Exception as exc:
-                    result = self._handler_failed(request, entry, exc)
-                else:
-                    prefix = OK_PREFIXES.get(_JSON) or head_prefix(200, _JSON, KEEP)
-                    if method == "HEAD":
-                        self.out.append(prefix + b"%d\r\n\r\n" % len(body))
-                    else:
-                        self.out.append(b"%s%d\r\n\r\n%s" % (prefix, len(body), body))
-                    return
         self._answer(request, result, mode)
 
     def _other_target(self, target: bytes) -> bytes:
@@ -321,10 +412,12 @@ class HttpConnection:
             if stream is not None:
                 slot = _Slot(request, mode)
                 slot.stream = stream
-                self.queue = deque((slot,))
+                self._set_queue(deque((slot,)))
                 self._start_stream(slot)
             else:
                 self._emit_inline(items)
+                if self.big_output and mode != CLOSE and self._should_pause():
+                    raise PauseParsing  # stop at this boundary until output drains
         else:
             slot = _Slot(request, mode)
             mode, slot.stream = self._render(slot.items, request, result, mode)
@@ -340,7 +433,7 @@ class HttpConnection:
         self, items: list, request: Request, result: Any, mode: int
     ) -> tuple[int, StreamResponse | None]:
         """Append a result's bytes and FileParts to ``items``; return (mode, stream or None)."""
-        head_only = request.method == "HEAD"
+        head_only = request._method == b"HEAD"
         try:
             if isinstance(result, Response):
                 kind = type(result)
@@ -410,7 +503,7 @@ class HttpConnection:
     def _start_async(self, entry: Any, request: Request, params: dict | None, mode: int) -> None:
         slot = _Slot(request, mode)
         if self.queue is None:
-            self.queue = deque()
+            self._set_queue(deque())
         self.queue.append(slot)
         try:
             if params is None:
@@ -445,8 +538,8 @@ class HttpConnection:
 
     def _finish_slot(self, slot: _Slot, result: Any) -> None:
         now = self._time()
-        if now >= DATE.expires:
-            refresh_date(now)
+        if now >= self.cache.expires:
+            self.cache.refresh(now)
         slot.task = None
         slot.mode, slot.stream = self._render(slot.items, slot.request, result, slot.mode)  # type: ignore[arg-type]
         if slot.mode == CLOSE:
@@ -489,15 +582,19 @@ class HttpConnection:
             self.transport.write(b"".join(acc))
         self.last_activity = self._time()
         if not queue:
-            self.queue = None
+            self._set_queue(None)
             if self.closing:
                 self._close_after_output()
                 return
         sent_file = self.big_output == 2
         self.big_output = 0
         self._check_output(sent_file)
-        if self.paused and (self.queue is None or len(self.queue) < self.max_pipeline // 2):
+        if self.paused:
             self._resume_reading()
+
+    def _set_queue(self, queue: deque[_Slot] | None) -> None:
+        self.queue = queue
+        self.inline = queue is None and not self.access_log
 
     def _start_stream(self, slot: _Slot) -> None:
         if self.loop is None:
@@ -514,10 +611,15 @@ class HttpConnection:
         assert stream is not None and request is not None
         transport = self.transport
         chunked = request.version == "1.1"
-        head, slot.mode = stream.head(slot.mode, chunked)
+        try:
+            head, slot.mode = stream.head(slot.mode, chunked)
+        except Exception as exc:  # e.g. a header with a newline: nothing sent yet
+            slot.task = None
+            self._finish_slot(slot, self._handler_failed(request, "Response.stream", exc))
+            return
         transport.write(head)
         ok = await pump_stream(
-            stream, transport, chunked, request.method == "HEAD", self.write_buffer_limit // 4
+            stream, transport, chunked, request._method == b"HEAD", self.write_buffer_limit // 4
         )
         if self.closed:
             return
@@ -531,45 +633,9 @@ class HttpConnection:
             self.closing = True
         self._flush()
 
-    # ================================================================ flow control
-    def _check_pipeline(self) -> None:
-        if not self.paused and self.queue is not None and len(self.queue) >= self.max_pipeline:
-            self._pause_reading()
-
-    def _check_output(self, sent_file: bool = False) -> None:
-        """A client that does not read must not make us produce more: pause until drained.
-
-        Queued file sends hold no memory but do hold a descriptor each, so a read
-        that queued a file behind one still in flight also pauses.
-        """
-        transport = self.transport
-        if self.paused or self.closing:
-            return
-        if transport.get_write_buffer_size() > self.write_buffer_limit or (
-            sent_file and getattr(transport, "sending_file", False)
-        ):
-            if self.loop is not None:
-                self._pause_reading()
-                self.loop.create_task(self._resume_when_drained())
-
-    async def _resume_when_drained(self) -> None:
-        await self.transport.drain()
-        if not self.closed and (self.queue is None or len(self.queue) < self.max_pipeline // 2):
-            self._resume_reading()
-
-    def _pause_reading(self) -> None:
-        if not self.paused:
-            self.paused = True
-            self.transport.pause_reading()
-
-    def _resume_reading(self) -> None:
-        if self.paused and not self.closed and not self.closing:
-            self.paused = False
-            self.transport.resume_reading()
-
     # ================================================================ errors and closing
     def _protocol_error(self, exc: RemoteProtocolError) -> None:
-        if isinstance(exc, _InternalMismatch):
+        if isinstance(exc, HeadTrackingError):
             log.error("request head tracking failed: %s (please report this)", exc)
         else:
             log.debug("bad request from %s: %s", self.transport.peername, exc)
@@ -597,91 +663,6 @@ class HttpConnection:
             return
         self.transport.close()
 
-    def _track_partial(self, now: float) -> None:
-        reader = self.reader
-        if reader.in_head:  # type: ignore[union-attr]
-            if self.head_started is None:
-                self.head_started = now
-                self._arm(now + self.header_timeout)
-        else:
-            self.head_started = None
-            self._arm(now + self.body_timeout)
-
-    # ================================================================ the timer
-    def _arm(self, when: float) -> None:
-        if self.loop is None:
-            return
-        timer = self.timer
-        if timer is not None:
-            if self.timer_when <= when:
-                return  # it fires first and re-evaluates
-            timer.cancel()
-        self.timer_when = when
-        self.timer = self.loop.call_at(when, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self.timer = None
-        if self.closed:
-            return
-        now = self._time()
-        transport = self.transport
-        if self.closing:
-            if self.queue is None:
-                if self.linger_until is None or now >= self.linger_until:
-                    transport.close()
-                else:
-                    self._arm(self.linger_until)
-                return
-            deadline = self._output_deadline(now) if self._output_pending() else now + 1.0
-            if now >= deadline:
-                transport.abort()
-                return
-            self._arm(deadline)
-            return
-        reader = self.reader
-        if self.queue is not None:
-            deadline = self._output_deadline(now) if self._output_pending() else now + 1.0
-        elif reader.in_head:  # type: ignore[union-attr]
-            started = self.head_started if self.head_started is not None else self.last_activity
-            deadline = started + self.header_timeout
-            if now >= deadline:
-                self._timed_out("the request head was not received in time")
-                return
-        elif reader.in_body:  # type: ignore[union-attr]
-            deadline = self.last_activity + self.body_timeout
-            if now >= deadline:
-                self._timed_out("the request body stopped arriving")
-                return
-        elif self._output_pending():
-            deadline = self._output_deadline(now)
-        else:
-            deadline = self.last_activity + self.keepalive_timeout
-            if now >= deadline:
-                transport.close()  # idle keep-alive connection
-                return
-        if now >= deadline:
-            log.debug("client %s stopped reading; aborting", transport.peername)
-            transport.abort()
-            return
-        self._arm(deadline)
-
-    def _output_pending(self) -> bool:
-        transport = self.transport
-        return bool(transport.get_write_buffer_size()) or bool(
-            getattr(transport, "sending_file", False)
-        )
-
-    def _output_deadline(self, now: float) -> float:
-        """Output that makes no progress for send_timeout seconds means a dead reader."""
-        if not self._output_pending():
-            self.out_mark = -1
-            return now + self.send_timeout
-        mark = self.transport.get_write_buffer_size()
-        if mark != self.out_mark or getattr(self.transport, "sending_file", False):
-            self.out_mark = mark
-            self.out_progress = now
-        return self.out_progress + self.send_timeout
-
     def _timed_out(self, why: str) -> None:
         log.debug("closing %s: %s", self.transport.peername, why)
         self.closing = True
@@ -695,27 +676,27 @@ class HttpConnection:
 
     # ================================================================ access log
     def _log_access(self, request: Request, items: list | None, status: int | None = None) -> None:
+        """Common Log Format, with the response's Date as the time and body bytes as size."""
         if not self.access_log:
             return
-        length = 0
+        size = 0
         if items:
             head = items[0] if type(items[0]) is bytes else b""
             if status is None and head[:5] == b"HTTP/":
                 status = int(head[9:12])
             for item in items:
-                length += item.nbytes if type(item) is FilePart else len(item)
+                size += item.nbytes if type(item) is FilePart else len(item)
+            end = head.find(b"\r\n\r\n")
+            size -= end + 4 if end >= 0 else 0
         client = request.client
         host = client[0] if isinstance(client, tuple) else "-"
-        access_log.info(
-            '%s - - [%s] "%s %s HTTP/%s" %s %d',
-            host,
-            DATE.http_date,
-            request.method,
-            request.target.decode("latin-1"),
-            request.version,
-            status if status is not None else "-",
-            length,
+        target = request.target.decode("latin-1")
+        when = self.cache.http_date
+        line = (
+            f'{host} - - [{when}] "{request.method} {target} HTTP/{request.version}" '
+            f"{status if status is not None else '-'} {max(size, 0)}"
         )
+        log_access_line(self.loop, line)
 
 
 _ERROR_REQUEST = Request("GET", b"/")

@@ -22,21 +22,24 @@ from __future__ import annotations
 import mimetypes
 import os
 import stat
+import threading
+import time
 from collections.abc import Iterable, Mapping
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ._clock import head_cache
 from ._errors import HTTPError
 from ._ranges import Unsatisfiable, content_range, multipart_layout, parse_range
 from ._response import (
     CLOSE,
     CONNECTION_LINES,
-    DATE,
     SERVER,
     Response,
     _HeaderBlock,
     error_response,
+    head_prefix,
     status_line,
 )
 
@@ -65,18 +68,19 @@ _EXTRA_TYPES = {
     ".csv": "text/csv",
     ".ico": "image/vnd.microsoft.icon",
 }
-# The built-in table only (not /etc/mime.types), so answers do not vary by machine.
-_TYPES = {**mimetypes.MimeTypes().types_map[True], **_EXTRA_TYPES}
 _TEXTUAL = ("text/", "application/json", "application/xml", "application/javascript", "image/svg")
+# The built-in table only (not /etc/mime.types), so answers do not vary by machine;
+# text types carry their charset.  Built once, read-only.
+_TYPES = {
+    ext: content_type + "; charset=utf-8" if content_type.startswith(_TEXTUAL) else content_type
+    for ext, content_type in {**mimetypes.MimeTypes().types_map[True], **_EXTRA_TYPES}.items()
+}
 
 
 def guess_type(path: str | os.PathLike) -> str:
     """The Content-Type for ``path`` from its extension (UTF-8 for text types)."""
     _, ext = os.path.splitext(os.fspath(path))
-    content_type = _TYPES.get(ext.lower(), "application/octet-stream")
-    if content_type.startswith(_TEXTUAL):
-        content_type += "; charset=utf-8"
-    return content_type
+    return _TYPES.get(ext.lower(), "application/octet-stream")
 
 
 # ------------------------------------------------------------------ HTTP dates
@@ -89,18 +93,6 @@ def _parse_http_date(value: str) -> int | None:
     if parsed is None or parsed.tzinfo is None:
         return None
     return int(parsed.timestamp())
-
-
-_last_modified_cache: dict[int, bytes] = {}
-
-
-def _http_date(seconds: int) -> bytes:
-    text = _last_modified_cache.get(seconds)
-    if text is None:
-        if len(_last_modified_cache) > 1024:
-            _last_modified_cache.clear()
-        text = _last_modified_cache[seconds] = formatdate(seconds, usegmt=True).encode("ascii")
-    return text
 
 
 def _etag_list(value: str) -> list[str]:
@@ -140,7 +132,7 @@ class FilePart:
 class FileResponse(Response):
     """A file, sent with sendfile; see :meth:`Response.file`."""
 
-    __slots__ = ("cache_control", "filename", "max_ranges", "path")
+    __slots__ = ("cache_control", "filename", "max_ranges", "path", "stat_result")
 
     def __init__(
         self,
@@ -151,12 +143,14 @@ class FileResponse(Response):
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | _HeaderBlock | None = None,
         cache_control: str | None = None,
         max_ranges: int = 16,
+        stat_result: os.stat_result | None = None,
     ) -> None:
         super().__init__(b"", 200, headers, content_type)
         self.path = os.fspath(path)
         self.filename = filename
         self.cache_control = cache_control
         self.max_ranges = max_ranges
+        self.stat_result = stat_result  # known already (a static mount looked): one stat less
 
     def __repr__(self) -> str:
         return f"<FileResponse {self.path!r}>"
@@ -165,7 +159,7 @@ class FileResponse(Response):
         """Decide the answer for ``request``: a list of bytes and FileParts, and the mode."""
         path = self.path
         try:
-            st = os.stat(path)
+            st = self.stat_result or os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
             return _plain(error_response(404, "no such file"), mode)
         except PermissionError:
@@ -175,7 +169,7 @@ class FileResponse(Response):
         size = st.st_size
         mtime = int(st.st_mtime)
         etag = f'"{st.st_mtime_ns:x}-{size:x}"'
-        last_modified = _http_date(mtime)
+        last_modified = head_cache().fresh().http_date_of(mtime)
         content_type = self.content_type or guess_type(path)
         extra = self.headers
         if extra is not None and type(extra) is not _HeaderBlock:
@@ -190,8 +184,10 @@ class FileResponse(Response):
             validators.append(b"Cache-Control: " + _header_value(self.cache_control) + b"\r\n")
 
         method = request.method
-        headers = request.headers
-        status = _preconditions(headers, method, etag, mtime)
+        fields = request.headers.by_name()  # name -> values: plain dict lookups below
+        status = 0
+        if _CONDITIONAL.intersection(fields):
+            status = _preconditions(fields, method, etag, mtime)
         if status == 304:
             return [_head(304, None, validators, extra, mode, None)], mode
         if status == 412:
@@ -201,9 +197,9 @@ class FileResponse(Response):
         if self.filename is not None:
             common.append(_disposition(self.filename))
         ranges = None
-        range_header = headers.get("range")
+        range_header = _first(fields, "range")
         if range_header is not None and method in ("GET", "HEAD"):
-            if_range = headers.get("if-range")
+            if_range = _first(fields, "if-range")
             if if_range is None or _if_range_holds(if_range, etag, mtime):
                 try:
                     ranges = parse_range(range_header, size, self.max_ranges)
@@ -234,24 +230,32 @@ class FileResponse(Response):
         return items, mode
 
 
-def _preconditions(headers: Any, method: str, etag: str, mtime: int) -> int:
+_CONDITIONAL = frozenset(("if-match", "if-none-match", "if-modified-since", "if-unmodified-since"))
+
+
+def _first(fields: dict[str, list[str]], name: str) -> str | None:
+    values = fields.get(name)
+    return None if values is None else values[0]
+
+
+def _preconditions(fields: dict[str, list[str]], method: str, etag: str, mtime: int) -> int:
     """RFC 9110 §13.2.2: 0 to proceed, or 304 / 412."""
-    if_match = headers.get("if-match")
+    if_match = _first(fields, "if-match")
     if if_match is not None:
         if not _strong_match(if_match, etag):
             return 412
     else:
-        since = headers.get("if-unmodified-since")
+        since = _first(fields, "if-unmodified-since")
         if since is not None:
             date = _parse_http_date(since)
             if date is not None and mtime > date:
                 return 412
-    if_none_match = headers.get("if-none-match")
+    if_none_match = _first(fields, "if-none-match")
     if if_none_match is not None:
         if _weak_match(if_none_match, etag):
             return 304 if method in ("GET", "HEAD") else 412
     elif method in ("GET", "HEAD"):
-        since = headers.get("if-modified-since")
+        since = _first(fields, "if-modified-since")
         if since is not None:
             date = _parse_http_date(since)
             if date is not None and mtime <= date:
@@ -292,11 +296,21 @@ def _head(
     mode: int,
     length: int | None,
 ) -> bytes:
+    """A file response head: the cached common head, then the file's own fields."""
+    cacheable = content_type is None or not content_type.startswith("multipart/")  # boundary
+    if cacheable and (extra is None or not (extra.server or extra.date or extra.content_type)):
+        # head_prefix ends with "Content-Length: " exactly when the status has a body
+        prefix = head_prefix(status, content_type, mode)
+        if length is not None:
+            prefix += b"%d\r\n" % length
+        if extra is not None:
+            lines = [*lines, extra.block]
+        return b"".join((prefix, *lines, b"\r\n"))
     parts = [status_line(status)]
     if extra is None or not extra.server:
         parts += (b"Server: ", SERVER, b"\r\n")
     if extra is None or not extra.date:
-        parts.append(DATE.line)
+        parts.append(head_cache().fresh().date_line)
     if content_type is not None and (extra is None or not extra.content_type):
         parts.append(b"Content-Type: " + _header_value(content_type) + b"\r\n")
     parts += lines
@@ -347,6 +361,10 @@ class StaticFiles:
         self.headers = _HeaderBlock(headers) if headers is not None else None
         self.name = f"static({prefix!r}, {self.directory!r})"
         self.fn = self._serve
+        # Resolved paths, per parallel context (a thread-local: nothing shared is
+        # written), each trusted for a second: realpath costs a system call per
+        # path component.
+        self._resolved = threading.local()
 
     def __repr__(self) -> str:
         return self.name
@@ -356,6 +374,20 @@ class StaticFiles:
 
     def resolve(self, subpath: str) -> str | None:
         """The real path for ``subpath`` inside the directory, or None when refused."""
+        cache = getattr(self._resolved, "paths", None)
+        if cache is None:
+            cache = self._resolved.paths = {}
+        now = time.monotonic()
+        hit = cache.get(subpath)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        real = self._resolve(subpath)
+        if len(cache) >= 1024:
+            cache.clear()
+        cache[subpath] = (now + 1.0, real)
+        return real
+
+    def _resolve(self, subpath: str) -> str | None:
         if "\0" in subpath or "\\" in subpath:
             return None
         parts = []
@@ -379,7 +411,15 @@ class StaticFiles:
         if path is None:
             raise HTTPError(404, "no such file")
         try:
-            st = os.stat(path)
+            # A resolved path has no symlink in it; lstat notices one that appeared
+            # since it was resolved (then resolve afresh, which refuses it if outside).
+            st = os.lstat(path) if not self.follow_symlinks else os.stat(path)
+            if stat.S_ISLNK(st.st_mode):
+                self._resolved.paths.pop(subpath, None)
+                path = self._resolve(subpath)
+                if path is None:
+                    raise HTTPError(404, "no such file")
+                st = os.stat(path)
         except OSError:
             raise HTTPError(404, "no such file") from None
         if stat.S_ISDIR(st.st_mode):
@@ -394,7 +434,10 @@ class StaticFiles:
             path = self.resolve(subpath.rstrip("/") + "/" + self.index)
             if path is None or not os.path.isfile(path):
                 raise HTTPError(404, "no such file")
-        return FileResponse(path, headers=self.headers, cache_control=self.cache_control)
+            st = None
+        return FileResponse(
+            path, headers=self.headers, cache_control=self.cache_control, stat_result=st
+        )
 
 
 def static(

@@ -64,6 +64,10 @@ class MultiDict:
             return [] if default is None else default
         return list(values)
 
+    def by_name(self) -> dict[str, list[str]]:
+        """The underlying name -> values index (names normalised); do not modify it."""
+        return self._lookup()
+
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._key(key) in self._lookup()
 

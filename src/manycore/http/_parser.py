@@ -1,4 +1,4 @@
-"""Bytes in, Request objects out: llhttp (through httptools) plus head tracking.
+"""Bytes in, Request objects out: llhttp (through httptools) and where each head is.
 
 Contract: :meth:`RequestReader.feed` either delivers zero or more complete
 requests, in order, to the ``deliver`` callback, or raises
@@ -8,21 +8,21 @@ After an error the reader is finished: the connection answers and closes.
 
 Strategy.  llhttp does all framing and validation (request line, header
 syntax, Content-Length vs Transfer-Encoding, chunked framing) in strict mode,
-so there is exactly one parser deciding where a message ends and no smuggling
-by disagreement.  Header callbacks, however, cost about 300 ns per header
-field in httptools -- more than everything else a small request needs -- so
-this reader registers none.  Instead it keeps track of *where* each message
-starts in the byte stream and, when llhttp reports the message complete,
-slices the head (request line and header fields) out of the input with one
-``find(b"\\r\\n\\r\\n")``.  Header fields are then split only if somebody asks
-(``Request.headers``).  Positions are exact because llhttp is strict: a head
-always ends with CRLF CRLF; a Content-Length body is contiguous (its length is
-the sum of ``on_body`` chunks); a chunked body's wire length is re-measured
-from the raw bytes (:func:`chunked_wire_length`) once llhttp has validated it.
+so exactly one parser decides where a message ends: no smuggling by
+disagreement.  Header callbacks, however, cost about 300 ns per field in
+httptools -- more than everything else a small request needs -- so none is
+registered.  The reader instead knows where each message starts in the byte
+stream, and a request's head (request line and header fields) is sliced out of
+the input when somebody asks for it (see :class:`HeadCursor`).  Positions are
+exact because llhttp is strict: a head ends with CRLF CRLF; a Content-Length
+body is contiguous (its length is the sum of ``on_body`` chunks); a chunked
+body's wire length is re-measured from its raw bytes after llhttp accepted it.
 
-Slow paths (a head split across reads, any body, chunked bodies) keep what
-they need between reads, each bounded by a limit: the head by
-``max_head_size``, a body by ``max_body_size``.
+The fast path -- a bodyless request whose head arrived in one read -- costs
+three parser queries and a few slot stores.  Everything else (a head split
+across reads, any body, a read long enough to break a size limit) takes a slow
+path that locates the head at once, keeps what it needs between reads, and is
+bounded by ``max_head_size`` and ``max_body_size``.
 """
 
 from __future__ import annotations
@@ -35,62 +35,36 @@ import httptools
 
 from ._errors import RemoteProtocolError
 from ._headers import parse_fields
-from ._request import _NO_PARAMS, Request
+from ._heads import (
+    HeadTrackingError,
+    check_host,
+    check_sizes,
+    check_version,
+    chunked_wire_length,
+    locate_heads,
+    skip_empty_lines,
+)
+from ._request import Request
 
-__all__ = ["RequestReader", "StopParsing", "chunked_wire_length"]
+__all__ = ["PauseParsing", "RequestReader", "StopParsing"]
 
 _new = object.__new__
-# llhttp names methods with bytes; a request's method is a str.  Every name llhttp
-# can return is interned here on first sight (a bounded set: llhttp knows ~50).
-_METHOD_NAMES: dict[bytes, str] = {m: m.decode("ascii") for m in (b"GET", b"HEAD", b"POST")}
-
-
-def _method_name(raw: bytes) -> str:
-    name = _METHOD_NAMES.get(raw)
-    if name is None:
-        name = _METHOD_NAMES[raw] = raw.decode("ascii")
-    return name
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}\Z")
-_CONTINUE = b"100-continue"
 
 
 class StopParsing(Exception):
     """Raised by ``deliver`` to stop at a message boundary (the connection is closing)."""
 
 
-class _InternalMismatch(RemoteProtocolError):
-    """Head tracking lost its place: a bug here, answered as 400 and logged."""
-
-
-def chunked_wire_length(buf: bytes | bytearray, start: int) -> int:
-    """Index just past a complete, llhttp-validated chunked body starting at ``start``.
-
-    Grammar (RFC 9112 §7.1): ``*(size [;ext] CRLF data CRLF) 0*[;ext] CRLF
-    *(trailer CRLF) CRLF``.  llhttp (strict) has already accepted exactly these
-    bytes, so no validation is repeated; quoted chunk extensions cannot contain
-    CR or LF, so the first CRLF always ends a size line.
-    """
-    pos = start
-    while True:
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            raise _InternalMismatch("chunked body ended before its last chunk")
-        size_field = bytes(buf[pos:eol]).split(b";", 1)[0]
-        size = int(size_field, 16)
-        if size == 0:
-            if buf[eol + 2 : eol + 4] == b"\r\n":
-                return eol + 4
-            end = buf.find(b"\r\n\r\n", eol + 2)
-            if end < 0:
-                raise _InternalMismatch("chunked trailer section is incomplete")
-            return end + 4
-        pos = eol + 2 + size + 2
+class PauseParsing(Exception):
+    """Raised by ``deliver`` to stop at a message boundary and keep the rest (``held``)."""
 
 
 class RequestReader:
     """Turns the bytes of one connection into Request objects."""
 
     __slots__ = (
+        "_big",
         "_body",
         "_body_size",
         "_body_start",
@@ -100,12 +74,15 @@ class RequestReader:
         "_deliver",
         "_done",
         "_head",
-        "_http11",
+        "_last",
         "_on_continue",
         "_parser",
         "_pos",
         "_raw",
+        "_small_limit",
         "_url",
+        "delivered",
+        "held",
         "in_message",
         "max_body_size",
         "max_head_size",
@@ -123,7 +100,7 @@ class RequestReader:
         max_url_length: int = 8 * 1024,
         max_header_count: int = 100,
         max_body_size: int = 1 << 20,
-        on_continue: Callable[[Request], Any] | None = None,
+        on_continue: Callable[[], Any] | None = None,
     ) -> None:
         self._deliver = deliver
         self.transport = transport
@@ -131,21 +108,25 @@ class RequestReader:
         self.max_url_length = max_url_length
         self.max_header_count = max_header_count
         self.max_body_size = max_body_size
+        self._small_limit = min(max_head_size, max_url_length)
         self._on_continue = on_continue
         self._parser = httptools.HttpRequestParser(self)
         self._data = b""
-        self._pos = 0
+        self._pos = 0  # exact offset of the next message when _last is None
+        self._last: Request | None = None  # this read's last fast-path request
+        self._big = False  # this read could hold a head breaking a size limit
         self._url: bytes | None = None
         self._carry = b""  # the current message's head bytes from earlier reads
-        self.in_message = False  # the current message needs _complete_slow
+        self.in_message = False  # a message is on the slow path (see module docstring)
         self._head: bytes | None = None  # located before completion (a body follows)
-        self._http11 = True
         self._body: bytes | bytearray | None = None
         self._body_size = 0
         self._chunked = False
         self._raw: bytearray | None = None  # chunked wire bytes from earlier reads
         self._body_start = 0
         self._done = False
+        self.delivered = 0  # requests delivered; the connection takes and resets it
+        self.held = b""  # input after a PauseParsing, for the connection to feed later
 
     # ------------------------------------------------------------------ state
     @property
@@ -163,38 +144,70 @@ class RequestReader:
         """An error or a StopParsing ended this reader; it accepts no more input."""
         return self._done
 
+    def _sync(self) -> int:
+        """Make ``_pos`` exact by locating the heads the fast path deferred."""
+        last = self._last
+        if last is not None:
+            locate_heads(last)
+            self._pos = last._end
+            self._last = None
+        return self._pos
+
     # ------------------------------------------------------------------ feeding
     def feed(self, data: bytes) -> None:
         """Parse ``data``; deliver complete requests; raise RemoteProtocolError on bad input."""
-        if self._done:
+        if self._done or not data:
             return
         self._data = data
         self._pos = 0
+        self._big = len(data) > self._small_limit
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
-            self._done = True
             cause = exc.__context__
+            if isinstance(cause, PauseParsing):
+                self._paused_at_boundary(data)
+                return
+            self._last = None
+            self._done = True
             if isinstance(cause, StopParsing):
                 return
-            if isinstance(cause, RemoteProtocolError):
-                raise cause from None
             if cause is not None:
                 raise cause from None
             raise RemoteProtocolError(str(exc)) from None
         except httptools.HttpParserUpgrade as exc:
+            self._last = None
             self._upgraded(data, exc.args[0] if exc.args else len(data))
             return
         except httptools.HttpParserError as exc:
             self._done = True
-            raise self._parse_error(exc, data) from None
-        if self._pos < len(data) or self._head is not None:
+            error = self._parse_error(exc, data)
+            self._last = None
+            raise error from None
+        # Outside a message, a read ending in LF left nothing partial: an unfinished
+        # request line before its target cannot end in LF, and after it _url is set.
+        if self.in_message or self._url is not None or data[-1] != 10:
             self._after_partial(data)
+        self._last = None
+
+    def _paused_at_boundary(self, data: bytes) -> None:
+        """Keep the input after the last delivered request; llhttp starts afresh.
+
+        llhttp cannot resume after a callback error, but between messages a new
+        parser is in exactly the state the old one was.
+        """
+        self.held = data[self._sync() :]
+        self._last = None
+        self._parser = httptools.HttpRequestParser(self)
 
     def _parse_error(self, exc: Exception, data: bytes) -> RemoteProtocolError:
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, httptools.HttpParserInvalidMethodError):
-            start = (self._carry + data[self._pos : self._pos + 64]).lstrip(b"\r\n")
+            try:
+                pos = self._sync()
+            except HeadTrackingError:
+                pos = 0
+            start = (self._carry + data[pos : pos + 64]).lstrip(b"\r\n")
             method = start.split(b" ", 1)[0]
             if b" " in start and _TOKEN.match(method):
                 return RemoteProtocolError(
@@ -212,9 +225,9 @@ class RequestReader:
     def _upgraded(self, data: bytes, offset: int) -> None:
         """llhttp paused after a request with Upgrade (or CONNECT), already delivered.
 
-        The upgrade itself is ignored (RFC 9110 §7.8 lets a server ignore it); a
-        request without a body leaves the parser exactly at the next message, so
-        parsing continues there.
+        The upgrade itself is ignored (RFC 9110 §7.8 lets a server ignore it).  Such a
+        request with a body was refused before delivery (:meth:`_check_upgrade`), so
+        the parser stands exactly at the next message and parsing goes on there.
         """
         if self._done:
             return
@@ -239,7 +252,7 @@ class RequestReader:
                     raise RemoteProtocolError("request body is too large", 413)
             self._body_start = 0
             return
-        rest = data[self._pos :]
+        rest = data[self._sync() :]
         old_length = len(self._carry)
         if not old_length:
             rest = rest.lstrip(b"\r\n")  # empty lines between messages (RFC 9112 §2.2)
@@ -263,10 +276,12 @@ class RequestReader:
             self._done = True
             if b"\r\n" not in carry.lstrip(b"\r\n"):
                 raise RemoteProtocolError(
-                    f"request target longer than {self.max_url_length} bytes", 414
+                    f"request target longer than max_url_length={self.max_url_length} bytes",
+                    414,
                 )
             raise RemoteProtocolError(
-                f"request header section larger than {self.max_head_size} bytes", 431
+                f"request header section larger than max_head_size={self.max_head_size} bytes",
+                431,
             )
 
     # ------------------------------------------------------------------ llhttp callbacks
@@ -305,40 +320,49 @@ class RequestReader:
         url = self._url
         self._url = None
         parser = self._parser
-        if self.in_message:
-            head, body = self._complete_slow()
-            http11 = self._http11
-        else:
-            data = self._data
-            pos = self._pos
-            if data[pos] < 33:  # CR or LF: empty lines before the request line
-                while data[pos] in b"\r\n":
-                    pos += 1
-            end = data.find(b"\r\n\r\n", pos)
-            if end < 0:
-                raise _InternalMismatch("head end not found")
-            head = data[pos:end]
-            self._pos = end + 4
-            body = b""
-            http11 = self._check_head(head)
-        if parser.should_upgrade():
-            self._check_upgrade(head)
         request = _new(Request)
-        raw_method = parser.get_method()
-        request.method = _METHOD_NAMES.get(raw_method) or _method_name(raw_method)
-        request.target = url if url is not None else b""
-        request.head = head
-        request.body = body
-        request.keep_alive = keep_alive = parser.should_keep_alive()
+        self.delivered += 1
+        if self.in_message:
+            self._complete_slow_request(request)
+        else:
+            # The fast path: record where the head starts; find its end only if asked.
+            last = self._last
+            if last is None:
+                request._data = self._data
+                request._at = self._pos
+            else:
+                request._prev = last
+            self._last = request
+            if self._big:  # a read long enough that this request might break a limit
+                self._check_fast_sizes(request, url)
+        if parser.should_upgrade():
+            self._check_upgrade(request.head)
+        keep_alive = parser.should_keep_alive()
+        if not keep_alive:
+            check_version(request.head)  # HTTP/1.0, /0.9 and /2.0 lines
+        request._method = parser.get_method()
+        request.target = url  # type: ignore[assignment]
         request.transport = self.transport
-        request.params = _NO_PARAMS
-        request._headers = None
-        request._query = None
-        # connection mode (see _response): 0 keep (1.1), 1 close, 2 keep (1.0)
-        self._deliver(request, (0 if http11 else 2) if keep_alive else 1)
+        self._deliver(request, not keep_alive)  # the connection mode: KEEP (0) or CLOSE (1)
 
     # ------------------------------------------------------------------ slow paths
-    def _complete_slow(self) -> tuple[bytes, bytes]:
+    def _check_fast_sizes(self, request: Request, url: bytes | None) -> None:
+        """Limits for a fast-path request in a long read (a short read cannot break them)."""
+        if url is not None and len(url) > self.max_url_length:
+            raise RemoteProtocolError(
+                f"request target longer than max_url_length={self.max_url_length} bytes", 414
+            )
+        if len(self._data) > self.max_head_size:  # only then can a head be too large
+            head = request.head
+            check_sizes(head, self.max_url_length, self.max_head_size, self.max_header_count)
+
+    def _complete_slow_request(self, request: Request) -> None:
+        request._head = self._complete_slow()
+        body = self._body
+        self._body = None
+        request._body = b"" if body is None else body if type(body) is bytes else bytes(body)
+
+    def _complete_slow(self) -> bytes:
         if self._head is None:
             self._locate_head(waiting_for_body=False)
         head = self._head
@@ -350,18 +374,15 @@ class RequestReader:
             else:
                 end = chunked_wire_length(piece, 0)
             self._pos = self._body_start + end
-        body = self._body
-        body = b"" if body is None else bytes(body) if type(body) is not bytes else body
         self._head = None
-        self._body = None
         self._body_size = 0
         self._chunked = False
         self._raw = None
         self.in_message = False
-        return head, body  # type: ignore[return-value]
+        return head  # type: ignore[return-value]
 
     def _locate_head(self, waiting_for_body: bool) -> None:
-        """Find the complete head of the current message; validate it."""
+        """Find and check the complete head of the current message (a slow-path one)."""
         carry = self._carry
         data = self._data
         if carry:
@@ -369,9 +390,8 @@ class RequestReader:
             start = 0
         else:
             buf = data
-            start = self._pos
-        while start < len(buf) and buf[start] in b"\r\n":
-            start += 1
+            start = self._sync()
+        start = skip_empty_lines(buf, start)
         end = buf.find(b"\r\n\r\n", start)
         if end < 0:
             if len(buf) - start > self.max_head_size:
@@ -379,65 +399,21 @@ class RequestReader:
                     f"request header section larger than max_head_size={self.max_head_size} bytes",
                     431,
                 )
-            raise _InternalMismatch("head end not found")
+            raise HeadTrackingError("a complete request's head end was not found")
         head = buf[start:end]
         self._pos = end + 4 - len(carry)
         self._body_start = self._pos
         self._carry = b""
         self.in_message = True
         self._head = head
-        self._http11 = self._check_head(head)
+        check_sizes(head, self.max_url_length, self.max_head_size, self.max_header_count)
+        check_version(head)
+        check_host(head)
         if self._parser.get_method() not in (b"GET", b"HEAD") or waiting_for_body:
-            fields = parse_fields(head)
-            self._check_body_framing(fields, waiting_for_body)
-
-    def _check_head(self, head: bytes) -> bool:
-        """Limits, version and Host (RFC 9112 §3.2); True for HTTP/1.1, False for 1.0."""
-        if len(head) > 2048:
-            self._check_sizes(head)
-        line_end = head.find(b"\r\n")
-        if line_end < 0 or not head.startswith(b"HTTP/1.1", line_end - 8):
-            self._check_version(head, line_end)
-            return False
-        lowered = head.lower()
-        if lowered.count(b"\nhost:") != 1:
-            count = lowered.count(b"\nhost:")
-            raise RemoteProtocolError(
-                f"an HTTP/1.1 request needs exactly one Host header, this one has {count}",
-                400,
-            )
-        return True
-
-    def _check_sizes(self, head: bytes) -> None:
-        line_end = head.find(b"\r\n")
-        line = head if line_end < 0 else head[:line_end]
-        if len(line) > self.max_url_length + 32:
-            raise RemoteProtocolError(
-                f"request target longer than max_url_length={self.max_url_length} bytes", 414
-            )
-        if len(head) > self.max_head_size:
-            raise RemoteProtocolError(
-                f"request header section larger than max_head_size={self.max_head_size} bytes",
-                431,
-            )
-        if head.count(b"\r\n") > self.max_header_count:
-            raise RemoteProtocolError(
-                f"more than max_header_count={self.max_header_count} header fields", 431
-            )
-
-    def _check_version(self, head: bytes, line_end: int) -> None:
-        line = head if line_end < 0 else head[:line_end]
-        version = line[line.rfind(b" ") + 1 :]
-        if version == b"HTTP/1.0":
-            if head.lower().count(b"\nhost:") > 1:
-                raise RemoteProtocolError("more than one Host header", 400)
-            return
-        if version == b"HTTP/1.1":  # a head with no header fields at all
-            raise RemoteProtocolError("an HTTP/1.1 request needs a Host header", 400)
-        raise RemoteProtocolError("only HTTP/1.0 and HTTP/1.1 are supported over plain TCP", 505)
+            self._check_body_framing(parse_fields(head), waiting_for_body)
 
     def _check_body_framing(self, fields: list[tuple[str, str]], waiting: bool) -> None:
-        """413 before reading a declared-too-large body; Expect: 100-continue (RFC 9110 §10.1.1)."""
+        """413 before reading a declared-too-large body; Expect (RFC 9110 §10.1.1)."""
         length = None
         expect = None
         for name, value in fields:
@@ -458,8 +434,7 @@ class RequestReader:
 
     def _check_upgrade(self, head: bytes) -> None:
         """An Upgrade or CONNECT request: llhttp skipped any body, so one is refused."""
-        fields = parse_fields(head)
-        for name, value in fields:
+        for name, value in parse_fields(head):
             if (name == "content-length" and value.strip() != "0") or name == "transfer-encoding":
                 raise RemoteProtocolError(
                     "a request with both Upgrade and a body is not supported; "

@@ -15,8 +15,22 @@ from urllib.parse import unquote_to_bytes
 from . import _json
 from ._errors import HTTPError
 from ._headers import Headers, QueryParams, parse_fields
+from ._heads import locate_heads
 
 __all__ = ["Request", "decode_path"]
+
+
+# Every method name llhttp accepts, as str: read-only, so parallel contexts share it.
+_METHOD_NAMES: dict[bytes, str] = {
+    m.encode("ascii"): m
+    for m in (
+        "DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND "
+        "PROPPATCH SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE "
+        "M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE "
+        "PRI DESCRIBE ANNOUNCE SETUP PLAY PAUSE TEARDOWN GET_PARAMETER SET_PARAMETER "
+        "REDIRECT RECORD FLUSH QUERY"
+    ).split()
+}
 
 
 def decode_path(raw_path: bytes) -> str:
@@ -30,7 +44,7 @@ class Request:
     """One HTTP request: ``method``, ``path``, ``query``, ``headers``, ``body``, ``client``.
 
     - ``method``: ``"GET"``, ``"POST"``, ... (a HEAD request is routed like GET and
-      keeps ``method == "HEAD"``).
+      keeps ``method == "HEAD"``); ``head``: the raw request line and header fields.
     - ``path``: the decoded path (``"/a b"`` for ``/a%20b``); ``raw_path``: its bytes
       as sent; ``target``: the whole request target as sent, query included.
     - ``query``: a :class:`~manycore.http.QueryParams` multi-dict.
@@ -41,40 +55,54 @@ class Request:
     """
 
     __slots__ = (
+        "_at",
+        "_body",
+        "_data",
+        "_end",
+        "_head",
         "_headers",
+        "_method",
+        "_params",
+        "_prev",
         "_query",
-        "body",
-        "head",
-        "keep_alive",
-        "method",
-        "params",
         "target",
         "transport",
     )
 
-    # Requests are made by the parser with object.__new__ and slot stores (no __init__
-    # frame on the hot path); the lazily computed slots start out as these defaults.
+    # The parser makes Requests with object.__new__ and a few slot stores (no __init__
+    # frame on the hot path).  Slots it leaves unset are computed on first use: reading
+    # an unset slot raises AttributeError, which the properties turn into "work it out".
     def __init__(
         self,
         method: str = "GET",
         target: bytes = b"/",
         head: bytes = b"",
         body: bytes = b"",
-        keep_alive: bool = True,
         transport: Any = None,
     ) -> None:
-        self.method = method
+        self._method = method.encode("ascii")
         self.target = target
-        self.head = head or b"%s %s HTTP/1.1" % (method.encode("ascii"), target)
-        self.body = body
-        self.keep_alive = keep_alive
+        self._head = head or b"%s %s HTTP/1.1\r\nHost: localhost" % (self._method, target)
+        self._body = body
         self.transport = transport
-        self.params = _NO_PARAMS
-        self._headers = None
-        self._query = None
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target.decode('latin-1')!r}>"
+
+    @property
+    def method(self) -> str:
+        """``"GET"``, ``"POST"``, ...; a HEAD request keeps ``"HEAD"`` (routed like GET)."""
+        raw = self._method
+        return _METHOD_NAMES.get(raw) or raw.decode("ascii")
+
+    @property
+    def head(self) -> bytes:
+        """The request line and header fields as received (without the final CRLF CRLF)."""
+        try:
+            return self._head
+        except AttributeError:
+            locate_heads(self)
+            return self._head
 
     # ------------------------------------------------------------- the target
     @property
@@ -96,21 +124,42 @@ class Request:
 
     @property
     def query(self) -> QueryParams:
-        query = self._query
-        if query is None:
+        try:
+            return self._query
+        except AttributeError:
             query = self._query = QueryParams.from_bytes(self.query_string)
-        return query
+            return query
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Path parameters matched by the route (``{"id": 42}``)."""
+        try:
+            return self._params
+        except AttributeError:
+            return {}
+
+    @params.setter
+    def params(self, value: dict[str, Any]) -> None:
+        self._params = value
 
     # ------------------------------------------------------------- the head
     @property
     def headers(self) -> Headers:
-        headers = self._headers
-        if headers is None:
-            headers = self._headers = Headers(parse_fields(self.head))
+        """The header fields; a request without exactly one Host is answered 400 here."""
+        try:
+            return self._headers
+        except AttributeError:
+            pass
+        headers = Headers(parse_fields(self.head))
+        hosts = len(headers.by_name().get("host", ()))
+        if hosts != 1 and (hosts > 1 or self.version != "1.0"):
+            raise HTTPError(400, f"a request needs exactly one Host header field, not {hosts}")
+        self._headers = headers
         return headers
 
     @property
     def version(self) -> str:
+        """``"1.1"`` or ``"1.0"``: the HTTP version of the request line."""
         head = self.head.lstrip(b"\r\n")
         end = head.find(b"\r\n")
         line = head if end < 0 else head[:end]
@@ -126,6 +175,14 @@ class Request:
         return tuple(peer[:2]) if isinstance(peer, tuple) else peer
 
     # ------------------------------------------------------------- the body
+    @property
+    def body(self) -> bytes:
+        """The request body (``b""`` when there is none)."""
+        try:
+            return self._body
+        except AttributeError:
+            return b""
+
     def text(self, encoding: str | None = None) -> str:
         """The body decoded with ``encoding``, the Content-Type charset, or UTF-8."""
         if encoding is None:
@@ -146,9 +203,6 @@ class Request:
             return _json.decode(self.body)
         except ValueError as exc:
             raise HTTPError(400, f"request body is not valid JSON: {exc}") from None
-
-
-_NO_PARAMS: dict[str, Any] = {}
 
 
 def _origin_form(target: bytes) -> bytes:

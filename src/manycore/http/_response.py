@@ -3,10 +3,9 @@
 Strategy: everything about a response head that does not change per request is
 computed once and cached as a byte block -- the status line, ``Server``, the
 ``Date`` line, ``Content-Type`` and the ``Connection`` line -- keyed by
-(status, content type, connection mode).  ``Date`` changes once a second, so
-the cache is emptied whenever the second changes (:func:`refresh_date`, called
-by the connection once per read); a response is then one cache lookup plus
-``Content-Length`` and the body.
+(status, content type, connection mode), in the parallel context's
+:class:`~manycore.http._clock.HeadCache` (emptied when the second changes).
+A response is then one cache lookup plus ``Content-Length`` and the body.
 
 Invariants: every response carries ``Server`` and ``Date`` (RFC 9110 §6.6.1
 and §10.2.4); 1xx, 204 and 304 responses carry no body and no
@@ -19,12 +18,11 @@ from __future__ import annotations
 
 import http
 import re
-import time
 from collections.abc import Iterable, Mapping
-from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 from . import _json
+from ._clock import HeadCache, head_cache
 from ._errors import HTTPError, LocalProtocolError
 
 if TYPE_CHECKING:
@@ -32,23 +30,16 @@ if TYPE_CHECKING:
 
     from ._request import Request
 
-__all__ = [
-    "CLOSE",
-    "KEEP",
-    "KEEP10",
-    "Response",
-    "error_response",
-    "refresh_date",
-    "render",
-]
+__all__ = ["CLOSE", "KEEP", "Response", "error_response", "render"]
 
-# Connection modes: how the response ends its head.
-KEEP = 0  # HTTP/1.1 persistent: nothing to say
+# Connection modes: how the response ends its head.  A persistent connection says
+# "keep-alive" explicitly (as nginx does): HTTP/1.0 clients need it, HTTP/1.1 ones
+# ignore it, and the fast path then never needs the request's version.
+KEEP = 0  # "Connection: keep-alive": more requests may follow
 CLOSE = 1  # "Connection: close": the server closes after this response
-KEEP10 = 2  # HTTP/1.0 client that asked for keep-alive: say we agree
 
 SERVER = b"manycore"
-CONNECTION_LINES = (b"", b"Connection: close\r\n", b"Connection: keep-alive\r\n")
+CONNECTION_LINES = (b"Connection: keep-alive\r\n", b"Connection: close\r\n")
 _BIG_BODY = 16 * 1024  # above this, a body is written as its own buffer, not copied
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
@@ -80,35 +71,6 @@ def status_line(status: int) -> bytes:
     return line
 
 
-# ------------------------------------------------------------------ the Date line
-class _DateState:
-    """The current ``Date`` line and the monotonic time at which it goes stale."""
-
-    line = b""
-    http_date = ""
-    expires = 0.0
-
-
-DATE = _DateState()
-
-# (status, content_type, mode) -> head bytes up to and including "Content-Length: "
-# (or the whole head for statuses without a body); emptied when Date changes.
-_PREFIXES: dict[tuple[int, str | None, int], bytes] = {}
-# The commonest key, (200, content_type, KEEP), in a dict of its own: one lookup.
-OK_PREFIXES: dict[str, bytes] = {}
-
-
-def refresh_date(now: float) -> None:
-    """Recompute the Date line; ``now`` is the caller's monotonic clock (loop.time())."""
-    wall = time.time()
-    text = formatdate(wall, usegmt=True)
-    DATE.http_date = text
-    DATE.line = b"Date: " + text.encode("ascii") + b"\r\n"
-    DATE.expires = now + (1.0 - wall % 1.0)
-    _PREFIXES.clear()
-    OK_PREFIXES.clear()
-
-
 def _content_type_line(content_type: str) -> bytes:
     value = content_type.encode("latin-1")
     if _BAD_VALUE.search(value):
@@ -116,22 +78,24 @@ def _content_type_line(content_type: str) -> bytes:
     return b"Content-Type: " + value + b"\r\n"
 
 
-def head_prefix(status: int, content_type: str | None, mode: int) -> bytes:
+def head_prefix(
+    status: int, content_type: str | None, mode: int, cache: HeadCache | None = None
+) -> bytes:
     """Status line, Server, Date, Content-Type and Connection, ready for Content-Length."""
+    if cache is None:
+        cache = head_cache().fresh()
     key = (status, content_type, mode)
-    prefix = _PREFIXES.get(key)
+    prefix = cache.prefixes.get(key)
     if prefix is None:
-        parts = [status_line(status), b"Server: ", SERVER, b"\r\n", DATE.line]
+        parts = [status_line(status), b"Server: ", SERVER, b"\r\n", cache.date_line]
         if content_type is not None:
             parts.append(_content_type_line(content_type))
         parts.append(CONNECTION_LINES[mode])
         if status not in _NO_BODY_STATUSES and status >= 200:
             parts.append(b"Content-Length: ")
         prefix = b"".join(parts)
-        if len(_PREFIXES) < 512:  # bound the cache: content types are application-chosen
-            _PREFIXES[key] = prefix
-            if status == 200 and mode == KEEP and content_type is not None:
-                OK_PREFIXES[content_type] = prefix
+        ok = status == 200 and mode == KEEP and content_type is not None
+        cache.store_prefix(key, prefix, content_type if ok else None)
     return prefix
 
 
@@ -182,7 +146,7 @@ def _full_head(
     if not extra.server:
         parts += (b"Server: ", SERVER, b"\r\n")
     if not extra.date:
-        parts.append(DATE.line)
+        parts.append(head_cache().fresh().date_line)
     if content_type is not None and not extra.content_type:
         parts.append(_content_type_line(content_type))
     parts.append(extra.block)

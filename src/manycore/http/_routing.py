@@ -28,7 +28,7 @@ from ._errors import HTTPError
 __all__ = ["Route", "Router", "build_router", "route"]
 
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_]+))?}")
+_PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_][A-Za-z0-9_]*))?}")
 _CONVERTERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "str": (r"[^/]+", str),
     "int": (r"-?[0-9]+", int),
@@ -123,10 +123,10 @@ class Router:
     __slots__ = ("mounts", "patterns", "static")
 
     def __init__(self) -> None:
-        # raw path bytes -> method -> Route
-        self.static: dict[bytes, dict[str, Route]] = {}
-        # (regex, converters, method -> Route), in definition order
-        self.patterns: list[tuple[re.Pattern[str], dict[str, Callable], dict[str, Route]]] = []
+        # raw path bytes -> method bytes -> Route (bytes: what llhttp hands over)
+        self.static: dict[bytes, dict[bytes, Route]] = {}
+        # (regex, converters, method bytes -> Route), in definition order
+        self.patterns: list[tuple[re.Pattern[str], dict[str, Callable], dict[bytes, Route]]] = []
         # (prefix with trailing '/', mount), longest prefix first
         self.mounts: list[tuple[str, Any]] = []
 
@@ -143,24 +143,24 @@ class Router:
             else:
                 table = {}
                 self.patterns.append((regex, converters, table))
-        for method in methods:
+        for name in methods:
+            method = name.encode("ascii")
             previous = table.get(method)
             if previous is not None and previous.name != entry.name and not previous.implicit:
                 raise TypeError(
-                    f"{method} {path} is routed to both {previous.name}() and {entry.name}(); "
+                    f"{name} {path} is routed to both {previous.name}() and {entry.name}(); "
                     "remove one of the @route decorators"
                 )
             table[method] = entry
-        if "GET" in methods and "HEAD" not in table:
-            head = _ImplicitHead(entry.fn, entry.path, entry.name)
-            table["HEAD"] = head
+        if "GET" in methods and b"HEAD" not in table:
+            table[b"HEAD"] = _ImplicitHead(entry.fn, entry.path, entry.name)
 
     def add_mount(self, prefix: str, mount: Any) -> None:
         prefix = "/" + prefix.strip("/")
         self.mounts.append((prefix.rstrip("/") + "/", mount))
         self.mounts.sort(key=lambda item: -len(item[0]))
 
-    def lookup(self, method: str, raw_path: bytes) -> tuple[Any, dict[str, Any] | None]:
+    def lookup(self, method: bytes, raw_path: bytes) -> tuple[Any, dict[str, Any] | None]:
         """``(route, params)``; raises HTTPError 404 or 405 (with Allow)."""
         table = self.static.get(raw_path)
         if table is None and b"%" in raw_path:
@@ -173,7 +173,7 @@ class Router:
         path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode(
             "utf-8", "replace"
         )
-        allowed: dict[str, Route] = {}
+        allowed: dict[bytes, Route] = {}
         for regex, converters, table in self.patterns:
             match = regex.match(path)
             if match is None:
@@ -191,8 +191,8 @@ class Router:
             return entry, params
         for prefix, mount in self.mounts:
             if path.startswith(prefix) or path == prefix[:-1]:
-                if method not in ("GET", "HEAD"):
-                    raise _not_allowed(method, {"GET": None, "HEAD": None})
+                if method not in (b"GET", b"HEAD"):
+                    raise _not_allowed(method, {b"GET": None, b"HEAD": None})
                 return mount, {"path": path[len(prefix) :]}
         if allowed:
             raise _not_allowed(method, allowed)
@@ -203,10 +203,10 @@ class Router:
         lines = []
         for raw, table in self.static.items():
             for method, entry in table.items():
-                lines.append(f"{method} {raw.decode('utf-8')} -> {entry.name}")
+                lines.append(f"{method.decode()} {raw.decode('utf-8')} -> {entry.name}")
         for _, _, table in self.patterns:
             for method, entry in table.items():
-                lines.append(f"{method} {entry.path} -> {entry.name}")
+                lines.append(f"{method.decode()} {entry.path} -> {entry.name}")
         for prefix, mount in self.mounts:
             lines.append(f"GET {prefix}... -> {mount!r}")
         return lines
@@ -222,25 +222,42 @@ class _ImplicitHead(Route):
 Route.implicit = False  # type: ignore[attr-defined]
 
 
-def _not_allowed(method: str, table: dict[str, Any]) -> HTTPError:
-    allow = ", ".join(sorted(table))
-    return HTTPError(405, f"{method} is not allowed here; allowed: {allow}", [("Allow", allow)])
+def _not_allowed(method: bytes, table: dict[bytes, Any]) -> HTTPError:
+    allow = ", ".join(sorted(name.decode("ascii") for name in table))
+    return HTTPError(
+        405,
+        f"{method.decode('ascii')} is not allowed here; allowed: {allow}",
+        [("Allow", allow)],
+    )
 
 
 def build_router(cls: type) -> Router:
-    """Collect ``@route`` methods and ``static()`` mounts of ``cls`` and its bases."""
+    """Collect ``@route`` methods and ``static()`` mounts of ``cls`` and its bases.
+
+    A route belongs to an attribute name: a subclass that overrides the method
+    (decorated or not) keeps the route and changes the code; decorating the
+    override replaces the base's routes for that name.
+    """
     from ._files import StaticFiles
 
+    specs: dict[str, tuple[RouteSpec, ...]] = {}
     members: dict[str, Any] = {}
     for base in reversed(cls.__mro__):
-        members.update(vars(base))
+        for name, member in vars(base).items():
+            members[name] = member
+            routes = getattr(member, "__manycore_routes__", None)
+            if routes:
+                if isinstance(member, staticmethod | classmethod):
+                    raise TypeError(
+                        f"{cls.__qualname__}.{name}: a route handler is a plain method "
+                        "def handler(self, request), not a staticmethod or classmethod"
+                    )
+                specs[name] = routes
     router = Router()
     for name, member in members.items():
-        fn = member.__func__ if isinstance(member, staticmethod | classmethod) else member
-        specs = getattr(fn, "__manycore_routes__", None)
-        if specs:
-            for spec in specs:
-                router.add(spec.path, spec.methods, Route(fn, spec.path, name))
+        if name in specs and callable(member):
+            for spec in specs[name]:
+                router.add(spec.path, spec.methods, Route(member, spec.path, name))
         elif isinstance(member, StaticFiles):
             router.add_mount(member.prefix, member)
     return router

@@ -92,8 +92,8 @@ class HttpServer:
     def connection_made(self, transport: Any) -> None:
         self._connection().connection_made(transport)
 
-    def data_received(self, transport: Any, data: bytes) -> None:
-        self._http.data_received(transport, data)
+    def data_received(self, transport: Any, data: bytes) -> bytes | None:
+        return self._connection().data_received(transport, data)
 
     def connection_lost(self, transport: Any, exc: Exception | None) -> None:
         self._connection().connection_lost(transport, exc)

@@ -17,10 +17,10 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._clock import head_cache
 from ._response import (
     CLOSE,
     CONNECTION_LINES,
-    DATE,
     SERVER,
     Response,
     _HeaderBlock,
@@ -68,7 +68,7 @@ class StreamResponse(Response):
         if extra is None or not extra.server:
             parts += (b"Server: ", SERVER, b"\r\n")
         if extra is None or not extra.date:
-            parts.append(DATE.line)
+            parts.append(head_cache().fresh().date_line)
         if self.content_type and (extra is None or not extra.content_type):
             parts.append(b"Content-Type: " + self.content_type.encode("latin-1") + b"\r\n")
         if extra is not None:

@@ -64,6 +64,9 @@ FORTUNES_TEMPLATE = _templates.get_template("fortunes.html")
 
 _by_message = itemgetter(1)
 _randint = random.randint
+_choices = random.choices  # k picks with replacement, several times faster than k randint()s
+_sample = random.sample
+_IDS = range(1, WORLD_ROWS + 1)
 
 
 def clamp_count(raw: str | None) -> int:
@@ -73,6 +76,10 @@ def clamp_count(raw: str | None) -> int:
     except (TypeError, ValueError):
         return 1
     return 1 if count < 1 else MAX_QUERIES if count > MAX_QUERIES else count
+
+
+def _count(request: Request, name: str, in_path: str | None) -> int:
+    return clamp_count(in_path if in_path is not None else request.query.get(name))
 
 
 class _WorkerState(threading.local):
@@ -98,7 +105,7 @@ class TefbApp(HttpServer):
     # Set once by configure() in the main context; read-only afterwards.
     dsn: str | None = None
     pool_size: int = 4
-    worlds: list | None = None  # worlds[id] -> {"id": id, "randomNumber": n}; worlds[0] is None
+    worlds: list | None = None  # every row, in id order: {"id": id, "randomNumber": n}
 
     @route("/plaintext")
     def plaintext(self, request: Request) -> Response:
@@ -113,64 +120,23 @@ class TefbApp(HttpServer):
         row = await _pool().fetchrow(SELECT_WORLD, _randint(1, WORLD_ROWS))
         return {"id": row[0], "randomNumber": row[1]}
 
+    # Load generators append the count to the URL: "/queries?queries=" + N, or "/queries/" + N.
     @route("/queries")
-    async def queries(self, request: Request) -> list:
-        return await self._queries(request.query.get("queries"))
-
     @route("/queries/")
-    async def queries_slash(self, request: Request) -> list:
-        return await self._queries(request.query.get("queries"))
-
     @route("/queries/{count}")
-    async def queries_in_path(self, request: Request, count: str) -> list:
-        return await self._queries(count)
-
-    @route("/updates")
-    async def updates(self, request: Request) -> list:
-        return await self._updates(request.query.get("queries"))
-
-    @route("/updates/")
-    async def updates_slash(self, request: Request) -> list:
-        return await self._updates(request.query.get("queries"))
-
-    @route("/updates/{count}")
-    async def updates_in_path(self, request: Request, count: str) -> list:
-        return await self._updates(count)
-
-    @route("/cached-queries")
-    def cached_queries(self, request: Request) -> list:
-        return self._cached(request.query.get("count"))
-
-    @route("/cached-queries/")
-    def cached_queries_slash(self, request: Request) -> list:
-        return self._cached(request.query.get("count"))
-
-    @route("/cached-queries/{count}")
-    def cached_queries_in_path(self, request: Request, count: str) -> list:
-        return self._cached(count)
-
-    @route("/fortunes")
-    async def fortunes(self, request: Request) -> Response:
-        rows = await _pool().fetch(SELECT_FORTUNES)
-        fortunes = [(row[0], row[1]) for row in rows]
-        fortunes.append(EXTRA_FORTUNE)
-        fortunes.sort(key=_by_message)
-        html = FORTUNES_TEMPLATE.render(fortunes=fortunes)
-        return Response(html.encode(), content_type="text/html; charset=utf-8")
-
-    # -- the work behind the routes -----------------------------------------------------------
-
-    async def _queries(self, raw: str | None) -> list:
-        ids = [(_randint(1, WORLD_ROWS),) for _ in range(clamp_count(raw))]
+    async def queries(self, request: Request, count: str | None = None) -> list:
+        ids = [(world_id,) for world_id in _choices(_IDS, k=_count(request, "queries", count))]
         async with _pool().acquire() as conn:
-            rows = await conn.fetchmany(SELECT_WORLD, ids)
+            rows = await conn.fetchmany(SELECT_WORLD, ids)  # one SELECT per row, pipelined
         return [{"id": row[0], "randomNumber": row[1]} for row in rows]
 
-    async def _updates(self, raw: str | None) -> list:
-        count = clamp_count(raw)
+    @route("/updates")
+    @route("/updates/")
+    @route("/updates/{count}")
+    async def updates(self, request: Request, count: str | None = None) -> list:
         # Distinct ids: a row named twice in one batch could keep only one of two
         # announced values, which would be a lost update.
-        ids = random.sample(range(1, WORLD_ROWS + 1), count)
+        ids = _sample(_IDS, _count(request, "queries", count))
         async with _pool().acquire() as conn:
             rows = await conn.fetchmany(SELECT_WORLD, [(world_id,) for world_id in ids])
             worlds = [{"id": row[0], "randomNumber": _randint(1, WORLD_ROWS)} for row in rows]
@@ -178,11 +144,22 @@ class TefbApp(HttpServer):
             await _update_batch(conn, [b[0] for b in batch], [b[1] for b in batch])
         return worlds
 
-    def _cached(self, raw: str | None) -> list:
+    @route("/cached-queries")
+    @route("/cached-queries/")
+    @route("/cached-queries/{count}")
+    def cached_queries(self, request: Request, count: str | None = None) -> list:
         worlds = self.worlds
         if worlds is None:
             raise RuntimeError("the world cache is not primed: start with `manycore tefb`")
-        return [worlds[_randint(1, WORLD_ROWS)] for _ in range(clamp_count(raw))]
+        return _choices(worlds, k=_count(request, "count", count))
+
+    @route("/fortunes")
+    async def fortunes(self, request: Request) -> Response:
+        rows = await _pool().fetch(SELECT_FORTUNES)
+        fortunes = [(row[0], row[1]) for row in rows]
+        fortunes.append(EXTRA_FORTUNE)
+        fortunes.sort(key=_by_message)
+        return Response.html(FORTUNES_TEMPLATE.render(fortunes=fortunes))  # charset=utf-8
 
 
 async def _update_batch(conn: asyncpg.Connection, ids: list[int], numbers: list[int]) -> None:
@@ -203,16 +180,13 @@ async def _update_batch(conn: asyncpg.Connection, ids: list[int], numbers: list[
 
 
 async def load_world_cache(dsn: str) -> list:
-    """Every world row as ``worlds[id] = {"id": id, "randomNumber": n}`` (index 0 unused)."""
+    """Every world row, in id order, as ``{"id": id, "randomNumber": n}``."""
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
         rows = await conn.fetch("SELECT id, randomnumber FROM world ORDER BY id")
     finally:
         await conn.close()
-    worlds: list = [None] * (WORLD_ROWS + 1)
-    for world_id, number in rows:
-        worlds[world_id] = {"id": world_id, "randomNumber": number}
-    return worlds
+    return [{"id": world_id, "randomNumber": number} for world_id, number in rows]
 
 
 @manycore.main_only

@@ -29,6 +29,7 @@ __all__ = ["main"]
 
 PROG = "manycore tefb"
 DEFAULT_POOL_SIZE = 4
+_OPTIONAL_PACKAGES = {"asyncpg", "jinja2", "markupsafe"}
 
 
 class _UsageError(Exception):
@@ -119,7 +120,12 @@ def _fail(message: str) -> int:
 
 
 def _init_db(args: argparse.Namespace) -> int:
-    from .schema import DatabaseError, ensure_database
+    try:
+        from .schema import DatabaseError, ensure_database
+    except ImportError as exc:
+        if exc.name not in _OPTIONAL_PACKAGES:
+            raise
+        return _fail(f"needs the {exc.name} package: pip install 'manycore[tefb]'")
 
     try:
         outcome = asyncio.run(ensure_database(args.dsn))
@@ -134,9 +140,14 @@ def _serve(args: argparse.Namespace) -> int:
     from manycore.cli import configure_logging
     from manycore.work import cpu_count
 
-    from . import app
-    from .postgres import EmbeddedPostgres, PostgresError
-    from .schema import DatabaseError, check_database, ensure_database
+    try:
+        from . import app
+        from .postgres import EmbeddedPostgres, PostgresError
+        from .schema import DatabaseError, check_database, ensure_database
+    except ImportError as exc:
+        if exc.name not in _OPTIONAL_PACKAGES:
+            raise
+        return _fail(f"needs the {exc.name} package: pip install 'manycore[tefb]'")
 
     settings = RunSettings.from_args(args)
     configure_logging(args.log_level)

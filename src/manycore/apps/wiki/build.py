@@ -19,6 +19,7 @@ do the byte work through ``manycore.submit_work``):
 from __future__ import annotations
 
 import datetime
+import itertools
 import mmap
 import os
 import sys
@@ -151,8 +152,6 @@ def build_index(
 def scan_file_range(path: str, lo: int, hi: int) -> Scanned:
     """Parallel-context task: scan the pages starting in ``[lo, hi)`` of a plain XML file."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        if hasattr(mmap, "MADV_SEQUENTIAL"):
-            buf.madvise(mmap.MADV_SEQUENTIAL)
         return scan_buffer(buf, lo, hi)
 
 
@@ -166,7 +165,7 @@ def scan_streams(path: str, bounds: list[int]) -> list[tuple[int, bool, Scanned]
     out = []
     fd = os.open(path, os.O_RDONLY)
     try:
-        for start, end in zip(bounds, bounds[1:], strict=False):
+        for start, end in itertools.pairwise(bounds):
             text, ok = dumps.read_stream(fd, start, end)
             out.append((len(text), ok, scan_buffer(text, 0, len(text))))
     finally:
@@ -289,7 +288,7 @@ _trie_cache: dict[str, marisa_trie.Trie] = {}
 
 
 def resolve_ids(token: str, trie_path: str, keys_blob: bytes, targets_blob: bytes):
-    """Parallel-context task: key ids of a chunk's titles and of its redirect targets (-1: absent)."""
+    """Parallel-context task: key ids of a chunk's titles and redirect targets (-1: absent)."""
     trie = _trie_cache.get(token)
     if trie is None:
         _trie_cache.clear()
@@ -391,7 +390,7 @@ def write_index(
     staging.save_array("long_lengths", length[long].astype(np.uint64))
     staging.save_array("flags", flags)
     staging.save_array("redirect_ids", rid[order].astype(np.uint32))
-    staging.save_array("redirect_targets", rtarget[order].astype(np.int64))
+    staging.save_array("redirect_targets", rtarget[order].astype(np.int32))
     for name, array in extra.items():
         staging.save_array(name, array.astype(np.uint64))
     missing_trie.save(str(staging.path / "missing_targets.marisa"))
@@ -417,6 +416,8 @@ class _Bars:
 
     def counter(self, label: str, total: int | None = None, unit: str = "B"):
         from tqdm import tqdm
+
+        tqdm.monitor_interval = 0  # no monitor thread: the main context may fork later
 
         self.close()
         self.bar = tqdm(

@@ -117,11 +117,17 @@ def _build(args: argparse.Namespace) -> int:
 def _run_build(
     dump: str, output: str | None, index: str | None, *, quiet: bool = False, serial: bool = False
 ) -> Path:
+    from manycore.work import shutdown_work_pools
+
     from .build import build_index
 
-    result = build_index(
-        dump, output, index_path=index, parallel=not serial, progress=False if quiet else None
-    )
+    try:
+        result = build_index(
+            dump, output, index_path=index, parallel=not serial, progress=False if quiet else None
+        )
+    finally:
+        # The scanning processes are done; stop them now (before a demo forks its workers).
+        shutdown_work_pools()
     for warning in result.warnings:
         print(f"manycore wiki: warning: {warning}", file=sys.stderr)
     rate = result.bytes_scanned / max(result.seconds, 1e-9) / 1e6

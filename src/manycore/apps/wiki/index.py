@@ -14,20 +14,21 @@ int makes numpy convert the whole uint64 array first.
 
 Search order (``search``), "smart case" as in editors: a query typed without
 capitals matches titles in any case, in dictionary order, exact matches first
-("anar" -> Anarchism, AnarchoCapitalism, ...).  A query with capitals puts the
-exact title first, then titles with exactly those capitals (as typed, or with
-the first letter capitalised: MediaWiki's canonical form), then the other
-any-case matches.  Because the trie's keys are folded titles (see ``keys``),
-every group comes from one trie range, in order.
+("anar" -> Anarchism, AnarchoCapitalism, ...).  On a wiki that capitalises the
+first letter of every title (Wikipedia), a capital first letter does not count.
+A query with (other) capitals puts the exact title first, then titles with
+exactly those capitals (as typed, or with the first letter capitalised:
+MediaWiki's canonical form), then the other any-case matches.  Because the
+trie's keys are folded titles (see ``keys``), every group comes from one trie
+range, in order.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import marisa_trie
 import numpy as np
@@ -42,9 +43,8 @@ MAX_LIMIT = 1000
 MAX_REDIRECT_HOPS = 5
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One search result."""
+class Hit(NamedTuple):
+    """One search result (a tuple: cheap to make, since a search makes many)."""
 
     title: str
     id: int
@@ -53,12 +53,14 @@ class Hit:
     redirect_to: str | None
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"title": self.title}
-        if self.redirect_to is not None:
-            out["redirect_to"] = self.redirect_to
-        out["ns"] = self.ns
-        out["bytes"] = self.bytes
-        return out
+        if self.redirect_to is None:
+            return {"title": self.title, "ns": self.ns, "bytes": self.bytes}
+        return {
+            "title": self.title,
+            "redirect_to": self.redirect_to,
+            "ns": self.ns,
+            "bytes": self.bytes,
+        }
 
 
 def _load(directory: Path, name: str) -> np.ndarray:
@@ -68,7 +70,7 @@ def _load(directory: Path, name: str) -> np.ndarray:
     except FileNotFoundError:
         raise IndexFormatError(
             f"{directory}: incomplete index ({path.name} is missing); rebuild it"
-        )
+        ) from None
     except ValueError:  # np.load cannot mmap an empty array; those are tiny anyway
         array = np.load(path, allow_pickle=False)
     return array.view(np.ndarray)
@@ -111,6 +113,11 @@ class WikiIndex:
         if header["source"]["kind"] == "multistream":
             streams = (_load(directory, "stream_starts"), _load(directory, "stream_offsets"))
         self.source: PageSource = open_source(directory, header["source"], streams)
+        self.index_bytes = sum(
+            entry.stat().st_size
+            for entry in directory.iterdir()
+            if entry.name != "dump.xml" and entry.is_file()
+        )
 
     @classmethod
     def open(cls, directory: str | os.PathLike) -> WikiIndex:
@@ -133,6 +140,8 @@ class WikiIndex:
 
     def lookup(self, title: str) -> int | None:
         """The id of exactly ``title``, or None."""
+        if keys.SEP in title:  # no title holds it; it would read as part of a key
+            return None
         try:
             return self.trie.get(keys.encode(title))
         except ValueError:  # a title with characters no key can hold (lone surrogates)
@@ -211,17 +220,19 @@ class WikiIndex:
         """Titles for a search box, at most ``limit`` (clamped to 1..1000); see the module doc."""
         limit = clamp_limit(limit)
         query = query.replace("_", " ").lstrip()
-        if not query:
+        if not query or keys.SEP in query:
             return []
         forms = [query]
         if self.first_letter:
             capital = query[0].upper()
             if capital != query[0] and len(capital) == 1:
                 forms.append(capital + query[1:])
-        if keys.fold(query) == query:
-            # No capitals typed: any case will do ("smart case"); the range is already in
-            # dictionary order, and the titles equal to the query ignoring case come first.
-            pairs = list(itertools.islice(self.trie.iteritems(query), limit))
+        significant = query[1:] if self.first_letter else query
+        if keys.fold(significant) == significant:
+            # No capitals typed (a first capital says nothing where MediaWiki capitalises every
+            # title): any case will do.  The folded range is already in dictionary order, and
+            # the titles equal to the query ignoring case come first in it.
+            pairs = list(itertools.islice(self.trie.iteritems(keys.fold(query)), limit))
             return self.hits(self._exact_first(pairs, frozenset(map(keys.encode, forms))))
         matcher = keys.CasePrefix(*forms)
         exact = matcher.exact
@@ -275,15 +286,23 @@ class WikiIndex:
         Stops after ``max_hits + 1`` titles when ``max_hits`` is given, so a
         caller can tell "more than max_hits" without reading them all.
         """
-        if not prefix:
-            pairs = self.trie.iteritems()
-        else:
-            matcher = keys.CasePrefix(prefix)
-            matches = matcher.matches
-            pairs = (p for p in self.trie.iteritems(matcher.folded) if matches(p[0]))
-        if max_hits is not None:
-            pairs = itertools.islice(pairs, max_hits + 1)
-        pairs = list(pairs)
+        if keys.SEP in prefix:
+            return [], np.zeros(0, dtype=np.intp)
+        matcher = keys.CasePrefix(prefix) if prefix else None
+        folded = matcher.folded if matcher is not None else ""
+        if max_hits is None:
+            pairs = self.trie.items(folded)  # one C-level list, then one tight filtering loop
+            if matcher is not None:
+                pairs = matcher.select(pairs)
+        else:  # batches, so a short prefix of a huge index stops early
+            pairs = []
+            candidates = self.trie.iteritems(folded)
+            while len(pairs) <= max_hits:
+                batch = list(itertools.islice(candidates, 4096))
+                if not batch:
+                    break
+                pairs += matcher.select(batch) if matcher is not None else batch
+            del pairs[max_hits + 1 :]
         decode = keys.decode
         titles = [decode(k) for k, _ in pairs]
         ids = np.fromiter((i for _, i in pairs), dtype=np.intp, count=len(pairs))
@@ -299,21 +318,14 @@ class WikiIndex:
             lengths[long] = self.long_lengths[where]
         return starts, starts + lengths
 
-    def offsets(self, prefix: str, max_hits: int | None = None) -> list[list]:
-        """PyParallel's ``[[title, start, end], ...]`` for every title starting with ``prefix``."""
+    def offsets(self, prefix: str, max_hits: int | None = None) -> list[tuple[str, int, int]]:
+        """PyParallel's ``[[title, start, end], ...]`` for every title starting with ``prefix``
+        (tuples: JSON arrays once encoded)."""
         titles, ids = self.prefix(prefix, max_hits)
         starts, ends = self.ranges(ids)
-        return [list(row) for row in zip(titles, starts.tolist(), ends.tolist(), strict=True)]
+        return list(zip(titles, starts.tolist(), ends.tolist(), strict=True))
 
     # ---------------------------------------------------------------- about
-
-    def disk_bytes(self) -> int:
-        """Bytes of the index files (not the dump it points into)."""
-        total = 0
-        for entry in self.directory.iterdir():
-            if entry.name != "dump.xml" and entry.is_file():
-                total += entry.stat().st_size
-        return total
 
     def describe(self) -> dict[str, Any]:
         header = self.header
@@ -321,7 +333,7 @@ class WikiIndex:
             "titles": len(self),
             "pages": header["pages"],
             "redirects": header["redirects"],
-            "index_bytes": self.disk_bytes(),
+            "index_bytes": self.index_bytes,
             "dump_bytes": header["source"]["size"],
             "dump": header["dump"]["path"],
             "dump_kind": header["dump"]["kind"],

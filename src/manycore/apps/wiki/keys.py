@@ -6,8 +6,9 @@ every character on its own (no context rules, so a prefix folds to a prefix of
 the fold); the patch lists the positions that were upper case, as characters
 ``chr(position + 32)`` (so a key never holds a control character other than the
 separator, and keys can be joined with newlines), and, after a second
-separator, the rare positions whose original character is not simply the upper case of the folded one (titlecase
-digraphs, final sigma, the Kelvin sign...), as position-character pairs.
+separator, the rare positions whose original character is not simply the upper
+case of the folded one (titlecase digraphs, final sigma, the Kelvin sign...), as
+position-character pairs.
 
 Why one trie: a trie of titles plus a second trie of folded titles and an array
 mapping one to the other is about twice the size; with this encoding the folded
@@ -26,6 +27,8 @@ Invariants: ``decode(encode(t)) == t`` for every title without control character
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 __all__ = ["SEP", "CasePrefix", "decode", "encode", "fold"]
 
@@ -128,6 +131,25 @@ class CasePrefix:
             if len(self._cache) < 4096:
                 self._cache[patch] = answer
         return answer
+
+    def select(self, pairs: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+        """The (key, id) pairs whose key matches, in order: ``matches`` unrolled for big ranges."""
+        start = self._start
+        cache = self._cache
+        want = self._want
+        length = self._length
+        out = []
+        append = out.append
+        for pair in pairs:
+            key = pair[0]
+            cut = key.find(SEP, start)
+            patch = key[cut + 1 :] if cut >= 0 else ""
+            answer = cache.get(patch)
+            if answer is None:
+                answer = cache[patch] = _positions(patch, length) in want
+            if answer:
+                append(pair)
+        return out
 
 
 def _positions(patch: str, length: int) -> tuple[str, str]:

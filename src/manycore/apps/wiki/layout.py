@@ -12,7 +12,7 @@ Files (N = number of distinct titles, arrays indexed by trie key id)::
     long_ids.npy / long_lengths.npy"  (sorted ids, uint64 lengths)
     flags.npy     uint8[N]    bits 0-6: namespace code (header "namespaces"), bit 7: redirect
     redirect_ids.npy uint32[R] sorted ids of redirect pages
-    redirect_targets.npy int64[R]  target's key id, or -1-k: key k of missing_targets.marisa
+    redirect_targets.npy int32[R]  target's key id, or -1-k: key k of missing_targets.marisa
     missing_targets.marisa    keys of redirect targets that are not in the dump
     stream_starts.npy uint64[S+1]  (multistream) where each stream starts in the
     stream_offsets.npy uint64[S+1] decompressed text / in the .bz2 file; last = total
@@ -115,11 +115,11 @@ class Staging:
         self.committed = False
 
     def __enter__(self) -> Staging:
-        if self.target.exists() and not (self.target / HEADER).exists():
-            if any(self.target.iterdir()):
-                raise IndexFormatError(
-                    f"{self.target}: exists and is not a wiki index; choose another -o directory"
-                )
+        target = self.target
+        if target.exists() and not (target / HEADER).exists() and any(target.iterdir()):
+            raise IndexFormatError(
+                f"{target}: exists and is not a wiki index; choose another -o directory"
+            )
         self.target.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.mkdir()

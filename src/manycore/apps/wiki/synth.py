@@ -260,21 +260,32 @@ _SITEINFO = """  <siteinfo>
 """
 
 
-def _article_text(rng: random.Random, title: str, links: list[str], nbytes: int) -> str:
-    """Plausible wikitext: a bold lead, sections, links, a template and categories."""
+def _sentence_pool(rng: random.Random, size: int = 3000) -> list[str]:
+    """Sentences of pseudo-words, made once per export and reused by every article."""
+    words = _Vocabulary(rng, 5000)
+    pool = []
+    for _ in range(size):
+        sentence = " ".join(words.pick(rng) for _ in range(rng.randint(6, 18)))
+        pool.append(sentence.capitalize() + ". ")
+    return pool
+
+
+def _article_text(
+    rng: random.Random, title: str, links: list[str], pool: list[str], nbytes: int
+) -> str:
+    """Plausible wikitext: a template, a bold lead, sections, links and a category."""
     parts = [f"{{{{Short description|{title}}}}}\n'''{title}''' is a synthetic article. "]
     size = 0
     section = 0
     while size < nbytes:
-        if rng.random() < 0.15:
+        if rng.random() < 0.12:
             section += 1
             parts.append(f"\n\n== Section {section} ==\n")
-        sentence = " ".join(
-            f"[[{rng.choice(links)}]]" if rng.random() < 0.12 else rng.choice(_LINKS + _TOPICS)
-            for _ in range(rng.randint(6, 16))
-        )
-        parts.append(sentence.capitalize() + ". ")
-        size += len(sentence) + 2
+        sentence = rng.choice(pool)
+        parts.append(sentence)
+        if rng.random() < 0.5:
+            parts.append(f"See [[{rng.choice(links)}]]. ")
+        size += len(sentence) + 20
     parts.append(f"\n\n[[Category:{rng.choice(_TOPICS).capitalize()}]]\n")
     return "".join(parts)
 
@@ -286,6 +297,7 @@ def write_demo_export(path: str, count: int = 100_000, *, seed: int = 1) -> int:
     export stays around 100 MB for 100k pages and builds in seconds.
     """
     rng = random.Random(seed + 1)
+    pool = _sentence_pool(rng)
     links: list[str] = []
     written = 0
     with open(path, "w", encoding="utf-8", newline="\n") as out:
@@ -304,7 +316,9 @@ def write_demo_export(path: str, count: int = 100_000, *, seed: int = 1) -> int:
                 text = f"#REDIRECT [[{page.redirect}]]"
             else:
                 redirect = ""
-                text = _article_text(rng, page.title, links or [page.title], min(page.nbytes, 3000))
+                text = _article_text(
+                    rng, page.title, links or [page.title], pool, min(page.nbytes, 3000)
+                )
             body = escape(text)
             written += out.write(
                 f"  <page>\n    <title>{escape(page.title)}</title>\n    <ns>{page.ns}</ns>\n"

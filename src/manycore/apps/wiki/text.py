@@ -25,12 +25,10 @@ _HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$", re.MULTILINE)
 
 def wikitext_of(page_xml: bytes) -> str:
     """The wikitext of the page's last revision ('' if it has none)."""
-    last = None
-    for last in _TEXT.finditer(page_xml):
-        pass
-    if last is None or last.group(1) is None:
+    texts = _TEXT.findall(page_xml)
+    if not texts or not texts[-1]:
         return ""
-    return unescape(last.group(1).decode("utf-8", "replace"))
+    return unescape(texts[-1].decode("utf-8", "replace"))
 
 
 def page_text(title: str, page_xml: bytes) -> str:

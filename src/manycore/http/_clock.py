@@ -1,0 +1,107 @@
+"""The Date header, and the response bytes built with it, cached per parallel context.
+
+Every response carries ``Date`` (RFC 9110 §6.6.1), which changes once a second;
+everything else in a common response head does not change at all.  So each
+parallel context keeps a :class:`HeadCache`: the current Date line, response
+heads built with it (keyed by status, content type and connection mode), and
+whole small 200 responses seen again and again (``Hello, World!``).  When the
+second changes the cache is emptied and refilled on demand.
+
+Per parallel context, not per process: a cache is thread-local, so on the
+threads engine no two workers ever write the same dict (the project's rule:
+nothing mutable is shared between parallel contexts), and on the processes
+engine each worker simply has its own.  Every cache is bounded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from email.utils import formatdate
+
+__all__ = ["HeadCache", "head_cache"]
+
+_MAX_PREFIXES = 512  # content types are chosen by the application: bound them
+_MAX_REMEMBERED = 64  # content types, and small bodies per content type
+
+
+class HeadCache:
+    """This parallel context's Date line and the heads built with it."""
+
+    __slots__ = (
+        "date_line",
+        "expires",
+        "http_date",
+        "last_modified",
+        "ok_prefixes",
+        "ok_responses",
+        "prefixes",
+    )
+
+    def __init__(self) -> None:
+        self.date_line = b""
+        self.http_date = ""
+        self.expires = 0.0  # monotonic time at which date_line goes stale
+        # (status, content_type, mode) -> head up to and including "Content-Length: "
+        self.prefixes: dict[tuple, bytes] = {}
+        # the commonest key, (200, content_type, KEEP), in a dict of its own
+        self.ok_prefixes: dict[str, bytes] = {}
+        # content_type -> small body -> the whole 200 response
+        self.ok_responses: dict[str, dict[bytes, bytes]] = {}
+        # file modification second -> its HTTP-date (Last-Modified)
+        self.last_modified: dict[int, bytes] = {}
+
+    def refresh(self, now: float) -> None:
+        """A new second: a new Date line, and nothing built with the old one."""
+        wall = time.time()
+        text = formatdate(wall, usegmt=True)
+        self.http_date = text
+        self.date_line = b"Date: " + text.encode("ascii") + b"\r\n"
+        self.expires = now + (1.0 - wall % 1.0)
+        self.prefixes.clear()
+        self.ok_prefixes.clear()
+        self.ok_responses.clear()
+
+    def fresh(self) -> HeadCache:
+        """Refresh if the second changed (for callers without a loop clock at hand)."""
+        now = time.monotonic()
+        if now >= self.expires:
+            self.refresh(now)
+        return self
+
+    def store_prefix(self, key: tuple, prefix: bytes, ok_content_type: str | None) -> None:
+        if len(self.prefixes) < _MAX_PREFIXES:
+            self.prefixes[key] = prefix
+            if ok_content_type is not None:
+                self.ok_prefixes[ok_content_type] = prefix
+
+    def remember(self, content_type: str, body: bytes, full: bytes) -> None:
+        """Keep a small 200 response to send again without formatting it."""
+        responses = self.ok_responses.get(content_type)
+        if responses is None:
+            if len(self.ok_responses) >= _MAX_REMEMBERED:
+                return
+            responses = self.ok_responses[content_type] = {}
+        if len(responses) < _MAX_REMEMBERED:
+            responses[body] = full
+
+    def http_date_of(self, seconds: int) -> bytes:
+        text = self.last_modified.get(seconds)
+        if text is None:
+            if len(self.last_modified) > 1024:
+                self.last_modified.clear()
+            text = formatdate(seconds, usegmt=True).encode("ascii")
+            self.last_modified[seconds] = text
+        return text
+
+
+_local = threading.local()
+
+
+def head_cache() -> HeadCache:
+    """The calling parallel context's cache (made on first use)."""
+    try:
+        return _local.cache
+    except AttributeError:
+        cache = _local.cache = HeadCache()
+        return cache

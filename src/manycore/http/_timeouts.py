@@ -1,0 +1,140 @@
+"""Timeouts for a connection: one timer, re-armed lazily, never per request.
+
+The timer fires at the earliest deadline that the connection's state implies
+and then re-evaluates that state, rather than being rescheduled on every read:
+
+- a request head in progress must be complete ``header_timeout`` seconds after
+  it began (slowloris), else **408** and close;
+- a request body must not stall for ``body_timeout`` seconds, else **408**;
+- an idle keep-alive connection closes after ``keepalive_timeout`` seconds;
+- output that makes no progress for ``send_timeout`` seconds (a client that
+  stopped reading) aborts the connection;
+- while handlers run, nothing times out; after an error answer the connection
+  lingers briefly, then closes.
+
+Entering a state with an earlier deadline (a head that began arriving) re-arms
+the timer; everything else only updates timestamps.  This module is a mixin
+of :class:`~manycore.http._connection.HttpConnection` and works on its state.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+__all__ = ["Timeouts"]
+
+log = logging.getLogger("manycore.http")
+
+
+class Timeouts:
+    """The connection's single timer and what it enforces."""
+
+    __slots__ = ()
+    header_timeout: float
+    body_timeout: float
+    keepalive_timeout: float
+    send_timeout: float
+    head_started: float | None
+    last_activity: float
+    linger_until: float | None
+    timer: Any
+    timer_when: float
+    out_mark: tuple | None
+    out_progress: float
+    closing: bool
+    closed: bool
+    queue: Any
+    reader: Any
+    transport: Any
+    loop: Any
+    _time: Any
+    _timed_out: Any  # from HttpConnection: answers 408 and closes
+
+    def _track_partial(self, now: float) -> None:
+        reader = self.reader
+        if reader.in_head:  # type: ignore[union-attr]
+            if self.head_started is None:
+                self.head_started = now
+                self._arm(now + self.header_timeout)
+        else:
+            self.head_started = None
+            self._arm(now + self.body_timeout)
+
+    def _arm(self, when: float) -> None:
+        if self.loop is None:
+            return
+        timer = self.timer
+        if timer is not None:
+            if self.timer_when <= when:
+                return  # it fires first and re-evaluates
+            timer.cancel()
+        self.timer_when = when
+        self.timer = self.loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.closed:
+            return
+        now = self._time()
+        transport = self.transport
+        if self.closing:
+            if self.queue is None:
+                if self.linger_until is None or now >= self.linger_until:
+                    transport.close()
+                else:
+                    self._arm(self.linger_until)
+                return
+            deadline = self._output_deadline(now) if self._output_pending() else now + 1.0
+            if now >= deadline:
+                transport.abort()
+                return
+            self._arm(deadline)
+            return
+        reader = self.reader
+        if self.queue is not None:
+            deadline = self._output_deadline(now) if self._output_pending() else now + 1.0
+        elif reader.in_head:  # type: ignore[union-attr]
+            started = self.head_started if self.head_started is not None else self.last_activity
+            deadline = started + self.header_timeout
+            if now >= deadline:
+                self._timed_out("the request head was not received in time")
+                return
+        elif reader.in_body:  # type: ignore[union-attr]
+            deadline = self.last_activity + self.body_timeout
+            if now >= deadline:
+                self._timed_out("the request body stopped arriving")
+                return
+        elif self._output_pending():
+            deadline = self._output_deadline(now)
+        else:
+            deadline = self.last_activity + self.keepalive_timeout
+            if now >= deadline:
+                transport.close()  # idle keep-alive connection
+                return
+        if now >= deadline:
+            log.debug("client %s stopped reading; aborting", transport.peername)
+            transport.abort()
+            return
+        self._arm(deadline)
+
+    def _output_pending(self) -> bool:
+        transport = self.transport
+        return bool(transport.get_write_buffer_size()) or bool(
+            getattr(transport, "sending_file", False)
+        )
+
+    def _output_deadline(self, now: float) -> float:
+        """Output that makes no progress for send_timeout seconds means a dead reader."""
+        if not self._output_pending():
+            self.out_mark = None
+            return now + self.send_timeout
+        transport = self.transport
+        # Progress is a change in the loop's buffer, or in the bytes the transport has
+        # sent when it reports them (a file send in flight is otherwise assumed to move).
+        sent = getattr(transport, "bytes_sent", None)
+        mark = (transport.get_write_buffer_size(), sent)
+        if mark != self.out_mark or (sent is None and getattr(transport, "sending_file", False)):
+            self.out_mark = mark
+            self.out_progress = now
+        return self.out_progress + self.send_timeout
