@@ -13,14 +13,23 @@ REPO = Path(__file__).resolve().parents[2]
 READY = re.compile(r"listening on (?:\w+://)?([^\s:]+):(\d+)")
 
 
-def start_server(args: list[str], python: str = sys.executable, env: dict | None = None,
-                 cpus: str | None = None, timeout: float = 120.0):
+def start_server(
+    args: list[str],
+    python: str = sys.executable,
+    env: dict | None = None,
+    cpus: str | None = None,
+    timeout: float = 120.0,
+):
     """Start ``python -m manycore serve ...`` (or any command printing the ready line)."""
     command = [python, "-m", "manycore", "serve", *args]
     if cpus:
         command = ["taskset", "-c", cpus, *command]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})},
     )
     deadline = time.monotonic() + timeout

@@ -18,7 +18,7 @@ import time
 
 from _util import READY, REPO, cpu_seconds, process_tree, start_server, stop
 
-BARE = '''
+BARE = """
 import asyncio, socket, sys, uvloop
 class Echo(asyncio.Protocol):
     def connection_made(self, t): self.t = t
@@ -29,7 +29,7 @@ async def main():
     print("listening on 127.0.0.1:%d" % server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 uvloop.run(main())
-'''
+"""
 
 
 async def round_trips(port: int, seconds: float, connections: int) -> int:

@@ -28,12 +28,20 @@ async def read_slices(port: int, requests: int, elements: int) -> None:
 
 def measure(workers: int, size: int, engine: str) -> dict:
     process, port = start_server(
-        ["bench/core/apps.py:SliceReader", "--port", "0", "--engine", engine,
-         "--workers", str(workers)],
+        [
+            "bench/core/apps.py:SliceReader",
+            "--port",
+            "0",
+            "--engine",
+            engine,
+            "--workers",
+            str(workers),
+        ],
         env={"SHARED_ARRAY_BYTES": str(size)},
     )
     try:
         elements = size // 8
+
         # Touch the whole array from every worker: many random 1 MiB slices.
         async def touch_everything() -> None:
             jobs = (read_slices(port, 400, elements) for _ in range(workers * 4))
@@ -58,7 +66,10 @@ def main() -> int:
     baseline = measure(1, 8 * MIB, args.engine)  # an interpreter without the big array
     per_process = baseline["pss"] / baseline["processes"]
     print(f"array {size / MIB:.0f} MiB; baseline PSS per process {per_process / MIB:.1f} MiB")
-    print("| workers | processes | total PSS MiB | array + baselines MiB | ratio | max worker USS MiB |")
+    print(
+        "| workers | processes | total PSS MiB | array + baselines MiB | ratio "
+        "| max worker USS MiB |"
+    )
     print("|---|---|---|---|---|---|")
     for workers in (2, 4):
         row = measure(workers, size, args.engine)
