@@ -19,6 +19,7 @@ Nothing here is a home-made pool: the pools are ``concurrent.futures``.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import logging
 import multiprocessing
@@ -118,6 +119,14 @@ def shutdown_work_pools() -> None:
     if not in_parallel_context() and _main_executor is not None:
         _main_executor.shutdown(wait=True, cancel_futures=True)
         _main_executor = None
+
+
+def _shutdown_main_pool_at_exit() -> None:
+    if not in_parallel_context():
+        shutdown_work_pools()
+
+
+atexit.register(_shutdown_main_pool_at_exit)
 
 
 def _require_picklable(fn: Callable, api: str) -> None:
