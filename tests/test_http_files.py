@@ -180,3 +180,29 @@ def test_file_larger_than_4_gib(tmp_path):
     feed(Huge(), b"HEAD /huge HTTP/1.1\r\nHost: h\r\n\r\n", transport)
     assert b"Content-Length: %d\r\n" % size in transport.output
     os.unlink(path)
+
+
+def test_a_file_slice_is_served_as_a_whole_entity(tmp_path):
+    """Response.file(offset=, length=): one record of a large file, ranges within it."""
+    path = tmp_path / "dump.bin"
+    content = bytes(range(256)) * 64
+    path.write_bytes(content)
+
+    class Slice(HttpServer):
+        @route("/slice")
+        def slice(self, request):
+            return Response.file(path, offset=1000, length=300, content_type="text/plain")
+
+    transport = MemoryTransport()
+    feed(Slice(), b"GET /slice HTTP/1.1\r\nHost: h\r\n\r\n", transport)
+    status, headers, body = split_responses(bytes(transport.output))[0]
+    assert status == 200 and body == content[1000:1300]
+    assert headers["content-length"] == "300"
+    whole_etag = headers["etag"]
+    transport = MemoryTransport()
+    feed(Slice(), b"GET /slice HTTP/1.1\r\nHost: h\r\nRange: bytes=-10\r\n\r\n", transport)
+    status, headers, body = split_responses(bytes(transport.output))[0]
+    assert status == 206 and body == content[1290:1300]
+    assert headers["content-range"] == "bytes 290-299/300"
+    assert headers["etag"] == whole_etag
+    assert transport.files == [(str(path), 1290, 10)]

@@ -132,7 +132,15 @@ class FilePart:
 class FileResponse(Response):
     """A file, sent with sendfile; see :meth:`Response.file`."""
 
-    __slots__ = ("cache_control", "filename", "max_ranges", "path", "stat_result")
+    __slots__ = (
+        "cache_control",
+        "filename",
+        "length",
+        "max_ranges",
+        "offset",
+        "path",
+        "stat_result",
+    )
 
     def __init__(
         self,
@@ -144,8 +152,14 @@ class FileResponse(Response):
         cache_control: str | None = None,
         max_ranges: int = 16,
         stat_result: os.stat_result | None = None,
+        offset: int = 0,
+        length: int | None = None,
     ) -> None:
         super().__init__(b"", 200, headers, content_type)
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError(f"file slice offset={offset} length={length} must not be negative")
+        self.offset = offset  # serve bytes [offset, offset+length) as if they were the file
+        self.length = length
         self.path = os.fspath(path)
         self.filename = filename
         self.cache_control = cache_control
@@ -166,9 +180,16 @@ class FileResponse(Response):
             return _plain(error_response(403, "the file is not readable"), mode)
         if not stat.S_ISREG(st.st_mode):
             return _plain(error_response(404, "not a regular file"), mode)
-        size = st.st_size
+        base = self.offset
+        size = st.st_size - base if self.length is None else self.length
+        if base + size > st.st_size or size < 0:
+            return _plain(error_response(500, "the file is shorter than the slice"), mode)
         mtime = int(st.st_mtime)
-        etag = f'"{st.st_mtime_ns:x}-{size:x}"'
+        etag = (
+            f'"{st.st_mtime_ns:x}-{size:x}"'
+            if not base
+            else (f'"{st.st_mtime_ns:x}-{base:x}-{size:x}"')
+        )
         last_modified = head_cache().fresh().http_date_of(mtime)
         content_type = self.content_type or guess_type(path)
         extra = self.headers
@@ -209,7 +230,7 @@ class FileResponse(Response):
         if ranges is None:
             items = [_head(200, content_type, common, extra, mode, size)]
             if size and not head_only:
-                items.append(FilePart(path, 0, size))
+                items.append(FilePart(path, base, size))
             return items, mode
         if len(ranges) == 1:
             first, last = ranges[0]
@@ -217,7 +238,7 @@ class FileResponse(Response):
             lines = [b"Content-Range: " + content_range(first, last, size) + b"\r\n", *common]
             items = [_head(206, content_type, lines, extra, mode, nbytes)]
             if not head_only:
-                items.append(FilePart(path, first, nbytes))
+                items.append(FilePart(path, base + first, nbytes))
             return items, mode
         boundary, parts, closing, length = multipart_layout(ranges, size, content_type)
         multipart_type = "multipart/byteranges; boundary=" + boundary.decode("ascii")
@@ -225,7 +246,7 @@ class FileResponse(Response):
         if not head_only:
             for part_head, offset, nbytes in parts:
                 items.append(part_head)
-                items.append(FilePart(path, offset, nbytes))
+                items.append(FilePart(path, base + offset, nbytes))
             items.append(closing)
         return items, mode
 

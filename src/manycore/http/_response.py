@@ -227,11 +227,15 @@ class Response:
         filename: str | None = None,
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         cache_control: str | None = None,
+        offset: int = 0,
+        length: int | None = None,
     ) -> Response:
         """Send a file with zero-copy ``sendfile``: ranges, ETag/Last-Modified and 304s.
 
         ``request`` may be omitted: the server applies the request being answered.
-        ``filename`` adds ``Content-Disposition: attachment``.
+        ``filename`` adds ``Content-Disposition: attachment``. ``offset``/``length``
+        serve that slice of the file as if it were the whole entity (ranges apply
+        within it), e.g. one page of a large dump.
         """
         from ._files import FileResponse
 
@@ -241,6 +245,8 @@ class Response:
             filename=filename,
             headers=headers,
             cache_control=cache_control,
+            offset=offset,
+            length=length,
         )
 
     @staticmethod
