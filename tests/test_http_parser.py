@@ -430,3 +430,41 @@ def test_chunked_wire_length_finds_the_end(chunks, trailer):
     body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks)
     body += b"0\r\n" + (b"T: v\r\n" if trailer else b"") + b"\r\n"
     assert chunked_wire_length(body + b"GET / HTTP/1.1\r\n", 0) == len(body)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        b"a=1",
+        b"queries=",
+        b"queries",
+        b"a=1&&b=2&",
+        b"=x&y=",
+        b"=",
+        b"a==b",
+        b"x=\xe9",
+        b"a=1;b=2",
+        b"k&k=2&k",
+        b"q=caf%C3%A9+au+lait",
+        b"a+b=%2",
+        b"%zz=1",
+    ],
+)
+def test_query_strings_parse_exactly_like_the_standard_library(query):
+    from urllib.parse import parse_qsl
+
+    from manycore.http._headers import QueryParams
+
+    expected = parse_qsl(
+        query.decode("latin-1"), keep_blank_values=True, encoding="utf-8", errors="replace"
+    )
+    assert list(QueryParams.from_bytes(query).items()) == expected
+
+
+def test_too_many_query_parameters_is_a_400():
+    from manycore.http import HTTPError
+    from manycore.http._headers import QueryParams
+
+    with pytest.raises(HTTPError, match="more than 1000 query parameters"):
+        QueryParams.from_bytes(b"&".join([b"a=1"] * 1001))
+    assert len(list(QueryParams.from_bytes(b"&".join([b"a=1"] * 1000)).items())) == 1000

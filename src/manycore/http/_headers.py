@@ -118,6 +118,20 @@ class QueryParams(MultiDict):
     def from_bytes(cls, query: bytes) -> QueryParams:
         if not query:
             return cls([])
+        if b"%" not in query and b"+" not in query:
+            # Nothing to unquote (the common case, e.g. ?queries=20): split by hand,
+            # exactly as parse_qsl would, at a fraction of its cost.
+            if query.count(b"&") >= cls.max_fields:
+                raise HTTPError(400, f"more than {cls.max_fields} query parameters")
+            return cls(
+                [
+                    (name, value)
+                    for name, sep, value in (
+                        piece.partition("=") for piece in query.decode("latin-1").split("&")
+                    )
+                    if name or sep or value
+                ]
+            )
         try:
             pairs = parse_qsl(
                 query.decode("latin-1"),
