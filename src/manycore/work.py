@@ -240,15 +240,21 @@ class _InlineLink:
 
     def call(self, fn: Callable, args: tuple, kwargs: dict) -> concurrent.futures.Future:
         fn, args, kwargs = pickle.loads(_pickle_call(fn, args, kwargs))
-        future: concurrent.futures.Future = concurrent.futures.Future()
         previous = _set_thread_context(False, None)
         try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as exc:
-            future.set_exception(exc)
+            return _run_now(fn, args, kwargs)
         finally:
             _set_thread_context(*previous)
-        return future
+
+
+def _run_now(fn: Callable, args: tuple, kwargs: dict) -> concurrent.futures.Future:
+    """Call ``fn`` here and now; its result or exception in a completed future."""
+    future: concurrent.futures.Future = concurrent.futures.Future()
+    try:
+        future.set_result(fn(*args, **kwargs))
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
 
 
 def _pickle_call(fn: Callable, args: tuple, kwargs: dict) -> bytes:
@@ -325,12 +331,7 @@ def call_from_main_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any):
     blocking the event loop.  Called in the main context, ``fn`` runs at once.
     """
     if not in_parallel_context():
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
+        return _run_now(fn, args, kwargs)
     link = _current_link()
     if link is None:
         raise ParallelContextError(

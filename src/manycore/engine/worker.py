@@ -20,7 +20,6 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from .. import stats
 from ..loop import new_event_loop
@@ -67,6 +66,7 @@ class Worker:
         self.guard = GlobalsGuard(plan.guard_modules) if plan.guard_modules else None
         self._stop_event: asyncio.Event | None = None
         self._clients_open = 0
+        self._stats_timer: asyncio.TimerHandle | None = None
         self.counters = stats.WorkerCounters()
 
     # ------------------------------------------------------------ run / stop
@@ -133,13 +133,14 @@ class Worker:
                     backlog=registration.transport.backlog,
                 )
                 servers.append(server)
-        publisher = self._publish_stats()
+        self._publish_stats()
         try:
             if servers or self._clients_open:
                 await self._stop_event.wait()
             await self._drain(servers)
         finally:
-            publisher.cancel()
+            if self._stats_timer is not None:
+                self._stats_timer.cancel()
             for hook in self.plan.stop_hooks:
                 try:
                     await _call_hook(hook)
@@ -192,27 +193,12 @@ class Worker:
             await server.wait_closed()
         await asyncio.sleep(0)  # let connection_lost callbacks run
 
-    def _publish_stats(self) -> asyncio.TimerHandle | Any:
+    def _publish_stats(self) -> None:
+        """Publish this worker's counters now and then once a second until it stops."""
         board = self.plan.board
-        if board is None:
-            return _NoHandle()
-
-        def publish() -> None:
+        if board is not None:
             board.publish(self.index, self.counters)
-            holder[0] = self.loop.call_later(1.0, publish)
-
-        holder = [self.loop.call_soon(publish)]
-
-        class _Handle:
-            def cancel(self) -> None:
-                holder[0].cancel()
-
-        return _Handle()
-
-
-class _NoHandle:
-    def cancel(self) -> None:
-        pass
+            self._stats_timer = self.loop.call_later(1.0, self._publish_stats)
 
 
 async def _call_hook(hook: Callable) -> None:
