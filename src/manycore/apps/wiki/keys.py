@@ -38,6 +38,8 @@ _FINAL_SIGMA = "\u03c2"
 _SIGMA = "\u03c3"
 _MARK0 = 0x20  # position p is stored as chr(p + _MARK0)
 _FIRST_ONLY = chr(_MARK0)  # the patch of "Title with only its first letter upper"
+# byte -> 1 for an ASCII capital, else 0 (positions of capitals, found by bytes.find)
+_ASCII_CAPITALS = bytes(1 if 0x41 <= b <= 0x5A else 0 for b in range(256))
 # The surrogate block cannot be encoded, so positions stop below it.
 MAX_TITLE_CHARS = 0xD800 - _MARK0
 
@@ -60,6 +62,19 @@ def encode(title: str) -> str:
     first = title[0]
     if folded[1:] == title[1:] and folded[0].upper() == first:
         return folded + SEP + _FIRST_ONLY  # the common case: only the first letter is upper
+    if title.isascii():  # only A-Z change, and each is simply upper: find them in C
+        marks = title.encode("ascii").translate(_ASCII_CAPITALS)
+        simple = []
+        i = marks.find(1)
+        while i >= 0:
+            simple.append(chr(i + _MARK0))
+            i = marks.find(1, i + 1)
+        return folded + SEP + "".join(simple)
+    return _general_key(title, folded)
+
+
+def _general_key(title: str, folded: str) -> str:
+    """``encode`` for any title, a character at a time (the ASCII path must agree with it)."""
     simple = []
     escaped = []
     for i, (original, low) in enumerate(zip(title, folded, strict=True)):
