@@ -7,6 +7,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,11 +41,21 @@ def start_wiki_server(
         lines.append(line)
         match = READY.search(line)
         if match:
+            # Keep reading what it prints: a full pipe would stall the server mid-benchmark.
+            threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
             return process, int(match.group(2)), time.monotonic() - began
         if time.monotonic() > deadline:
             break
     process.kill()
     raise RuntimeError("server did not start:\n" + "".join(lines))
+
+
+def _drain(stream) -> None:
+    try:
+        for _ in stream:
+            pass
+    except (OSError, ValueError):  # closed by stop()
+        pass
 
 
 def stop(process: subprocess.Popen) -> None:

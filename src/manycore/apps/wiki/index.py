@@ -63,6 +63,9 @@ class Hit(NamedTuple):
         }
 
 
+_new_tuple = tuple.__new__
+
+
 def _load(directory: Path, name: str) -> np.ndarray:
     path = directory / f"{name}.npy"
     try:
@@ -277,7 +280,8 @@ class WikiIndex:
             if length == layout.LONG:
                 length = self.page_range(key_id)[1]
             target = self.redirect(key_id)[0] if flag & layout.REDIRECT_BIT else None
-            out.append(Hit(decode(key), key_id, ns_list[flag & layout.NS_MASK], length, target))
+            fields = (decode(key), key_id, ns_list[flag & layout.NS_MASK], length, target)
+            out.append(_new_tuple(Hit, fields))  # Hit(*fields) without NamedTuple's Python __new__
         return out
 
     def prefix(self, prefix: str, max_hits: int | None = None) -> tuple[list[str], np.ndarray]:
