@@ -294,9 +294,10 @@ def test_wrk_with_sixteen_deep_pipelining(server, tmp_path):
 
 # ------------------------------------------------------------------ timeouts and slow clients
 @pytest.fixture(scope="module", params=ENGINES)
-def strict_server(request):
+def strict_server(request, static_root):
     engine = request.param
     env = {
+        "HTTP_TEST_STATIC": str(static_root),
         "HTTP_TEST_HEADER_TIMEOUT": "0.6",
         "HTTP_TEST_BODY_TIMEOUT": "0.6",
         "HTTP_TEST_KEEPALIVE_TIMEOUT": "0.6",
@@ -376,3 +377,46 @@ def test_client_that_stops_reading_does_not_grow_the_worker(strict_server):
         while stats()["totals"]["connections_open"] > 1:  # only the /stats one
             assert time.monotonic() < deadline, "the stalled client was never dropped"
     assert exchange(strict_server, request("/json"))[0][0] == 200
+
+
+def _open_connections(server) -> int:
+    time.sleep(1.1)  # counters are published once a second
+    totals = json.loads(exchange(server, request("/stats"))[0][2])["totals"]
+    return totals["connections_open"] - 1  # not the /stats connection itself
+
+
+def test_client_that_stops_reading_a_file_is_dropped(strict_server):
+    """A file goes out with sendfile, past the write buffer: its progress is watched too."""
+    with connect(strict_server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(request("/assets/huge.bin"))  # 4 GiB, never read
+        deadline = time.monotonic() + 20
+        while _open_connections(strict_server) > 0:
+            assert time.monotonic() < deadline, "a client that stopped reading was kept"
+    assert exchange(strict_server, request("/json"))[0][0] == 200
+
+
+def test_slow_but_steady_reader_gets_the_whole_file(strict_server, static_root):
+    """Slower than the socket buffers drain for longer than send_timeout, never stalled.
+
+    The file send waits for room in a send buffer of megabytes that this reader empties
+    at about 0.5 MB/s: only the kernel's unsent count shows the progress.
+    """
+    size = 6 << 20
+    (static_root / "six.bin").write_bytes(os.urandom(size))
+    with connect(strict_server) as sock:
+        sock.sendall(request("/assets/six.bin"))
+        sock.settimeout(10)
+        data = sock.recv(16 * 1024)
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(16 * 1024)
+        head, _, body = data.partition(b"\r\n\r\n")
+        received = len(body)
+        while received < size:
+            chunk = sock.recv(16 * 1024)
+            if not chunk:
+                break
+            received += len(chunk)
+            time.sleep(0.03)
+    assert head.startswith(b"HTTP/1.1 200")
+    assert received == size

@@ -19,10 +19,17 @@ descriptor belongs to the caller and is never closed by the transport.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import sys
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
+
+try:
+    from termios import TIOCOUTQ as _TIOCOUTQ  # unsent bytes of a socket (Linux)
+except ImportError:
+    _TIOCOUTQ = None
 
 if TYPE_CHECKING:
     from .protocol import ProtocolAdapter
@@ -55,6 +62,7 @@ class Transport:
         "_adapter",
         "_drain_waiters",
         "_file",
+        "_file_sent",
         "_queue",
         "_sock_fd",
         "_started",
@@ -77,6 +85,7 @@ class Transport:
         self.loop = loop
         self._queue: deque | None = None  # not None while a file send is in flight
         self._file: _FileRange | None = None
+        self._file_sent = 0
         self._sock_fd = -1
         self._watch_fd: int | None = None
         self._writing_paused = False
@@ -194,6 +203,30 @@ class Transport:
         """True while a file (or output queued behind one) is still being sent."""
         return self._queue is not None
 
+    @property
+    def file_bytes_sent(self) -> int:
+        """Bytes of files handed to the kernel so far on this connection.
+
+        A file goes out without passing through the loop's write buffer, so this is
+        how a protocol tells a slow reader (the count grows) from one that stopped.
+        """
+        return self._file_sent
+
+    def unsent_bytes(self) -> int | None:
+        """Bytes the kernel still holds for the peer (Linux ``TIOCOUTQ``); None where unknown.
+
+        A slow reader drains this even while a file send waits for room, so watching
+        it tells "slow" from "stopped" when the socket buffer is large.
+        """
+        if _TIOCOUTQ is None or self._t.is_closing():
+            return None
+        if self._sock_fd < 0:
+            self._sock_fd = self._t.get_extra_info("socket").fileno()
+        try:
+            return int.from_bytes(fcntl.ioctl(self._sock_fd, _TIOCOUTQ, bytes(4)), sys.byteorder)
+        except OSError:
+            return None
+
     async def drain(self) -> None:
         """Wait until output is below the low-water mark and no file send is in flight."""
         while (self._writing_paused or self._queue is not None) and not self._t.is_closing():
@@ -255,6 +288,7 @@ class Transport:
                 return False
             item.offset += sent
             item.remaining -= sent
+            self._file_sent += sent
         item.release()
         self._file = None
         self._stop_waiting()

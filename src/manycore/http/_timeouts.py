@@ -130,10 +130,13 @@ class Timeouts:
             self.out_mark = None
             return now + self.send_timeout
         transport = self.transport
-        # Progress is a change in the loop's buffer, or in the bytes the transport has
-        # sent when it reports them (a file send in flight is otherwise assumed to move).
-        sent = getattr(transport, "bytes_sent", None)
-        mark = (transport.get_write_buffer_size(), sent)
+        # Progress is a change in the loop's buffer, in the file bytes the transport has
+        # sent, or in what the kernel still holds for the peer (a slow reader drains it
+        # while a file send waits for room); a transport that reports no file bytes
+        # is assumed to move while it sends a file.
+        sent = getattr(transport, "file_bytes_sent", None)
+        unsent = getattr(transport, "unsent_bytes", None)
+        mark = (transport.get_write_buffer_size(), sent, unsent() if unsent else None)
         if mark != self.out_mark or (sent is None and getattr(transport, "sending_file", False)):
             self.out_mark = mark
             self.out_progress = now
