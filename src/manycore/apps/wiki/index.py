@@ -235,8 +235,12 @@ class WikiIndex:
             # No capitals typed (a first capital says nothing where MediaWiki capitalises every
             # title): any case will do.  The folded range is already in dictionary order, and
             # the titles equal to the query ignoring case come first in it.
-            pairs = list(itertools.islice(self.trie.iteritems(keys.fold(query)), limit))
-            return self.hits(self._exact_first(pairs, frozenset(map(keys.encode, forms))))
+            folded = keys.fold(query)
+            pairs = list(itertools.islice(self.trie.iteritems(folded), limit))
+            if pairs and pairs[0][0].partition(keys.SEP)[0] == folded:
+                # Some title equals the query ignoring case (otherwise none can be exact).
+                pairs = self._exact_first(pairs, frozenset(map(keys.encode, forms)))
+            return self.hits(pairs)
         matcher = keys.CasePrefix(*forms)
         exact = matcher.exact
         matches = matcher.matches
