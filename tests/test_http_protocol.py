@@ -109,6 +109,16 @@ def test_handler_results_become_responses(path, content_type, body):
     assert headers["content-length"] == str(len(body))
 
 
+@pytest.mark.parametrize("path", ["/plaintext", "/json", "/list", "/text"])
+def test_a_query_string_changes_nothing_about_the_answer(path):
+    # Literal routes answer a target with a query on the fast path: same bytes.
+    plain = _strip_dates(bytes(feed_all(App(), request(path)).output))
+    queried = _strip_dates(bytes(feed_all(App(), request(path + "?a=1&b")).output))
+    assert queried == plain
+    head = _strip_dates(bytes(feed_all(App(), request(path + "?a=1", "HEAD")).output))
+    assert head == plain[: plain.index(b"\r\n\r\n") + 4]
+
+
 def test_none_is_204_without_body_or_length():
     status, headers, body = one(request("/none"))
     assert status == 204 and body == b"" and "content-length" not in headers

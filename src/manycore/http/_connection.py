@@ -6,7 +6,7 @@ parsing.  A synchronous handler is called right there and its response bytes
 are appended to ``self.out``; when the read is parsed, everything in ``out``
 leaves in ONE write (returned to the core, which writes it) -- sixteen
 pipelined requests cost one system call.  The hot path (a static route, a
-sync handler, a 200 Response or a dict) is one dict lookup, the handler call,
+sync handler, a 200 Response, a dict or a list) is one dict lookup, the handler call,
 and one cached head block.
 
 Ordering invariant: responses leave in request order.  Once a request needs
@@ -289,17 +289,21 @@ class HttpConnection(FlowControl, Timeouts):
         """Called by the reader, during parsing, for each complete request.
 
         The hot path is written out here: a static route, a sync handler, and a 200
-        Response or a dict answered from cached bytes.  Anything else goes on to
+        Response, a dict or a list answered from cached bytes.  Anything else goes on to
         :meth:`_deliver_routed` and :meth:`_answer`.
         """
         if self.closing:
             raise StopParsing
         # A target without a query is its own path, so it can key the static table
-        # as it is; a miss (query, %-escapes, parameters) takes the full route.
+        # as it is; with a query, its path can (?count=20); a miss (%-escapes,
+        # parameters, absolute form) takes the full route.
         table = self.static.get(request.target)
         if table is None:
-            self._deliver_routed(request, mode)
-            return
+            target = request.target
+            q = target.find(b"?")
+            if q < 0 or (table := self.static.get(target[:q])) is None:
+                self._deliver_routed(request, mode)
+                return
         method = request._method
         entry = table.get(method)
         if entry is None or entry.is_async:
@@ -333,7 +337,7 @@ class HttpConnection(FlowControl, Timeouts):
                         self.cache.remember(result.content_type, body, full)  # type: ignore[arg-type]
                     self.out.append(full)
                     return
-        elif kind is dict and method != b"HEAD":
+        elif (kind is dict or kind is list) and method != b"HEAD":
             try:
                 body = _json.encode(result)
             except Exception as exc:
@@ -446,17 +450,21 @@ class HttpConnection(FlowControl, Timeouts):
                     self._log_access(request, None, result.status)
                     return mode, result  # type: ignore[return-value]
                 start = len(items)
-                mode = render(items, result, mode, head_only)
+                mode = render(items, result, mode, head_only, self.cache)
             elif isinstance(result, bytes | bytearray | memoryview | str):
                 start = len(items)
-                mode = render(items, Response(result), mode, head_only)
+                mode = render(items, Response(result), mode, head_only, self.cache)
             elif result is None:
                 start = len(items)
-                mode = render(items, Response(b"", 204), mode, head_only)
+                mode = render(items, Response(b"", 204), mode, head_only, self.cache)
             else:
                 body = _json.encode(result)
                 start = len(items)
-                mode = render(items, Response(body, 200, None, _JSON), mode, head_only)
+                if head_only or len(body) > 16384:
+                    mode = render(items, Response(body, 200, None, _JSON), mode, head_only)
+                else:  # a JSON-able result (a list, say): its bytes at once
+                    prefix = head_prefix(200, _JSON, mode, self.cache)
+                    items.append(b"%s%d\r\n\r\n%s" % (prefix, len(body), body))
         except Exception as exc:
             log.error(
                 "cannot send the result of %s %s (%s); answering 500",

@@ -114,6 +114,16 @@ class QueryParams(MultiDict):
 
     max_fields = 1000  # parse_qsl refuses more; the request is then a 400
 
+    def get(self, key: str, default: T | None = None) -> str | T | None:
+        pairs = self._pairs
+        if self._index is None and len(pairs) <= 8:  # a short scan beats building the index
+            for name, value in pairs:
+                if name == key:
+                    return value
+            return default
+        values = self._lookup().get(key)
+        return default if values is None else values[0]
+
     @classmethod
     def from_bytes(cls, query: bytes) -> QueryParams:
         if not query:
@@ -121,6 +131,9 @@ class QueryParams(MultiDict):
         if b"%" not in query and b"+" not in query:
             # Nothing to unquote (the common case, e.g. ?queries=20): split by hand,
             # exactly as parse_qsl would, at a fraction of its cost.
+            if b"&" not in query:  # one parameter (?count=20)
+                name, _, value = query.decode("latin-1").partition("=")
+                return cls([(name, value)])
             if query.count(b"&") >= cls.max_fields:
                 raise HTTPError(400, f"more than {cls.max_fields} query parameters")
             return cls(

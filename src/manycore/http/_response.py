@@ -286,15 +286,20 @@ def _body_bytes(resp: Response) -> tuple[bytes, str | None]:
     return body, content_type
 
 
-def render(out: list, resp: Response, mode: int, head_only: bool) -> int:
-    """Append the bytes of ``resp`` to ``out``; returns the connection mode actually used."""
+def render(
+    out: list, resp: Response, mode: int, head_only: bool, cache: HeadCache | None = None
+) -> int:
+    """Append the bytes of ``resp`` to ``out``; returns the connection mode actually used.
+
+    ``cache``: the caller's fresh head cache, if it has one at hand (saves finding it).
+    """
     body, content_type = _body_bytes(resp)
     status = resp.status
     no_body = status in _NO_BODY_STATUSES or status < 200
     if no_body:
         body = b""
     if resp.headers is None:
-        prefix = head_prefix(status, content_type, mode)
+        prefix = head_prefix(status, content_type, mode, cache)
         if no_body:
             out.append(prefix + b"\r\n")
             return mode
