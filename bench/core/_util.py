@@ -4,52 +4,34 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-READY = re.compile(r"listening on (?:\w+://)?([^\s:]+):(\d+)")
+
+sys.path.insert(0, str(REPO / "src"))
+
+from manycore.testing import ServerProcess  # noqa: E402
 
 
-def start_server(
+def core_server(
     args: list[str],
     python: str = sys.executable,
     env: dict | None = None,
     cpus: str | None = None,
-    timeout: float = 120.0,
-):
-    """Start ``python -m manycore serve ...`` (or any command printing the ready line)."""
+) -> ServerProcess:
+    """``python -m manycore serve ARGS`` as a ``ServerProcess``: ``with`` starts it, waits
+    until it listens, reads its output all along and stops it with SIGTERM."""
     command = [python, "-m", "manycore", "serve", *args]
     if cpus:
         command = ["taskset", "-c", cpus, *command]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    return ServerProcess(
+        "core",
+        command=command,
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})},
+        env={"PYTHONPATH": str(REPO / "src"), **(env or {})},
+        ready_timeout=120,
     )
-    deadline = time.monotonic() + timeout
-    for line in process.stdout:
-        match = READY.search(line)
-        if match:
-            return process, int(match.group(2))
-        if time.monotonic() > deadline:
-            break
-    process.kill()
-    raise RuntimeError(f"server did not start: {' '.join(command)}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def process_tree(pid: int) -> list[int]:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import time
 
-from _util import READY, REPO, cpu_seconds, process_tree, start_server, stop
+from _util import ServerProcess, core_server, cpu_seconds, process_tree
 
 BARE = """
 import asyncio, socket, sys, uvloop
@@ -50,12 +49,11 @@ async def round_trips(port: int, seconds: float, connections: int) -> int:
     return done
 
 
-def start_bare():
-    process = subprocess.Popen(
-        ["taskset", "-c", "1", sys.executable, "-c", BARE], stdout=subprocess.PIPE, text=True
+def bare_server() -> ServerProcess:
+    # Killed by SIGTERM (it installs no handler), so its exit status is not checked.
+    return ServerProcess(
+        "bare", command=["taskset", "-c", "1", sys.executable, "-c", BARE], expect_exit=None
     )
-    line = process.stdout.readline()
-    return process, int(READY.search(line).group(2))
 
 
 def run_client(port: int, seconds: float, connections: int) -> int:
@@ -70,23 +68,21 @@ def run_client(port: int, seconds: float, connections: int) -> int:
 
 def measure(kind: str, seconds: float, connections: int) -> tuple[float, float]:
     if kind == "bare":
-        process, port = start_bare()
+        server = bare_server()
     else:
-        process, port = start_server(
+        server = core_server(
             ["bench/core/apps.py:Echo", "--port", "0", "--engine", "processes", "--workers", "1"],
             cpus="1",
         )
-    try:
-        run_client(port, 0.5, connections)
-        pids = process_tree(process.pid)
+    with server:
+        run_client(server.port, 0.5, connections)
+        pids = process_tree(server.pid())
         cpu_before = cpu_seconds(pids)
         start = time.monotonic()
-        count = run_client(port, seconds, connections)
+        count = run_client(server.port, seconds, connections)
         elapsed = time.monotonic() - start
         cpu = cpu_seconds(pids) - cpu_before
-        return count / elapsed, count / max(cpu, 1e-9)
-    finally:
-        stop(process)
+    return count / elapsed, count / max(cpu, 1e-9)
 
 
 def main() -> int:
@@ -112,5 +108,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO / "src"))
     sys.exit(main())

@@ -13,7 +13,7 @@ import asyncio
 import sys
 import time
 
-from _util import start_server, stop
+from _util import core_server
 
 APP = "bench/core/apps.py:Spin"
 
@@ -36,16 +36,14 @@ async def load(port: int, seconds: float, connections: int) -> int:
 
 
 def measure(engine: str, workers: int, seconds: float, python: str) -> float:
-    process, port = start_server(
+    server = core_server(
         [APP, "--port", "0", "--engine", engine, "--workers", str(workers)], python=python
     )
-    try:
-        asyncio.run(load(port, 0.5, 8))  # warm up
+    with server:
+        asyncio.run(load(server.port, 0.5, 8))  # warm up
         start = time.monotonic()
-        count = asyncio.run(load(port, seconds, 16))
+        count = asyncio.run(load(server.port, seconds, 16))
         return count / (time.monotonic() - start)
-    finally:
-        stop(process)
 
 
 def main() -> int:

@@ -13,7 +13,7 @@ import asyncio
 import random
 import sys
 
-from _util import process_tree, pss_bytes, start_server, stop, uss_bytes
+from _util import core_server, process_tree, pss_bytes, uss_bytes
 
 MIB = 1 << 20
 
@@ -27,7 +27,7 @@ async def read_slices(port: int, requests: int, elements: int) -> None:
 
 
 def measure(workers: int, size: int, engine: str) -> dict:
-    process, port = start_server(
+    server = core_server(
         [
             "bench/core/apps.py:SliceReader",
             "--port",
@@ -39,21 +39,19 @@ def measure(workers: int, size: int, engine: str) -> dict:
         ],
         env={"SHARED_ARRAY_BYTES": str(size)},
     )
-    try:
+    with server:
         elements = size // 8
 
         # Touch the whole array from every worker: many random 1 MiB slices.
         async def touch_everything() -> None:
-            jobs = (read_slices(port, 400, elements) for _ in range(workers * 4))
+            jobs = (read_slices(server.port, 400, elements) for _ in range(workers * 4))
             await asyncio.wait_for(asyncio.gather(*jobs), 600)
 
         asyncio.run(touch_everything())
-        pids = process_tree(process.pid)
+        pids = process_tree(server.pid())
         pss = sum(pss_bytes(p) for p in pids)
         uss = [uss_bytes(p) for p in pids[1:]] or [uss_bytes(pids[0])]
-        return {"workers": workers, "processes": len(pids), "pss": pss, "max_worker_uss": max(uss)}
-    finally:
-        stop(process)
+    return {"workers": workers, "processes": len(pids), "pss": pss, "max_worker_uss": max(uss)}
 
 
 def main() -> int:

@@ -2,71 +2,33 @@
 
 from __future__ import annotations
 
-import os
 import re
 import statistics
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-READY = re.compile(r"listening on (?:\w+://)?([^\s:]+):(\d+)")
 MB = 1e6
 MIB = 1 << 20
 
+sys.path.insert(0, str(REPO / "src"))
 
-def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO / "src"), "PYTHONUNBUFFERED": "1"}
+from manycore.testing import ServerProcess  # noqa: E402
 
 
-def start_wiki_server(
-    index_dir: Path, workers: int, cpus: str | None = None, timeout: float = 300.0
-) -> tuple[subprocess.Popen, int, float]:
-    """Start ``manycore wiki serve``; return (process, port, seconds until it listened)."""
+def wiki_server(index_dir: Path, workers: int, cpus: str | None = None) -> ServerProcess:
+    """``manycore wiki serve`` as a ``ServerProcess``: ``with`` starts it and waits until it
+    listens, reads its output all along (an unread pipe would stall a server that logs),
+    and stops it with SIGTERM, checking that it exited cleanly."""
     command = [
         sys.executable, "-m", "manycore", "wiki", "serve", str(index_dir),
         "--host", "127.0.0.1", "--port", "0", "--workers", str(workers), "--engine", "processes",
     ]  # fmt: skip
     if cpus:
         command = ["taskset", "-c", cpus, *command]
-    began = time.monotonic()
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env()
+    return ServerProcess(
+        "wiki", command=command, env={"PYTHONPATH": str(REPO / "src")}, ready_timeout=300
     )
-    deadline = began + timeout
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        match = READY.search(line)
-        if match:
-            # Keep reading what it prints: a full pipe would stall the server mid-benchmark.
-            threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
-            return process, int(match.group(2)), time.monotonic() - began
-        if time.monotonic() > deadline:
-            break
-    process.kill()
-    raise RuntimeError("server did not start:\n" + "".join(lines))
-
-
-def _drain(stream) -> None:
-    try:
-        for _ in stream:
-            pass
-    except (OSError, ValueError):  # closed by stop()
-        pass
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
 
 
 def children(pid: int) -> list[int]:

@@ -40,8 +40,7 @@ from _common import (
     median,
     memory,
     percentile,
-    start_wiki_server,
-    stop,
+    wiki_server,
 )
 
 sys.path.insert(0, str(REPO / "src"))
@@ -192,33 +191,33 @@ def http_get(conn: http.client.HTTPConnection, path: str) -> bytes:
 
 
 def serve_memory(index_dir: Path, workers: int, queries: list[str]) -> dict:
-    process, port, ready = start_wiki_server(index_dir, workers)
-    try:
+    server = wiki_server(index_dir, workers)
+    began = time.monotonic()
+    with server:
+        ready = time.monotonic() - began
         t0 = time.monotonic()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
         http_get(conn, "/search?q=A&limit=10")
         first = time.monotonic() - t0
         for q in queries[:3000]:  # warm every worker a little (several connections)
             http_get(conn, "/search?limit=10&q=" + urllib.parse.quote(q))
         conn.close()
         for _ in range(workers * 2):
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
             for q in queries[:500]:
                 http_get(c, "/search?limit=10&q=" + urllib.parse.quote(q))
             c.close()
-        pids = [process.pid, *children(process.pid)]
+        pids = [server.pid(), *children(server.pid())]
         mems = {pid: memory(pid) for pid in pids}
-        worker_mems = [mems[p] for p in pids[1:]] or [mems[pids[0]]]
-        return {
-            "workers": workers,
-            "ready_s": ready,
-            "first_answer_s": first,
-            "pss_total": sum(m["pss"] for m in mems.values()),
-            "main": mems[pids[0]],
-            "workers_mem": worker_mems,
-        }
-    finally:
-        stop(process)
+    worker_mems = [mems[p] for p in pids[1:]] or [mems[pids[0]]]
+    return {
+        "workers": workers,
+        "ready_s": ready,
+        "first_answer_s": first,
+        "pss_total": sum(m["pss"] for m in mems.values()),
+        "main": mems[pids[0]],
+        "workers_mem": worker_mems,
+    }
 
 
 def http_p99(
@@ -235,16 +234,13 @@ def http_p99(
     if rate is not None:
         script = Path(__file__).with_name("search_paced.lua")
         extra = [f"{connections / rate * 1e3:.3f}"]  # mean delay (ms) per connection
-    process, port, _ = start_wiki_server(index_dir, 1, cpus="1")
-    try:
+    with wiki_server(index_dir, 1, cpus="1") as server:
         done = subprocess.run(
             ["taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
-             "--latency", "-s", str(script), f"http://127.0.0.1:{port}", "--", str(paths),
-             *extra],
+             "--latency", "-s", str(script), f"http://127.0.0.1:{server.port}", "--",
+             str(paths), *extra],
             capture_output=True, text=True, timeout=duration + 120,
         )  # fmt: skip
-    finally:
-        stop(process)
     for line in done.stdout.splitlines():
         if line.startswith("WRK "):
             result = json.loads(line[4:])
