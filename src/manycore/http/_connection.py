@@ -460,11 +460,8 @@ class HttpConnection(FlowControl, Timeouts):
             else:
                 body = _json.encode(result)
                 start = len(items)
-                if head_only or len(body) > 16384:
-                    mode = render(items, Response(body, 200, None, _JSON), mode, head_only)
-                else:  # a JSON-able result (a list, say): its bytes at once
-                    prefix = head_prefix(200, _JSON, mode, self.cache)
-                    items.append(b"%s%d\r\n\r\n%s" % (prefix, len(body), body))
+                response = Response(body, 200, None, _JSON)
+                mode = render(items, response, mode, head_only, self.cache)
         except Exception as exc:
             log.error(
                 "cannot send the result of %s %s (%s); answering 500",

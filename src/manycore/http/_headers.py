@@ -121,8 +121,7 @@ class QueryParams(MultiDict):
                 if name == key:
                     return value
             return default
-        values = self._lookup().get(key)
-        return default if values is None else values[0]
+        return MultiDict.get(self, key, default)
 
     @classmethod
     def from_bytes(cls, query: bytes) -> QueryParams:

@@ -19,14 +19,13 @@ answering searches meanwhile; the only mutable state, a small cache of
 rendered texts, is per worker thread.
 
 A page of a plain (or decompressed) dump goes out without being copied into
-Python when the HTTP layer can send a slice of a file (``FileResponse`` with
-``offset``/``length``); otherwise it is read with one ``pread``.
+Python, as a slice of the file (``FileResponse`` with ``offset``/``length``); a
+page of a multistream dump is decompressed on the thread pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import threading
 from collections import OrderedDict
 from importlib import resources
@@ -46,7 +45,6 @@ MAX_OFFSETS = 100_000
 MAX_RANGE = 64 << 20
 TEXT_CACHE = 64
 _PAGE = resources.files(__package__).joinpath("static/index.html").read_bytes()
-_FILE_SLICES = "offset" in inspect.signature(FileResponse).parameters
 _local = threading.local()
 
 
@@ -116,14 +114,11 @@ class WikiApp(HttpServer):
             headers.append(("Content-Location", "/wiki/" + _quoted(shown)))
         offset, length = index.page_range(key_id)
         source = index.source
-        if source.zero_copy and _FILE_SLICES:
+        if source.zero_copy:
             return FileResponse(
                 source.path, offset=offset, length=length, content_type=XML, headers=headers
             )
-        if source.zero_copy:
-            body = source.read(offset, length)
-        else:
-            body = await self._offload(_read, index, offset, length)
+        body = await self._offload(_read, index, offset, length)  # decompressed: a copy
         return Response(body, headers=headers, content_type=XML)
 
     @route("/text/{title:path}")
