@@ -23,10 +23,9 @@ import pytest
 pytest.importorskip("marisa_trie")
 
 from manycore.apps.wiki import build_index
+from manycore.apps.wiki.sample import SAMPLE_DUMP as SAMPLE
 from manycore.testing import ServerProcess
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SAMPLE = DATA / "enwiki-sample-206-pages.xml.bz2"
 BROWSER = next(
     (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
     None,
@@ -47,7 +46,6 @@ FLAGS = [
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(BROWSER is None, reason="no Chromium installed (apt-get install chromium)"),
-    pytest.mark.skipif(not SAMPLE.exists(), reason=f"test data {SAMPLE} is absent"),
 ]
 
 
