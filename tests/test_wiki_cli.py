@@ -1,0 +1,103 @@
+"""``manycore wiki`` as a user runs it, in a subprocess: damaged indexes, output directories,
+input that is not an export.  Every mistake is one line naming the user's file, exit status 2."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("marisa_trie")
+pytest.importorskip("numpy")
+
+from manycore.apps.wiki import build_index
+from manycore.apps.wiki.sample import SAMPLE_DUMP
+
+USAGE_ERROR = 2
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "manycore", "wiki", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess, *names: str) -> str:
+    assert done.returncode == USAGE_ERROR, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("manycore wiki: error: "), lines[0]
+    for name in names:
+        assert name in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def built_index(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("wiki-cli")
+    dump = root / "sample.xml.bz2"
+    shutil.copyfile(SAMPLE_DUMP, dump)
+    return build_index(dump, root / "sample.index", progress=False, parallel=False).directory
+
+
+@pytest.fixture
+def damaged(built_index, tmp_path) -> Path:
+    """A copy of a good index for one test to break."""
+    copy = tmp_path / "damaged.index"
+    shutil.copytree(built_index, copy)
+    return copy
+
+
+# ----------------------------------------------------------------- damaged indexes
+
+
+def serve(index_dir: Path) -> subprocess.CompletedProcess:
+    # An index that opens would be served until killed; a damaged one must stop at once.
+    return run_cli("serve", str(index_dir), "--port", "0", "--engine", "inline", timeout=60)
+
+
+@pytest.mark.parametrize("name", ["titles.marisa", "missing_targets.marisa"])
+def test_serve_names_a_deleted_trie(damaged, name):
+    (damaged / name).unlink()
+    assert_one_line_error(serve(damaged), str(damaged / name), "rebuild")
+
+
+@pytest.mark.parametrize("name", ["titles.marisa", "missing_targets.marisa"])
+def test_serve_names_an_empty_trie(damaged, name):
+    (damaged / name).write_bytes(b"")
+    assert_one_line_error(serve(damaged), str(damaged / name), "rebuild")
+
+
+def test_serve_names_a_trie_cut_short(damaged):
+    path = damaged / "titles.marisa"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert_one_line_error(serve(damaged), str(path), "rebuild")
+
+
+@pytest.mark.parametrize("name", ["flags.npy", "start_lo.npy", "redirect_targets.npy"])
+def test_serve_names_an_empty_array(damaged, name):
+    (damaged / name).write_bytes(b"")
+    assert_one_line_error(serve(damaged), str(damaged / name), "rebuild")
+
+
+@pytest.mark.parametrize("name", ["flags.npy", "length.npy", "redirect_ids.npy"])
+def test_serve_names_an_array_cut_short(damaged, name):
+    path = damaged / name
+    path.write_bytes(path.read_bytes()[:-7])
+    assert_one_line_error(serve(damaged), str(path), "rebuild")
+
+
+def test_serve_names_an_array_of_the_wrong_length(damaged):
+    import numpy as np
+
+    path = damaged / "start_lo.npy"
+    np.save(path, np.load(path)[:-1])
+    assert_one_line_error(serve(damaged), str(path), "rebuild")
