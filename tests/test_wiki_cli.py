@@ -101,3 +101,65 @@ def test_serve_names_an_array_of_the_wrong_length(damaged):
     path = damaged / "start_lo.npy"
     np.save(path, np.load(path)[:-1])
     assert_one_line_error(serve(damaged), str(path), "rebuild")
+
+
+# ----------------------------------------------------------------- where the index goes
+
+
+@pytest.fixture
+def dump(tmp_path) -> Path:
+    path = tmp_path / "sample.xml.bz2"
+    shutil.copyfile(SAMPLE_DUMP, path)
+    return path
+
+
+@pytest.fixture
+def restore_modes():
+    """Directories a test made read-only, made writable again so tmp_path can be removed."""
+    made: list[Path] = []
+    yield made
+    for path in made:
+        path.chmod(0o755)
+
+
+def test_build_refuses_to_replace_an_empty_read_only_directory(dump, tmp_path, restore_modes):
+    out = tmp_path / "readonly.index"
+    out.mkdir()
+    out.chmod(0o555)
+    restore_modes.append(out)
+    before = out.stat()
+    done = run_cli("build", str(dump), "-o", str(out), "--quiet")
+    line = assert_one_line_error(done, str(out), "read-only")
+    assert ".building" not in line
+    after = out.stat()
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    assert list(out.iterdir()) == []
+
+
+def test_build_into_a_read_only_parent_names_the_users_paths(dump, tmp_path, restore_modes):
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    parent.chmod(0o555)
+    restore_modes.append(parent)
+    out = parent / "sample.index"
+    done = run_cli("build", str(dump), "-o", str(out), "--quiet")
+    line = assert_one_line_error(done, str(out), str(parent), "read-only")
+    assert ".building" not in line
+    assert list(parent.iterdir()) == []
+
+
+def test_a_truncated_dump_is_reported_under_its_own_name(tmp_path):
+    import json
+
+    data = SAMPLE_DUMP.read_bytes()
+    dump = tmp_path / "truncated.xml.bz2"
+    dump.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "truncated.index"
+    done = run_cli("build", str(dump), "-o", str(out), "--quiet")
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if ": warning: " in line]
+    header = json.loads((out / "manycore-wiki-index.json").read_text())
+    assert len(warnings) == len(header["warnings"]) >= 2
+    for warning in [*warnings, *header["warnings"]]:
+        assert str(dump) in warning, warning
+        assert ".building" not in warning and "dump.xml" not in warning, warning
