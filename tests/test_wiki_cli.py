@@ -163,3 +163,41 @@ def test_a_truncated_dump_is_reported_under_its_own_name(tmp_path):
     for warning in [*warnings, *header["warnings"]]:
         assert str(dump) in warning, warning
         assert ".building" not in warning and "dump.xml" not in warning, warning
+
+
+# ----------------------------------------------------------------- what is not an export
+
+NOT_AN_EXPORT = "is not a MediaWiki XML export"
+BINARY = bytes(range(256)) * 16
+
+
+@pytest.mark.parametrize(
+    ("content", "says", "never"),
+    [
+        (BINARY, NOT_AN_EXPORT, "UTF-16"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + BINARY, NOT_AN_EXPORT, "UTF-16"),
+        (b"", "is empty", "UTF-16"),
+        ('<?xml version="1.0"?>\n<mediawiki>'.encode("utf-16-le"), "encoded as UTF-16", None),
+        ('<?xml version="1.0"?>\n<mediawiki>'.encode("utf-16-be"), "encoded as UTF-16", None),
+        ("<mediawiki>".encode("utf-16-le"), "encoded as UTF-16", None),
+        ('<?xml version="1.0"?>'.encode("utf-32-le"), "encoded as UTF-32", None),
+        ('<?xml version="1.0"?>'.encode("utf-32-be"), "encoded as UTF-32", None),
+        ("\ufeff<mediawiki>".encode("utf-16-le"), "encoded as UTF-16", None),
+    ],
+    ids=["binary", "png", "empty", "utf16le", "utf16be", "utf16-no-decl", "utf32le", "utf32be",
+         "utf16-bom"],
+)  # fmt: skip
+def test_build_says_what_a_file_is(tmp_path, content, says, never):
+    path = tmp_path / "input.xml"
+    path.write_bytes(content)
+    line = assert_one_line_error(run_cli("build", str(path), "--quiet"), str(path), says)
+    if never is not None:
+        assert never not in line
+
+
+def test_build_says_a_compressed_empty_file_is_empty(tmp_path):
+    import bz2
+
+    path = tmp_path / "empty.xml.bz2"
+    path.write_bytes(bz2.compress(b""))
+    assert_one_line_error(run_cli("build", str(path), "--quiet"), str(path), "is empty")
