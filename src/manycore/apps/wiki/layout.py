@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 FORMAT_NAME = "manycore-wiki-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEADER = "manycore-wiki-index.json"
 LONG = 0xFFFF
 REDIRECT_BIT = 0x80
