@@ -201,3 +201,46 @@ def test_build_says_a_compressed_empty_file_is_empty(tmp_path):
     path = tmp_path / "empty.xml.bz2"
     path.write_bytes(bz2.compress(b""))
     assert_one_line_error(run_cli("build", str(path), "--quiet"), str(path), "is empty")
+
+
+# ----------------------------------------------------------------- the demo
+
+
+def test_the_demo_finds_what_the_documentation_shows(tmp_path):
+    import json
+    import urllib.parse
+    import urllib.request
+
+    from manycore.testing import ServerProcess
+
+    command = [
+        sys.executable, "-m", "manycore", "wiki", "demo", "--dir", str(tmp_path),
+        "--pages", "3000", "--host", "127.0.0.1", "--port", "0", "--engine", "inline",
+    ]  # fmt: skip
+
+    def search(server: ServerProcess, query: str) -> list[str]:
+        url = f"{server.url}/search?q={urllib.parse.quote(query)}"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return [hit["title"] for hit in json.loads(response.read())]
+
+    with ServerProcess("", command=command, ready_timeout=120) as server:
+        assert search(server, "anar") == [
+            "Anarchism", "AnarchoCapitalism", "AnarchoCapitalists", "AnarchY",
+        ]  # fmt: skip
+        assert search(server, "Apollo")[:3] == ["Apollo", "Apollo 11", "Apollo 8"]
+        with urllib.request.urlopen(f"{server.url}/stats", timeout=30) as response:
+            assert json.loads(response.read())["titles"] == 3000
+    assert "CC BY-SA 4.0" in server.log()
+
+
+def test_the_demo_filler_never_comes_before_the_documented_titles():
+    from manycore.apps.wiki import keys
+    from manycore.apps.wiki.cli import DEMO_PAGES
+    from manycore.apps.wiki.synth import synthetic_pages
+
+    documented = ("anar", "apollo", "abacus")
+    assert not [
+        page.title
+        for page in synthetic_pages(DEMO_PAGES)
+        if keys.fold(page.title).startswith(documented)
+    ]
