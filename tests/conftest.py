@@ -17,7 +17,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 TEST_APPS = Path(__file__).resolve().parent / "apps"
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 ALL_ENGINES = ("inline", "threads", "processes")
 ENGINES = tuple(

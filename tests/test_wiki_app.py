@@ -19,10 +19,6 @@ from manycore.apps.wiki import WikiIndex, build_index
 from manycore.testing import ServerProcess
 from test_wiki_index import SAMPLE, expected_pages, write_multistream
 
-pytestmark = pytest.mark.skipif(
-    not SAMPLE.exists(), reason=f"test data {SAMPLE} is absent (it lives in ../shared/data)"
-)
-
 SPECIAL_TITLES = [
     "AC/DC",
     "What? (film)",

@@ -23,10 +23,9 @@ import pytest
 pytest.importorskip("marisa_trie")
 
 from manycore.apps.wiki import build_index
+from manycore.apps.wiki.sample import SAMPLE_DUMP as SAMPLE
 from manycore.testing import ServerProcess
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SAMPLE = DATA / "enwiki-sample-206-pages.xml.bz2"
 BROWSER = next(
     (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
     None,
@@ -47,7 +46,6 @@ FLAGS = [
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(BROWSER is None, reason="no Chromium installed (apt-get install chromium)"),
-    pytest.mark.skipif(not SAMPLE.exists(), reason=f"test data {SAMPLE} is absent"),
 ]
 
 
@@ -212,3 +210,21 @@ def test_arrow_keys_choose_a_result_and_redirects_are_followed(wiki_server, brow
     assert "Redirected from AbacuS" in browser.evaluate(
         "document.getElementById('meta').textContent"
     )
+
+
+NONE_SHOWN = (
+    "!document.getElementById('none').hidden && document.getElementById('none').textContent"
+)
+
+
+def test_a_query_with_no_hits_says_so_and_the_next_hit_clears_it(wiki_server, browser):
+    browser.call("Page.navigate", url=wiki_server.url + "/")
+    browser.wait_for("document.readyState === 'complete' && !!document.getElementById('q')")
+    browser.evaluate("document.getElementById('q').focus()")
+    browser.call("Input.insertText", text="qzxj")
+    assert "qzxj" in browser.wait_for(NONE_SHOWN)
+    assert browser.evaluate("document.querySelectorAll('#results .result').length") == 0
+    browser.evaluate("document.getElementById('q').value = ''")
+    browser.call("Input.insertText", text="apollo")
+    assert browser.wait_for(FIRST_RESULT) == "Apollo"
+    assert browser.evaluate("document.getElementById('none').hidden") is True

@@ -1,9 +1,10 @@
 """Building and reading wiki indexes on a real export (manycore.apps.wiki build/index).
 
-The sample is 206 pages of English Wikipedia kept outside the repository, in
-``../shared/data``; it is indexed as plain XML, as its original single-stream
-.bz2, and as a multistream .bz2 written here (100 pages per stream, with the
-index file Wikimedia publishes), and all three must answer identically.
+The sample is 206 pages of English Wikipedia shipped with the package
+(``manycore.apps.wiki.sample``, CC BY-SA 4.0); it is indexed as plain XML, as
+its original single-stream .bz2, and as a multistream .bz2 written here (100
+pages per stream, with the index file Wikimedia publishes), and all three must
+answer identically.
 """
 
 from __future__ import annotations
@@ -31,13 +32,7 @@ from manycore.apps.wiki import (
     build_index,
     layout,
 )
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SAMPLE = DATA / "enwiki-sample-206-pages.xml.bz2"
-
-pytestmark = pytest.mark.skipif(
-    not SAMPLE.exists(), reason=f"test data {SAMPLE} is absent (it lives in ../shared/data)"
-)
+from manycore.apps.wiki.sample import SAMPLE_DUMP as SAMPLE
 
 
 def split_export(xml: bytes) -> tuple[bytes, list[bytes], bytes]:

@@ -86,3 +86,43 @@ def test_keys_sort_in_dictionary_order_ignoring_case():
     ordered = sorted(names, key=keys.encode)
     assert ordered[0] == "Anarchism"
     assert ordered.index("AnarchY") < ordered.index("anarchy (band)")
+
+
+def test_the_dotted_capital_i_folds_to_what_users_type():
+    assert keys.fold("İstanbul") == "istanbul"
+    assert keys.CasePrefix("ist").folded == keys.encode("İstanbul")[:3]
+
+
+def small_export(titles: list[str]) -> bytes:
+    from xml.sax.saxutils import escape
+
+    pages = "".join(
+        f"  <page>\n    <title>{escape(t)}</title>\n    <ns>0</ns>\n    <id>{i}</id>\n"
+        f"    <revision><text>about {escape(t)}</text></revision>\n  </page>\n"
+        for i, t in enumerate(titles, start=1)
+    )
+    return (
+        '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/" version="0.11">\n'
+        "  <siteinfo><case>first-letter</case></siteinfo>\n" + pages + "</mediawiki>\n"
+    ).encode()
+
+
+def test_lower_case_queries_find_titles_with_a_dotted_capital_i(tmp_path):
+    from manycore.apps.wiki import WikiIndex, build_index
+
+    dotless_i = "\u0131"
+    titles = ["İstanbul", "İzmir", "Istria", f"Kad{dotless_i}köy", f"Diyarbak{dotless_i}r İli"]
+    dump = tmp_path / "tr.xml"
+    dump.write_bytes(small_export(titles))
+    result = build_index(dump, tmp_path / "tr.index", progress=False, parallel=False)
+    with WikiIndex.open(result.directory) as index:
+        found = lambda query: [hit.title for hit in index.search(query)]  # noqa: E731
+        assert found("ist") == ["İstanbul", "Istria"]
+        assert found("İst") == ["İstanbul", "Istria"]
+        assert found("izm") == ["İzmir"]
+        assert found(f"diyarbak{dotless_i}r i") == [f"Diyarbak{dotless_i}r İli"]
+        for title in titles:
+            assert index.title(index.lookup(title)) == title
+        assert index.title(index.resolve("istanbul")) == "İstanbul"
+        assert index.title(index.resolve("İstanbul")) == "İstanbul"
+        assert [t for t, *_ in index.offsets("İ")] == ["İstanbul", "İzmir"]

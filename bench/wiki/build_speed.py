@@ -1,6 +1,6 @@
 """Build throughput: ``manycore wiki build`` on a >= 2 GB plain-XML dump, on every core.
 
-The dump is assembled from the 206 real pages of ``../shared/data/enwiki-sample-206-pages``
+The dump is assembled from the 206 real pages of the sample the wiki app ships
 repeated with numbered titles ("Anarchism (17)"), so pages have real sizes and real
 markup.  Goal: >= 400 MB/s using both cores, memory bounded (the main context holds titles,
 never the dump; workers hold one chunk's results).  The dump is cached (``--cache``) and,
@@ -28,9 +28,10 @@ from _common import MB, REPO
 sys.path.insert(0, str(REPO / "src"))
 
 from manycore.apps.wiki import WikiIndex, build_index
+from manycore.apps.wiki.sample import SAMPLE_DUMP
 from manycore.work import shutdown_work_pools
 
-SAMPLE = REPO.parent / "shared" / "data" / "enwiki-sample-206-pages.xml.bz2"
+SAMPLE = SAMPLE_DUMP
 GOAL_MB_S = 400
 
 
@@ -93,7 +94,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if not SAMPLE.exists():
-        print(f"error: {SAMPLE} is missing (the sample export lives in ../shared/data)")
+        print(f"error: {SAMPLE} is missing (it is part of the manycore package)")
         return 2
     size = 64 * 10**6 if args.smoke else int(args.gb * 1e9)
     args.cache.mkdir(parents=True, exist_ok=True)

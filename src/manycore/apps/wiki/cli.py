@@ -67,9 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     add_run_options(serve)
     demo = commands.add_parser(
         "demo",
-        help="build (if needed) and serve DUMP, or a generated synthetic wiki",
-        description="Without DUMP, generate a realistic synthetic export (deterministic, "
-        f"{DEMO_PAGES:,} pages) and serve it.",
+        help="build (if needed) and serve DUMP, or the demo wiki",
+        description="Without DUMP, serve the demo wiki: 206 real English Wikipedia pages "
+        "(CC BY-SA 4.0, shipped with manycore) and synthetic filler pages, "
+        f"{DEMO_PAGES:,} in all.",
     )
     demo.add_argument("dump", metavar="DUMP", nargs="?")
     demo.add_argument(
@@ -179,8 +180,8 @@ def _demo(args: argparse.Namespace) -> int:
     else:
         base = Path(args.dir) if args.dir else _cache_dir()
         base.mkdir(parents=True, exist_ok=True)
-        dump = base / f"synthetic-{args.pages}.xml"
-        directory = base / f"synthetic-{args.pages}.index"
+        dump = base / f"demo-{args.pages}.xml"
+        directory = base / f"demo-{args.pages}.index"
         if not dump.exists():
             _write_demo(dump, args.pages)
     try:
@@ -202,12 +203,16 @@ def _cache_dir() -> Path:
 
 
 def _write_demo(dump: Path, pages: int) -> None:
-    from .synth import write_demo_export
+    from .demo import write_demo
 
-    print(f"manycore wiki: generating a synthetic wiki of {pages:,} pages ...", file=sys.stderr)
+    print(
+        f"manycore wiki: writing the demo wiki ({pages:,} pages: 206 real Wikipedia pages, "
+        "CC BY-SA 4.0, and synthetic filler) ...",
+        file=sys.stderr,
+    )
     tmp = dump.with_name(f".{dump.name}.{os.getpid()}")
     try:
-        write_demo_export(str(tmp), pages)
+        write_demo(tmp, pages)
         tmp.rename(dump)
     finally:
         tmp.unlink(missing_ok=True)

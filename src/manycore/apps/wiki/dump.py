@@ -8,9 +8,11 @@ listed by an ``*-index.txt.bz2`` of ``offset:page_id:title`` lines -- which is
 served compressed: a page is read by decompressing only its own stream.
 
 Validation reads at most the first 64 KiB (or the first bz2 stream) and
-rejects, with one line naming the file and the fix: compressed formats we do
-not read, UTF-16/32 or a non-UTF-8 XML declaration, files whose root element
-is not ``<mediawiki>``, and export schemas older than 0.10.
+rejects, with one line naming the file and the fix: empty files, compressed
+formats we do not read, UTF-16/32 (told by a byte order mark or by XML's "<"
+in wide characters; other NUL bytes mean binary data, not an export) or a
+non-UTF-8 XML declaration, files whose root element is not ``<mediawiki>``,
+and export schemas older than 0.10.
 """
 
 from __future__ import annotations
@@ -49,6 +51,26 @@ _BOMS = {
     b"\xff\xfe": "UTF-16",
     b"\xfe\xff": "UTF-16",
 }
+
+
+def _wide_xml_start(unit: int, big_endian: bool) -> re.Pattern[bytes]:
+    """XML's start (white space, then "<" and "?", "!" or a letter) in ``unit``-byte characters."""
+    pad = rb"\x00" * (unit - 1)
+
+    def wide(char: bytes) -> bytes:
+        return pad + char if big_endian else char + pad
+
+    return re.compile(b"(?:%s)*%s%s" % (wide(rb"[ \t\r\n]"), wide(b"<"), wide(rb"[?!A-Za-z]")))
+
+
+# Wide encodings without a byte order mark, told by how XML starts.
+_WIDE_XML = [
+    ("UTF-32", _wide_xml_start(4, big_endian=False)),
+    ("UTF-32", _wide_xml_start(4, big_endian=True)),
+    ("UTF-16", _wide_xml_start(2, big_endian=False)),
+    ("UTF-16", _wide_xml_start(2, big_endian=True)),
+]
+
 _OTHER_COMPRESSION = {
     b"\x1f\x8b": ("gzip", "gunzip"),
     b"7z\xbc\xaf": ("7-Zip", "7z x"),
@@ -147,11 +169,20 @@ def _bz2_head(path: Path) -> bytes:
 
 
 def _check_head(path: Path, head: bytes) -> tuple[str, dict[str, str], dict[int, str], list[str]]:
+    if not head:
+        raise DumpError(f"{path}: is empty; a MediaWiki XML export was expected")
     for bom, encoding in _BOMS.items():
         if head.startswith(bom):
             raise DumpError(_encoding_message(path, encoding))
+    for encoding, pattern in _WIDE_XML:
+        if pattern.match(head):
+            raise DumpError(_encoding_message(path, encoding))
     if b"\x00" in head[:1024]:
-        raise DumpError(_encoding_message(path, "UTF-16 or UTF-32"))
+        raise DumpError(
+            f"{path}: is not a MediaWiki XML export (it holds binary data, not text); "
+            "export one with Special:Export or download a pages-articles dump from "
+            "dumps.wikimedia.org"
+        )
     declaration = _XML_DECL.search(head[:1024])
     if declaration is not None:
         encoding = declaration.group(1).decode("ascii", "replace")

@@ -66,17 +66,42 @@ class Hit(NamedTuple):
 _new_tuple = tuple.__new__
 
 
-def _load(directory: Path, name: str) -> np.ndarray:
+def _damaged(path: Path, problem: str) -> IndexFormatError:
+    return IndexFormatError(f"{path}: {problem}; the index is damaged, rebuild it")
+
+
+def _load(directory: Path, name: str, length: int | None = None) -> np.ndarray:
+    """One array of the index, memory-mapped; ``IndexFormatError`` naming the file if unusable."""
     path = directory / f"{name}.npy"
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError:  # np.load cannot mmap an empty array; those are tiny anyway
+            array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise IndexFormatError(
-            f"{directory}: incomplete index ({path.name} is missing); rebuild it"
-        ) from None
-    except ValueError:  # np.load cannot mmap an empty array; those are tiny anyway
-        array = np.load(path, allow_pickle=False)
+        raise _damaged(path, "is missing") from None
+    except EOFError:
+        raise _damaged(path, "is empty") from None
+    except (OSError, ValueError) as exc:
+        raise _damaged(path, f"is not a readable array ({' '.join(str(exc).split())})") from None
+    if not isinstance(array, np.ndarray) or array.ndim != 1:
+        raise _damaged(path, "is not a one-dimensional array")
+    if length is not None and len(array) != length:
+        raise _damaged(path, f"holds {len(array)} entries, not one per title ({length})")
     return array.view(np.ndarray)
+
+
+def _load_trie(directory: Path, name: str) -> marisa_trie.Trie:
+    """A trie of the index, memory-mapped; ``IndexFormatError`` naming the file if unusable."""
+    path = directory / f"{name}.marisa"
+    if not path.is_file():
+        raise _damaged(path, "is missing")
+    if path.stat().st_size == 0:
+        raise _damaged(path, "is empty")
+    try:
+        return marisa_trie.Trie().mmap(str(path))
+    except (RuntimeError, OSError, ValueError):  # marisa's MARISA_*_ERRORs are RuntimeErrors
+        raise _damaged(path, "is not a readable trie") from None
 
 
 def clamp_limit(limit: int | str | None, default: int = 10) -> int:
@@ -95,26 +120,26 @@ class WikiIndex:
         directory = Path(directory).absolute()
         self.directory = directory
         self.header = header = layout.read_header(directory)
-        self.trie = marisa_trie.Trie().mmap(str(directory / "titles.marisa"))
-        self.missing = marisa_trie.Trie().mmap(str(directory / "missing_targets.marisa"))
-        self.start_lo = _load(directory, "start_lo")
-        self.start_hi = _load(directory, "start_hi")
-        self.length = _load(directory, "length")
+        self.trie = _load_trie(directory, "titles")
+        self.missing = _load_trie(directory, "missing_targets")
+        titles = len(self.trie)
+        self.start_lo = _load(directory, "start_lo", titles)
+        self.start_hi = _load(directory, "start_hi", titles)
+        self.length = _load(directory, "length", titles)
+        self.flags = _load(directory, "flags", titles)
         self.long_ids = _load(directory, "long_ids")
-        self.long_lengths = _load(directory, "long_lengths")
-        self.flags = _load(directory, "flags")
+        self.long_lengths = _load(directory, "long_lengths", len(self.long_ids))
         self.redirect_ids = _load(directory, "redirect_ids")
-        self.redirect_targets = _load(directory, "redirect_targets")
+        self.redirect_targets = _load(directory, "redirect_targets", len(self.redirect_ids))
         self.namespace_codes = np.array(header["namespace_codes"], dtype=np.int32)
         self._ns_list = [int(x) for x in self.namespace_codes]
-        if len(self.trie) != len(self.flags):
-            raise IndexFormatError(f"{directory}: trie and arrays disagree; rebuild the index")
         self.first_letter = header["dump"].get("site", {}).get("case", "first-letter") == (
             "first-letter"
         )
         streams = None
         if header["source"]["kind"] == "multistream":
-            streams = (_load(directory, "stream_starts"), _load(directory, "stream_offsets"))
+            starts = _load(directory, "stream_starts")
+            streams = (starts, _load(directory, "stream_offsets", len(starts)))
         self.source: PageSource = open_source(directory, header["source"], streams)
         self.index_bytes = sum(
             entry.stat().st_size

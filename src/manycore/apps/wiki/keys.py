@@ -33,7 +33,7 @@ from collections.abc import Iterable
 __all__ = ["SEP", "CasePrefix", "decode", "encode", "fold"]
 
 SEP = "\x01"  # sorts before every character a title may hold; NUL breaks marisa lookups
-_DOTTED_CAPITAL_I = "\u0130"  # the one character whose lower() is two characters long
+_DOTTED_CAPITAL_I = "\u0130"  # the one character whose lower() is two characters long ("i̇")
 _FINAL_SIGMA = "\u03c2"
 _SIGMA = "\u03c3"
 _MARK0 = 0x20  # position p is stored as chr(p + _MARK0)
@@ -45,10 +45,14 @@ MAX_TITLE_CHARS = 0xD800 - _MARK0
 
 
 def fold(text: str) -> str:
-    """Lower-case ``text`` character by character (length-preserving, context-free)."""
+    """Lower-case ``text`` character by character (length-preserving, context-free).
+
+    "İ" folds to a plain "i", as a user types it ("ist" finds "İstanbul"); the key's
+    patch restores it, since "i".upper() is "I".
+    """
     folded = text.lower()
     if len(folded) != len(text):
-        folded = "".join(c if c == _DOTTED_CAPITAL_I else c.lower() for c in text)
+        folded = "".join("i" if c == _DOTTED_CAPITAL_I else c.lower() for c in text)
     if _FINAL_SIGMA in folded:  # str.lower() picks final sigma by context; undo that
         folded = folded.replace(_FINAL_SIGMA, _SIGMA)
     return folded

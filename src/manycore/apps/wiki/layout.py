@@ -25,7 +25,9 @@ a few hundred MB, and every array is memory-mapped and shared by all workers.
 
 Atomicity: an index is built in a hidden sibling directory and renamed into
 place after every file (header last) is fsynced; an interrupted build removes
-its directory.  ``read_header`` refuses a directory without a complete header
+its directory.  Only an index (or an empty directory) is ever replaced, and
+never one whose mode bits say it is read-only; errors name the user's path,
+never the hidden one.  ``read_header`` refuses a directory without a complete header
 of this format version, with a message saying to rebuild.
 """
 
@@ -53,7 +55,7 @@ __all__ = [
 ]
 
 FORMAT_NAME = "manycore-wiki-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEADER = "manycore-wiki-index.json"
 LONG = 0xFFFF
 REDIRECT_BIT = 0x80
@@ -116,18 +118,41 @@ class Staging:
 
     def __enter__(self) -> Staging:
         target = self.target
-        if target.exists() and not (target / HEADER).exists() and any(target.iterdir()):
+        if target.is_symlink() or target.exists():
+            if target.is_symlink() or not target.is_dir():
+                raise IndexFormatError(
+                    f"{target}: exists and is not a directory; choose another -o directory"
+                )
+            if not (target / HEADER).exists() and any(target.iterdir()):
+                raise IndexFormatError(
+                    f"{target}: exists and is not a wiki index; choose another -o directory"
+                )
+            if not _writable(target):
+                raise IndexFormatError(
+                    f"{target}: is read-only; make it writable or choose another -o directory"
+                )
+        existing = target.parent
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir() or not _writable(existing):
             raise IndexFormatError(
-                f"{target}: exists and is not a wiki index; choose another -o directory"
+                f"{target}: cannot be written: {existing} is read-only or not a directory; "
+                "choose another -o directory"
             )
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.path, ignore_errors=True)
-        self.path.mkdir()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path.mkdir()
+        except OSError as exc:
+            raise IndexFormatError(f"{target}: cannot be written ({exc.strerror})") from None
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
         if not self.committed:
             shutil.rmtree(self.path, ignore_errors=True)
+        if isinstance(exc, OSError) and str(exc.filename or "").startswith(str(self.path)):
+            # The staging directory is ours, not the user's: name the index they asked for.
+            raise IndexFormatError(f"{self.target}: cannot be written ({exc.strerror})") from None
 
     def save_array(self, name: str, array: np.ndarray) -> None:
         with open(self.path / f"{name}.npy", "wb") as f:
@@ -153,6 +178,12 @@ class Staging:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return self.target
+
+
+def _writable(directory: Path) -> bool:
+    """May we write in ``directory``?  Its mode bits count even for root, whom the kernel lets
+    write anywhere: a directory nobody may write to is meant to stay as it is."""
+    return bool(directory.stat().st_mode & 0o222) and os.access(directory, os.W_OK)
 
 
 def _fsync(path: Path) -> None:

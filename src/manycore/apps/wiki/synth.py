@@ -1,7 +1,7 @@
 """Deterministic synthetic Wikipedia-like titles and exports.
 
-Two consumers: ``manycore wiki demo`` (a small but realistic XML export, so a new
-user sees the application work without downloading anything) and the scale
+Two consumers: ``manycore wiki demo`` (filler pages around the real sample, so a new
+user sees search work at scale without downloading anything) and the scale
 benchmark (tens of millions of titles with page byte ranges, no XML at all).
 
 Strategy: a seeded ``random.Random`` drives a fixed vocabulary of pseudo-words
@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-__all__ = ["SyntheticPage", "synthetic_pages", "write_demo_export"]
+__all__ = ["SyntheticPage", "synthetic_page_elements", "synthetic_pages", "write_demo_export"]
 
 _ONSETS = "b c d f g h j k l m n p r s t v w z br ch st tr th sh gr pl kr dr fl sk".split()
 _VOWELS = "a e i o u a e i o ai ea ou y ie".split()
@@ -290,15 +290,53 @@ def _article_text(
     return "".join(parts)
 
 
-def write_demo_export(path: str, count: int = 100_000, *, seed: int = 1) -> int:
-    """Write a MediaWiki export (schema 0.11) of ``count`` synthetic pages; return bytes written.
+def synthetic_page_elements(
+    count: int, *, seed: int = 1, first_id: int = 1, skip: frozenset[str] = frozenset()
+) -> Iterator[str]:
+    """``count`` synthetic ``<page>`` elements (export schema 0.10/0.11), one string each.
 
-    Page text is kept short (a few hundred bytes to a few kB) so that the demo
-    export stays around 100 MB for 100k pages and builds in seconds.
+    Titles in ``skip`` (pages the export already holds) are left out and replaced by
+    later ones.  Page text is kept short (a few hundred bytes to a few kB) so that an
+    export of 100k pages stays around 100 MB and builds in seconds.
     """
     rng = random.Random(seed + 1)
     pool = _sentence_pool(rng)
     links: list[str] = []
+    made = 0
+    page_id = first_id
+    for page in synthetic_pages(count + len(skip), seed=seed):
+        if made == count:
+            return
+        if page.title in skip:
+            continue
+        if page.redirect is None and len(links) < 2000:
+            links.append(page.title)
+        if page.redirect is not None:
+            redirect = f"    <redirect title={quoteattr(page.redirect)} />\n"
+            text = f"#REDIRECT [[{page.redirect}]]"
+        else:
+            redirect = ""
+            text = _article_text(
+                rng, page.title, links or [page.title], pool, min(page.nbytes, 3000)
+            )
+        body = escape(text)
+        yield (
+            f"  <page>\n    <title>{escape(page.title)}</title>\n    <ns>{page.ns}</ns>\n"
+            f"    <id>{page_id}</id>\n{redirect}    <revision>\n"
+            f"      <id>{page_id + 1_000_000}</id>\n"
+            f"      <timestamp>2024-01-01T00:00:00Z</timestamp>\n"
+            f"      <contributor>\n        <username>Synth</username>\n"
+            f"        <id>1</id>\n      </contributor>\n"
+            f"      <model>wikitext</model>\n      <format>text/x-wiki</format>\n"
+            f'      <text bytes="{len(text.encode())}" xml:space="preserve">{body}</text>\n'
+            f"      <sha1>{page_id:031x}</sha1>\n    </revision>\n  </page>\n"
+        )
+        made += 1
+        page_id += 1
+
+
+def write_demo_export(path: str, count: int = 100_000, *, seed: int = 1) -> int:
+    """Write a MediaWiki export (schema 0.11) of ``count`` synthetic pages; return bytes written."""
     written = 0
     with open(path, "w", encoding="utf-8", newline="\n") as out:
         head = (
@@ -308,28 +346,7 @@ def write_demo_export(path: str, count: int = 100_000, *, seed: int = 1) -> int:
             'http://www.mediawiki.org/xml/export-0.11.xsd" version="0.11" xml:lang="en">\n'
         )
         written += out.write(head + _SITEINFO)
-        for page_id, page in enumerate(synthetic_pages(count, seed=seed), start=1):
-            if page.redirect is None and len(links) < 2000:
-                links.append(page.title)
-            if page.redirect is not None:
-                redirect = f"    <redirect title={quoteattr(page.redirect)} />\n"
-                text = f"#REDIRECT [[{page.redirect}]]"
-            else:
-                redirect = ""
-                text = _article_text(
-                    rng, page.title, links or [page.title], pool, min(page.nbytes, 3000)
-                )
-            body = escape(text)
-            written += out.write(
-                f"  <page>\n    <title>{escape(page.title)}</title>\n    <ns>{page.ns}</ns>\n"
-                f"    <id>{page_id}</id>\n{redirect}    <revision>\n"
-                f"      <id>{page_id + 1_000_000}</id>\n"
-                f"      <timestamp>2024-01-01T00:00:00Z</timestamp>\n"
-                f"      <contributor>\n        <username>Synth</username>\n"
-                f"        <id>1</id>\n      </contributor>\n"
-                f"      <model>wikitext</model>\n      <format>text/x-wiki</format>\n"
-                f'      <text bytes="{len(text.encode())}" xml:space="preserve">{body}</text>\n'
-                f"      <sha1>{page_id:031x}</sha1>\n    </revision>\n  </page>\n"
-            )
+        for element in synthetic_page_elements(count, seed=seed):
+            written += out.write(element)
         written += out.write("</mediawiki>\n")
     return written
