@@ -31,17 +31,9 @@ from urllib.parse import quote
 
 from ._clock import head_cache
 from ._errors import HTTPError
+from ._head_builder import CLOSE, HeaderBlock, build_head, field_line, header_block
 from ._ranges import Unsatisfiable, content_range, multipart_layout, parse_range
-from ._response import (
-    CLOSE,
-    CONNECTION_LINES,
-    SERVER,
-    Response,
-    _HeaderBlock,
-    error_response,
-    head_prefix,
-    status_line,
-)
+from ._response import Response, error_response
 
 if TYPE_CHECKING:
     from ._request import Request
@@ -148,7 +140,7 @@ class FileResponse(Response):
         *,
         content_type: str | None = None,
         filename: str | None = None,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | _HeaderBlock | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | HeaderBlock | None = None,
         cache_control: str | None = None,
         max_ranges: int = 16,
         stat_result: os.stat_result | None = None,
@@ -192,9 +184,7 @@ class FileResponse(Response):
         )
         last_modified = head_cache().fresh().http_date_of(mtime)
         content_type = self.content_type or guess_type(path)
-        extra = self.headers
-        if extra is not None and type(extra) is not _HeaderBlock:
-            extra = self.headers = _HeaderBlock(extra)
+        extra = self.headers = header_block(self.headers)
         if extra is not None and extra.close:
             mode = CLOSE
         validators = [
@@ -202,7 +192,7 @@ class FileResponse(Response):
             b"Last-Modified: " + last_modified + b"\r\n",
         ]
         if self.cache_control:
-            validators.append(b"Cache-Control: " + _header_value(self.cache_control) + b"\r\n")
+            validators.append(field_line(b"Cache-Control", self.cache_control))
 
         method = request.method
         fields = request.headers.by_name()  # name -> values: plain dict lookups below
@@ -293,55 +283,27 @@ def _if_range_holds(value: str, etag: str, mtime: int) -> bool:
     return date is not None and date == mtime
 
 
-def _header_value(value: str) -> bytes:
-    raw = value.encode("latin-1")
-    if b"\r" in raw or b"\n" in raw or b"\0" in raw:
-        raise ValueError(f"header value {value!r} contains a control character")
-    return raw
-
-
 def _disposition(filename: str) -> bytes:
+    """RFC 6266: an ASCII fallback name, and the exact name in RFC 8187 encoding."""
     ascii_name = filename.encode("ascii", "replace").decode("ascii").replace('"', "'")
-    ascii_name = ascii_name.replace("\\", "_").replace("\r", "").replace("\n", "")
-    line = f'Content-Disposition: attachment; filename="{ascii_name}"'
+    ascii_name = ascii_name.replace("\\", "_")
+    value = f'attachment; filename="{ascii_name}"'
     if not filename.isascii():
-        line += "; filename*=UTF-8''" + quote(filename, safe="")
-    return line.encode("ascii") + b"\r\n"
+        value += "; filename*=UTF-8''" + quote(filename, safe="")
+    return field_line(b"Content-Disposition", value)
 
 
 def _head(
     status: int,
     content_type: str | None,
     lines: list[bytes],
-    extra: _HeaderBlock | None,
+    extra: HeaderBlock | None,
     mode: int,
     length: int | None,
 ) -> bytes:
-    """A file response head: the cached common head, then the file's own fields."""
+    """A file response head: the common head, then the file's own fields."""
     cacheable = content_type is None or not content_type.startswith("multipart/")  # boundary
-    if cacheable and (extra is None or not (extra.server or extra.date or extra.content_type)):
-        # head_prefix ends with "Content-Length: " exactly when the status has a body
-        prefix = head_prefix(status, content_type, mode)
-        if length is not None:
-            prefix += b"%d\r\n" % length
-        if extra is not None:
-            lines = [*lines, extra.block]
-        return b"".join((prefix, *lines, b"\r\n"))
-    parts = [status_line(status)]
-    if extra is None or not extra.server:
-        parts += (b"Server: ", SERVER, b"\r\n")
-    if extra is None or not extra.date:
-        parts.append(head_cache().fresh().date_line)
-    if content_type is not None and (extra is None or not extra.content_type):
-        parts.append(b"Content-Type: " + _header_value(content_type) + b"\r\n")
-    parts += lines
-    if extra is not None:
-        parts.append(extra.block)
-    parts.append(CONNECTION_LINES[mode])
-    if length is not None:
-        parts.append(b"Content-Length: %d\r\n" % length)
-    parts.append(b"\r\n")
-    return b"".join(parts)
+    return build_head(status, content_type, mode, extra, lines, length, cacheable=cacheable)
 
 
 def _plain(response: Response, mode: int) -> tuple[list, int]:
@@ -379,7 +341,7 @@ class StaticFiles:
         self.index = index
         self.dotfiles = dotfiles
         self.cache_control = cache_control
-        self.headers = _HeaderBlock(headers) if headers is not None else None
+        self.headers = header_block(headers)
         self.name = f"static({prefix!r}, {self.directory!r})"
         self.fn = self._serve
         # Resolved paths, per parallel context (a thread-local: nothing shared is
