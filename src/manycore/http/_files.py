@@ -14,7 +14,11 @@ nanoseconds and the size; Last-Modified is the modification time in whole
 seconds.  Static mounts refuse any path that could leave their directory:
 ``..`` segments (also when percent-encoded, since routing decodes first), NUL,
 dot-files unless enabled, and -- unless ``follow_symlinks=True`` -- any path
-whose real location is outside the directory.
+that leads outside the directory through a symlink.  A mount opens the file
+relative to its directory on every request (:mod:`._beneath`) and sends that
+open file: nothing is resolved once and trusted later, so swapping a directory
+for a symlink cannot redirect a request.  A mount's directory must exist when
+the application class is made.
 """
 
 from __future__ import annotations
@@ -22,15 +26,14 @@ from __future__ import annotations
 import mimetypes
 import os
 import stat
-import threading
-import time
 from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ._beneath import FILE_FLAGS, OpenedFile, open_beneath
 from ._clock import head_cache
-from ._errors import HTTPError
+from ._errors import HTTPError, StaticDirectoryError
 from ._head_builder import CLOSE, HeaderBlock, build_head, field_line, header_block
 from ._ranges import Unsatisfiable, content_range, multipart_layout, parse_range
 from ._response import Response, error_response
@@ -108,11 +111,11 @@ def _weak_match(header: str, etag: str) -> bool:
 
 # ------------------------------------------------------------------ responses
 class FilePart:
-    """``nbytes`` of ``path`` from ``offset``: one zero-copy send."""
+    """``nbytes`` of ``path`` (or of a file already open) from ``offset``: one zero-copy send."""
 
     __slots__ = ("nbytes", "offset", "path")
 
-    def __init__(self, path: str, offset: int, nbytes: int) -> None:
+    def __init__(self, path: str | OpenedFile, offset: int, nbytes: int) -> None:
         self.path = path
         self.offset = offset
         self.nbytes = nbytes
@@ -130,6 +133,7 @@ class FileResponse(Response):
         "length",
         "max_ranges",
         "offset",
+        "opened",
         "path",
         "stat_result",
     )
@@ -146,6 +150,7 @@ class FileResponse(Response):
         stat_result: os.stat_result | None = None,
         offset: int = 0,
         length: int | None = None,
+        opened: OpenedFile | None = None,
     ) -> None:
         super().__init__(b"", 200, headers, content_type)
         if offset < 0 or (length is not None and length < 0):
@@ -157,6 +162,8 @@ class FileResponse(Response):
         self.cache_control = cache_control
         self.max_ranges = max_ranges
         self.stat_result = stat_result  # known already (a static mount looked): one stat less
+        # A static mount opens the file safely itself: send what it opened, not the path.
+        self.opened = opened
 
     def __repr__(self) -> str:
         return f"<FileResponse {self.path!r}>"
@@ -184,6 +191,7 @@ class FileResponse(Response):
         )
         last_modified = head_cache().fresh().http_date_of(mtime)
         content_type = self.content_type or guess_type(path)
+        source = path if self.opened is None else self.opened
         extra = self.headers = header_block(self.headers)
         if extra is not None and extra.close:
             mode = CLOSE
@@ -220,7 +228,7 @@ class FileResponse(Response):
         if ranges is None:
             items = [_head(200, content_type, common, extra, mode, size)]
             if size and not head_only:
-                items.append(FilePart(path, base, size))
+                items.append(FilePart(source, base, size))
             return items, mode
         if len(ranges) == 1:
             first, last = ranges[0]
@@ -228,7 +236,7 @@ class FileResponse(Response):
             lines = [b"Content-Range: " + content_range(first, last, size) + b"\r\n", *common]
             items = [_head(206, content_type, lines, extra, mode, nbytes)]
             if not head_only:
-                items.append(FilePart(path, base + first, nbytes))
+                items.append(FilePart(source, base + first, nbytes))
             return items, mode
         boundary, parts, closing, length = multipart_layout(ranges, size, content_type)
         multipart_type = "multipart/byteranges; boundary=" + boundary.decode("ascii")
@@ -236,7 +244,7 @@ class FileResponse(Response):
         if not head_only:
             for part_head, offset, nbytes in parts:
                 items.append(part_head)
-                items.append(FilePart(path, base + offset, nbytes))
+                items.append(FilePart(source, base + offset, nbytes))
             items.append(closing)
         return items, mode
 
@@ -337,6 +345,16 @@ class StaticFiles:
         self.prefix = prefix
         self.path = prefix
         self.directory = os.path.realpath(os.fspath(directory))
+        if not os.path.isdir(self.directory):
+            raise StaticDirectoryError(
+                f"static({prefix!r}, {os.fspath(directory)!r}): "
+                + (
+                    f"{self.directory} is not a directory"
+                    if os.path.exists(self.directory)
+                    else f"the directory {self.directory} does not exist"
+                )
+                + "; create it or correct the path"
+            )
         self.follow_symlinks = follow_symlinks
         self.index = index
         self.dotfiles = dotfiles
@@ -344,10 +362,6 @@ class StaticFiles:
         self.headers = header_block(headers)
         self.name = f"static({prefix!r}, {self.directory!r})"
         self.fn = self._serve
-        # Resolved paths, per parallel context (a thread-local: nothing shared is
-        # written), each trusted for a second: realpath costs a system call per
-        # path component.
-        self._resolved = threading.local()
 
     def __repr__(self) -> str:
         return self.name
@@ -355,22 +369,8 @@ class StaticFiles:
     def _serve(self, app: Any, request: Request, path: str) -> Response:
         return self.respond(request, path)
 
-    def resolve(self, subpath: str) -> str | None:
-        """The real path for ``subpath`` inside the directory, or None when refused."""
-        cache = getattr(self._resolved, "paths", None)
-        if cache is None:
-            cache = self._resolved.paths = {}
-        now = time.monotonic()
-        hit = cache.get(subpath)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        real = self._resolve(subpath)
-        if len(cache) >= 1024:
-            cache.clear()
-        cache[subpath] = (now + 1.0, real)
-        return real
-
-    def _resolve(self, subpath: str) -> str | None:
+    def _parts(self, subpath: str) -> list[str] | None:
+        """The URL path's components, or None for one a mount never serves."""
         if "\0" in subpath or "\\" in subpath:
             return None
         parts = []
@@ -380,46 +380,45 @@ class StaticFiles:
             if segment == ".." or (segment.startswith(".") and not self.dotfiles):
                 return None
             parts.append(segment)
-        root = self.directory
-        candidate = os.path.join(root, *parts)
+        return parts
+
+    def _open(self, parts: list[str]) -> tuple[OpenedFile, os.stat_result]:
+        """Open and fstat the file: what is checked is what is sent (no path in between)."""
         if self.follow_symlinks:
-            return candidate
-        real = os.path.realpath(candidate)
-        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
-            return None
-        return real
+            fd = os.open(os.path.join(self.directory, *parts), FILE_FLAGS)
+        else:
+            fd = open_beneath(self.directory, parts)
+        opened = OpenedFile(fd)
+        return opened, os.fstat(fd)
 
     def respond(self, request: Request, subpath: str) -> Response:
-        path = self.resolve(subpath)
-        if path is None:
+        parts = self._parts(subpath)
+        if parts is None:
             raise HTTPError(404, "no such file")
         try:
-            # A resolved path has no symlink in it; lstat notices one that appeared
-            # since it was resolved (then resolve afresh, which refuses it if outside).
-            st = os.lstat(path) if not self.follow_symlinks else os.stat(path)
-            if stat.S_ISLNK(st.st_mode):
-                self._resolved.paths.pop(subpath, None)
-                path = self._resolve(subpath)
-                if path is None:
+            opened, st = self._open(parts)
+            if stat.S_ISDIR(st.st_mode):
+                opened.close()
+                if self.index is None:
                     raise HTTPError(404, "no such file")
-                st = os.stat(path)
+                if not request.raw_path.endswith(b"/"):
+                    target = request.raw_path + b"/"
+                    query = request.query_string
+                    if query:
+                        target += b"?" + query
+                    return Response(b"", 301, [("Location", target.decode("latin-1"))])
+                parts += self.index.split("/")
+                opened, st = self._open(parts)
         except OSError:
             raise HTTPError(404, "no such file") from None
-        if stat.S_ISDIR(st.st_mode):
-            if self.index is None:
-                raise HTTPError(404, "no such file")
-            if not request.raw_path.endswith(b"/"):
-                target = request.raw_path + b"/"
-                query = request.query_string
-                if query:
-                    target += b"?" + query
-                return Response(b"", 301, [("Location", target.decode("latin-1"))])
-            path = self.resolve(subpath.rstrip("/") + "/" + self.index)
-            if path is None or not os.path.isfile(path):
-                raise HTTPError(404, "no such file")
-            st = None
+        if not stat.S_ISREG(st.st_mode):
+            raise HTTPError(404, "no such file")
         return FileResponse(
-            path, headers=self.headers, cache_control=self.cache_control, stat_result=st
+            os.path.join(self.directory, *parts),
+            headers=self.headers,
+            cache_control=self.cache_control,
+            stat_result=st,
+            opened=opened,
         )
 
 
@@ -439,6 +438,7 @@ def static(
     that would leave the directory are refused with 404: ``..`` (also encoded),
     NUL, dot-files (unless ``dotfiles=True``) and symlinks that point outside
     (unless ``follow_symlinks=True``).  A directory serves its ``index`` file.
+    A ``directory`` that does not exist raises :class:`StaticDirectoryError`.
     """
     return StaticFiles(
         prefix,
