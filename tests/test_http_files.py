@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 
 import pytest
 
-from manycore.http import HttpServer, Response, guess_type, route, static
-from manycore.testing import MemoryTransport, feed
-from test_http_apps import split_responses
+from conftest import ENGINES
+from manycore.http import HttpServer, Response, _beneath, guess_type, route, static
+from manycore.http._errors import StaticDirectoryError
+from manycore.testing import MemoryTransport, ServerProcess, feed
+from test_http_apps import APPS, recv_responses, request, split_responses
+
+
+@pytest.fixture(params=["openat2", "walk"])
+def resolver(request, monkeypatch):
+    """Mounts open files with openat2 where the kernel has it, else by walking: test both."""
+    if request.param == "openat2":
+        if _beneath._openat2 is None or not _beneath._openat2.available:
+            pytest.skip("this kernel has no openat2")
+    else:
+        monkeypatch.setattr(_beneath, "_openat2", None)
+    return request.param
 
 
 @pytest.fixture
@@ -86,14 +102,23 @@ def test_directory_serves_its_index_and_redirects_without_slash(site):
         "/static/nope.txt",
     ],
 )
-def test_paths_outside_the_directory_are_refused(site, target):
+def test_paths_outside_the_directory_are_refused(site, target, resolver):
     status, _, body = get(make_app(site), target)
     assert status == 404
     assert b"must not be served" not in body and b"hidden" not in body
 
 
-def test_symlinks_inside_are_followed(site):
+def test_symlinks_inside_are_followed(site, resolver):
     assert get(make_app(site), "/static/inside-link.txt")[2] == b"spaced"
+    (site / "css-link").symlink_to("css")
+    (site / "docs" / "up-link.txt").symlink_to("../a b.txt")
+    assert get(make_app(site), "/static/css-link/app.css")[2] == b"body{}"
+    assert get(make_app(site), "/static/docs/up-link.txt")[2] == b"spaced"
+
+
+def test_symlinks_that_leave_and_come_back_are_refused(site, resolver):
+    (site / "roundabout.txt").symlink_to(f"../{site.name}/a b.txt")
+    assert get(make_app(site), "/static/roundabout.txt")[0] == 404
 
 
 def test_symlinks_outside_only_when_allowed(site):
@@ -108,6 +133,86 @@ def test_a_file_swapped_for_an_outside_symlink_is_refused_at_once(site):
     os.unlink(site / "a b.txt")
     (site / "a b.txt").symlink_to(site.parent / "outside.txt")
     assert get(app, "/static/a%20b.txt")[0] == 404
+
+
+def _swap_for_outside_link(site) -> None:
+    """Replace the served directory ``sub`` with a symlink to a directory outside."""
+    os.rename(site / "sub", site / "sub-old")
+    (site / "sub").symlink_to(site.parent / "elsewhere")
+
+
+@pytest.fixture
+def swappable(site):
+    (site / "sub").mkdir()
+    (site / "sub" / "page.txt").write_text("inside")
+    (site.parent / "elsewhere").mkdir()
+    (site.parent / "elsewhere" / "page.txt").write_text("must not be served")
+    return site
+
+
+def test_a_directory_swapped_for_an_outside_symlink_is_refused_at_once(swappable, resolver):
+    app = make_app(swappable)
+    assert get(app, "/static/sub/page.txt")[2] == b"inside"
+    _swap_for_outside_link(swappable)
+    status, _, body = get(app, "/static/sub/page.txt")
+    assert status == 404 and b"must not be served" not in body
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_directory_swapped_for_an_outside_symlink_over_a_socket(swappable, engine):
+    """On one keep-alive connection (so one worker): the request after the swap is a 404."""
+    env = {"HTTP_TEST_STATIC": str(swappable)}
+    workers = 1 if engine == "inline" else 2
+    with ServerProcess(APPS, engine=engine, workers=workers, env=env) as server:
+        with socket.create_connection(server.address, timeout=20) as sock:
+            sock.sendall(request("/assets/sub/page.txt"))
+            assert _one_response(sock)[::2] == (200, b"inside")
+            _swap_for_outside_link(swappable)
+            sock.sendall(request("/assets/sub/page.txt"))
+            status, _, body = _one_response(sock)
+    assert status == 404 and b"must not be served" not in body
+
+
+def _one_response(sock: socket.socket) -> tuple[int, dict, bytes]:
+    """A whole response: a file's body goes out after its head, maybe in a later read."""
+    data = recv_responses(sock, 1)
+    while True:
+        ((status, headers, body),) = split_responses(data)
+        if len(body) >= int(headers.get("content-length", 0)):
+            return status, headers, body
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed in the middle of a response"
+        data += chunk
+
+
+def test_a_mount_of_a_missing_directory_is_refused_when_the_class_is_made(tmp_path):
+    missing = tmp_path / "no-such-dir"
+    with pytest.raises(StaticDirectoryError, match=r"no-such-dir does not exist"):
+        static("/files", missing)
+    (tmp_path / "file.txt").write_text("")
+    with pytest.raises(StaticDirectoryError, match="is not a directory"):
+        static("/files", tmp_path / "file.txt")
+
+
+def test_serve_with_a_missing_static_directory_is_one_line_and_exit_2(tmp_path):
+    missing = tmp_path / "srv-files"
+    (tmp_path / "app.py").write_text(
+        "from manycore.http import HttpServer, static\n\n\n"
+        "class App(HttpServer):\n"
+        f"    files = static('/files', {str(missing)!r})\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "manycore", "serve", "app.py:App", "--port", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(missing) in lines[0] and "does not exist" in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_dotfiles_when_enabled(site):

@@ -58,6 +58,8 @@ class MemoryTransport:
     def sendfile_ranged(self, before: bytes, path: Any, after: bytes, offset: int, nbytes):
         """Appends the file's bytes to :attr:`output`, so tests see exactly the wire."""
         self.write(before)
+        if hasattr(path, "fileno"):
+            path = path.fileno()
         if isinstance(path, int):
             data = os.pread(path, nbytes if nbytes is not None else 1 << 62, offset)
         else:

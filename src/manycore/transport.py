@@ -41,15 +41,17 @@ _CLOSE = object()  # queue marker: close once everything before it is out
 
 
 class _FileRange:
-    __slots__ = ("fd", "offset", "owned", "remaining")
+    __slots__ = ("fd", "keep", "offset", "owned", "remaining")
 
-    def __init__(self, fd: int, offset: int, remaining: int, owned: bool) -> None:
+    def __init__(self, fd: int, offset: int, remaining: int, owned: bool, keep: Any) -> None:
         self.fd = fd
         self.offset = offset
         self.remaining = remaining
         self.owned = owned
+        self.keep = keep  # the open file object ``fd`` belongs to, kept open while sending
 
     def release(self) -> None:
+        self.keep = None
         if self.owned:
             self.owned = False
             os.close(self.fd)
@@ -130,10 +132,16 @@ class Transport:
         ``nbytes=None`` means "to the end of the file".  Any offset and length
         work, including past 4 GiB.  Raises ``OSError`` (before sending
         anything) if the file cannot be opened, and ``ValueError`` if the range
-        lies outside the file.
+        lies outside the file.  ``path`` may also be a descriptor (the caller
+        keeps it open until the send is done) or an open file object with
+        ``fileno()``, which is held until its bytes are sent.
         """
-        owned = not isinstance(path, int)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)) if owned else path
+        keep = path if hasattr(path, "fileno") else None  # an open file: held until sent
+        owned = keep is None and not isinstance(path, int)
+        if owned:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))  # type: ignore[arg-type]
+        else:
+            fd = path if keep is None else keep.fileno()  # type: ignore[assignment]
         try:
             size = os.fstat(fd).st_size
             if nbytes is None:
@@ -149,7 +157,7 @@ class Transport:
             raise
         if before:
             self.write(before)
-        item = _FileRange(fd, offset, nbytes, owned)
+        item = _FileRange(fd, offset, nbytes, owned, keep)
         if self._queue is None:
             self._queue = deque()
             self._file = item

@@ -92,6 +92,8 @@ class HttpConnection(FlowControl, Timeouts):
         "access_log",
         "app",
         "big_output",
+        "body_bytes",
+        "body_started",
         "body_timeout",
         "cache",
         "closed",
@@ -146,6 +148,8 @@ class HttpConnection(FlowControl, Timeouts):
         self.big_output = 0  # 1: a large body went out in this read, 2: a file did
         self.unchecked = 0  # answers returned since the write buffer was last looked at
         self.head_started: float | None = None
+        self.body_started: float | None = None
+        self.body_bytes = 0
         self.linger_until: float | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.timer_when = 0.0
@@ -217,9 +221,9 @@ class HttpConnection(FlowControl, Timeouts):
             self.counters.requests += delivered
             reader.delivered = 0  # type: ignore[union-attr]
         if reader.in_message:  # type: ignore[union-attr]
-            self._track_partial(now)
-        elif self.head_started is not None:
-            self.head_started = None
+            self._track_partial(now, len(data), delivered)
+        elif self.head_started is not None or self.body_started is not None:
+            self.head_started = self.body_started = None
         n = len(out)
         if n:
             output = out[0] if n == 1 else b"".join(out)

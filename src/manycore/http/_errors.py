@@ -5,6 +5,8 @@
 - :class:`RemoteProtocolError` means *the peer* sent something that is not
   HTTP/1.1 we accept.  It carries the status to answer with; after it the
   connection is answered once and closed (its state is unknown).
+- :class:`StaticDirectoryError` means *the operator* mounted a directory that
+  is not there: refused at start-up rather than answering 404 for everything.
 - :class:`LocalProtocolError` means *the application* misused the API (a header
   with a newline in it, a handler returning something that cannot be sent).  It
   becomes a logged 500: the peer is not told why.
@@ -16,7 +18,7 @@ from collections.abc import Iterable, Mapping
 
 from ..context import ManycoreError
 
-__all__ = ["HTTPError", "LocalProtocolError", "RemoteProtocolError"]
+__all__ = ["HTTPError", "LocalProtocolError", "RemoteProtocolError", "StaticDirectoryError"]
 
 
 class HTTPError(ManycoreError):
@@ -56,3 +58,7 @@ class RemoteProtocolError(ManycoreError):
 
 class LocalProtocolError(ManycoreError, ValueError):
     """The application asked for something HTTP cannot express; a bug to fix in the app."""
+
+
+class StaticDirectoryError(ManycoreError):
+    """A ``static()`` mount names a directory that does not exist (or is not one)."""

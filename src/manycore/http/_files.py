@@ -14,7 +14,11 @@ nanoseconds and the size; Last-Modified is the modification time in whole
 seconds.  Static mounts refuse any path that could leave their directory:
 ``..`` segments (also when percent-encoded, since routing decodes first), NUL,
 dot-files unless enabled, and -- unless ``follow_symlinks=True`` -- any path
-whose real location is outside the directory.
+that leads outside the directory through a symlink.  A mount opens the file
+relative to its directory on every request (:mod:`._beneath`) and sends that
+open file: nothing is resolved once and trusted later, so swapping a directory
+for a symlink cannot redirect a request.  A mount's directory must exist when
+the application class is made.
 """
 
 from __future__ import annotations
@@ -22,26 +26,17 @@ from __future__ import annotations
 import mimetypes
 import os
 import stat
-import threading
-import time
 from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ._beneath import FILE_FLAGS, OpenedFile, open_beneath
 from ._clock import head_cache
-from ._errors import HTTPError
+from ._errors import HTTPError, StaticDirectoryError
+from ._head_builder import CLOSE, HeaderBlock, build_head, field_line, header_block
 from ._ranges import Unsatisfiable, content_range, multipart_layout, parse_range
-from ._response import (
-    CLOSE,
-    CONNECTION_LINES,
-    SERVER,
-    Response,
-    _HeaderBlock,
-    error_response,
-    head_prefix,
-    status_line,
-)
+from ._response import Response, error_response
 
 if TYPE_CHECKING:
     from ._request import Request
@@ -116,11 +111,11 @@ def _weak_match(header: str, etag: str) -> bool:
 
 # ------------------------------------------------------------------ responses
 class FilePart:
-    """``nbytes`` of ``path`` from ``offset``: one zero-copy send."""
+    """``nbytes`` of ``path`` (or of a file already open) from ``offset``: one zero-copy send."""
 
     __slots__ = ("nbytes", "offset", "path")
 
-    def __init__(self, path: str, offset: int, nbytes: int) -> None:
+    def __init__(self, path: str | OpenedFile, offset: int, nbytes: int) -> None:
         self.path = path
         self.offset = offset
         self.nbytes = nbytes
@@ -138,6 +133,7 @@ class FileResponse(Response):
         "length",
         "max_ranges",
         "offset",
+        "opened",
         "path",
         "stat_result",
     )
@@ -148,12 +144,13 @@ class FileResponse(Response):
         *,
         content_type: str | None = None,
         filename: str | None = None,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | _HeaderBlock | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | HeaderBlock | None = None,
         cache_control: str | None = None,
         max_ranges: int = 16,
         stat_result: os.stat_result | None = None,
         offset: int = 0,
         length: int | None = None,
+        opened: OpenedFile | None = None,
     ) -> None:
         super().__init__(b"", 200, headers, content_type)
         if offset < 0 or (length is not None and length < 0):
@@ -165,6 +162,8 @@ class FileResponse(Response):
         self.cache_control = cache_control
         self.max_ranges = max_ranges
         self.stat_result = stat_result  # known already (a static mount looked): one stat less
+        # A static mount opens the file safely itself: send what it opened, not the path.
+        self.opened = opened
 
     def __repr__(self) -> str:
         return f"<FileResponse {self.path!r}>"
@@ -192,9 +191,8 @@ class FileResponse(Response):
         )
         last_modified = head_cache().fresh().http_date_of(mtime)
         content_type = self.content_type or guess_type(path)
-        extra = self.headers
-        if extra is not None and type(extra) is not _HeaderBlock:
-            extra = self.headers = _HeaderBlock(extra)
+        source = path if self.opened is None else self.opened
+        extra = self.headers = header_block(self.headers)
         if extra is not None and extra.close:
             mode = CLOSE
         validators = [
@@ -202,7 +200,7 @@ class FileResponse(Response):
             b"Last-Modified: " + last_modified + b"\r\n",
         ]
         if self.cache_control:
-            validators.append(b"Cache-Control: " + _header_value(self.cache_control) + b"\r\n")
+            validators.append(field_line(b"Cache-Control", self.cache_control))
 
         method = request.method
         fields = request.headers.by_name()  # name -> values: plain dict lookups below
@@ -230,7 +228,7 @@ class FileResponse(Response):
         if ranges is None:
             items = [_head(200, content_type, common, extra, mode, size)]
             if size and not head_only:
-                items.append(FilePart(path, base, size))
+                items.append(FilePart(source, base, size))
             return items, mode
         if len(ranges) == 1:
             first, last = ranges[0]
@@ -238,7 +236,7 @@ class FileResponse(Response):
             lines = [b"Content-Range: " + content_range(first, last, size) + b"\r\n", *common]
             items = [_head(206, content_type, lines, extra, mode, nbytes)]
             if not head_only:
-                items.append(FilePart(path, base + first, nbytes))
+                items.append(FilePart(source, base + first, nbytes))
             return items, mode
         boundary, parts, closing, length = multipart_layout(ranges, size, content_type)
         multipart_type = "multipart/byteranges; boundary=" + boundary.decode("ascii")
@@ -246,7 +244,7 @@ class FileResponse(Response):
         if not head_only:
             for part_head, offset, nbytes in parts:
                 items.append(part_head)
-                items.append(FilePart(path, base + offset, nbytes))
+                items.append(FilePart(source, base + offset, nbytes))
             items.append(closing)
         return items, mode
 
@@ -293,55 +291,27 @@ def _if_range_holds(value: str, etag: str, mtime: int) -> bool:
     return date is not None and date == mtime
 
 
-def _header_value(value: str) -> bytes:
-    raw = value.encode("latin-1")
-    if b"\r" in raw or b"\n" in raw or b"\0" in raw:
-        raise ValueError(f"header value {value!r} contains a control character")
-    return raw
-
-
 def _disposition(filename: str) -> bytes:
+    """RFC 6266: an ASCII fallback name, and the exact name in RFC 8187 encoding."""
     ascii_name = filename.encode("ascii", "replace").decode("ascii").replace('"', "'")
-    ascii_name = ascii_name.replace("\\", "_").replace("\r", "").replace("\n", "")
-    line = f'Content-Disposition: attachment; filename="{ascii_name}"'
+    ascii_name = ascii_name.replace("\\", "_")
+    value = f'attachment; filename="{ascii_name}"'
     if not filename.isascii():
-        line += "; filename*=UTF-8''" + quote(filename, safe="")
-    return line.encode("ascii") + b"\r\n"
+        value += "; filename*=UTF-8''" + quote(filename, safe="")
+    return field_line(b"Content-Disposition", value)
 
 
 def _head(
     status: int,
     content_type: str | None,
     lines: list[bytes],
-    extra: _HeaderBlock | None,
+    extra: HeaderBlock | None,
     mode: int,
     length: int | None,
 ) -> bytes:
-    """A file response head: the cached common head, then the file's own fields."""
+    """A file response head: the common head, then the file's own fields."""
     cacheable = content_type is None or not content_type.startswith("multipart/")  # boundary
-    if cacheable and (extra is None or not (extra.server or extra.date or extra.content_type)):
-        # head_prefix ends with "Content-Length: " exactly when the status has a body
-        prefix = head_prefix(status, content_type, mode)
-        if length is not None:
-            prefix += b"%d\r\n" % length
-        if extra is not None:
-            lines = [*lines, extra.block]
-        return b"".join((prefix, *lines, b"\r\n"))
-    parts = [status_line(status)]
-    if extra is None or not extra.server:
-        parts += (b"Server: ", SERVER, b"\r\n")
-    if extra is None or not extra.date:
-        parts.append(head_cache().fresh().date_line)
-    if content_type is not None and (extra is None or not extra.content_type):
-        parts.append(b"Content-Type: " + _header_value(content_type) + b"\r\n")
-    parts += lines
-    if extra is not None:
-        parts.append(extra.block)
-    parts.append(CONNECTION_LINES[mode])
-    if length is not None:
-        parts.append(b"Content-Length: %d\r\n" % length)
-    parts.append(b"\r\n")
-    return b"".join(parts)
+    return build_head(status, content_type, mode, extra, lines, length, cacheable=cacheable)
 
 
 def _plain(response: Response, mode: int) -> tuple[list, int]:
@@ -375,17 +345,23 @@ class StaticFiles:
         self.prefix = prefix
         self.path = prefix
         self.directory = os.path.realpath(os.fspath(directory))
+        if not os.path.isdir(self.directory):
+            raise StaticDirectoryError(
+                f"static({prefix!r}, {os.fspath(directory)!r}): "
+                + (
+                    f"{self.directory} is not a directory"
+                    if os.path.exists(self.directory)
+                    else f"the directory {self.directory} does not exist"
+                )
+                + "; create it or correct the path"
+            )
         self.follow_symlinks = follow_symlinks
         self.index = index
         self.dotfiles = dotfiles
         self.cache_control = cache_control
-        self.headers = _HeaderBlock(headers) if headers is not None else None
+        self.headers = header_block(headers)
         self.name = f"static({prefix!r}, {self.directory!r})"
         self.fn = self._serve
-        # Resolved paths, per parallel context (a thread-local: nothing shared is
-        # written), each trusted for a second: realpath costs a system call per
-        # path component.
-        self._resolved = threading.local()
 
     def __repr__(self) -> str:
         return self.name
@@ -393,22 +369,8 @@ class StaticFiles:
     def _serve(self, app: Any, request: Request, path: str) -> Response:
         return self.respond(request, path)
 
-    def resolve(self, subpath: str) -> str | None:
-        """The real path for ``subpath`` inside the directory, or None when refused."""
-        cache = getattr(self._resolved, "paths", None)
-        if cache is None:
-            cache = self._resolved.paths = {}
-        now = time.monotonic()
-        hit = cache.get(subpath)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        real = self._resolve(subpath)
-        if len(cache) >= 1024:
-            cache.clear()
-        cache[subpath] = (now + 1.0, real)
-        return real
-
-    def _resolve(self, subpath: str) -> str | None:
+    def _parts(self, subpath: str) -> list[str] | None:
+        """The URL path's components, or None for one a mount never serves."""
         if "\0" in subpath or "\\" in subpath:
             return None
         parts = []
@@ -418,46 +380,45 @@ class StaticFiles:
             if segment == ".." or (segment.startswith(".") and not self.dotfiles):
                 return None
             parts.append(segment)
-        root = self.directory
-        candidate = os.path.join(root, *parts)
+        return parts
+
+    def _open(self, parts: list[str]) -> tuple[OpenedFile, os.stat_result]:
+        """Open and fstat the file: what is checked is what is sent (no path in between)."""
         if self.follow_symlinks:
-            return candidate
-        real = os.path.realpath(candidate)
-        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
-            return None
-        return real
+            fd = os.open(os.path.join(self.directory, *parts), FILE_FLAGS)
+        else:
+            fd = open_beneath(self.directory, parts)
+        opened = OpenedFile(fd)
+        return opened, os.fstat(fd)
 
     def respond(self, request: Request, subpath: str) -> Response:
-        path = self.resolve(subpath)
-        if path is None:
+        parts = self._parts(subpath)
+        if parts is None:
             raise HTTPError(404, "no such file")
         try:
-            # A resolved path has no symlink in it; lstat notices one that appeared
-            # since it was resolved (then resolve afresh, which refuses it if outside).
-            st = os.lstat(path) if not self.follow_symlinks else os.stat(path)
-            if stat.S_ISLNK(st.st_mode):
-                self._resolved.paths.pop(subpath, None)
-                path = self._resolve(subpath)
-                if path is None:
+            opened, st = self._open(parts)
+            if stat.S_ISDIR(st.st_mode):
+                opened.close()
+                if self.index is None:
                     raise HTTPError(404, "no such file")
-                st = os.stat(path)
+                if not request.raw_path.endswith(b"/"):
+                    target = request.raw_path + b"/"
+                    query = request.query_string
+                    if query:
+                        target += b"?" + query
+                    return Response(b"", 301, [("Location", target.decode("latin-1"))])
+                parts += self.index.split("/")
+                opened, st = self._open(parts)
         except OSError:
             raise HTTPError(404, "no such file") from None
-        if stat.S_ISDIR(st.st_mode):
-            if self.index is None:
-                raise HTTPError(404, "no such file")
-            if not request.raw_path.endswith(b"/"):
-                target = request.raw_path + b"/"
-                query = request.query_string
-                if query:
-                    target += b"?" + query
-                return Response(b"", 301, [("Location", target.decode("latin-1"))])
-            path = self.resolve(subpath.rstrip("/") + "/" + self.index)
-            if path is None or not os.path.isfile(path):
-                raise HTTPError(404, "no such file")
-            st = None
+        if not stat.S_ISREG(st.st_mode):
+            raise HTTPError(404, "no such file")
         return FileResponse(
-            path, headers=self.headers, cache_control=self.cache_control, stat_result=st
+            os.path.join(self.directory, *parts),
+            headers=self.headers,
+            cache_control=self.cache_control,
+            stat_result=st,
+            opened=opened,
         )
 
 
@@ -477,6 +438,7 @@ def static(
     that would leave the directory are refused with 404: ``..`` (also encoded),
     NUL, dot-files (unless ``dotfiles=True``) and symlinks that point outside
     (unless ``follow_symlinks=True``).  A directory serves its ``index`` file.
+    A ``directory`` that does not exist raises :class:`StaticDirectoryError`.
     """
     return StaticFiles(
         prefix,

@@ -10,151 +10,36 @@ A response is then one cache lookup plus ``Content-Length`` and the body.
 Invariants: every response carries ``Server`` and ``Date`` (RFC 9110 §6.6.1
 and §10.2.4); 1xx, 204 and 304 responses carry no body and no
 ``Content-Length``; a HEAD response has the headers the GET would have had and
-no body.  Header names and values given by an application are validated here
-so a newline in a value can never split a response (header injection).
+no body.  Heads are built, and application header fields checked, by
+:mod:`._head_builder`, which every kind of response shares.
 """
 
 from __future__ import annotations
 
 import http
-import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _json
-from ._clock import HeadCache, head_cache
+from ._clock import HeadCache
 from ._errors import HTTPError, LocalProtocolError
+from ._head_builder import (
+    CLOSE,
+    KEEP,
+    NO_BODY_STATUSES,
+    build_head,
+    head_prefix,
+    header_block,
+)
 
 if TYPE_CHECKING:
     import os
 
     from ._request import Request
 
-__all__ = ["CLOSE", "KEEP", "Response", "error_response", "render"]
+__all__ = ["CLOSE", "KEEP", "Response", "error_response", "head_prefix", "render"]
 
-# Connection modes: how the response ends its head.  A persistent connection says
-# "keep-alive" explicitly (as nginx does): HTTP/1.0 clients need it, HTTP/1.1 ones
-# ignore it, and the fast path then never needs the request's version.
-KEEP = 0  # "Connection: keep-alive": more requests may follow
-CLOSE = 1  # "Connection: close": the server closes after this response
-
-SERVER = b"manycore"
-CONNECTION_LINES = (b"Connection: keep-alive\r\n", b"Connection: close\r\n")
 _BIG_BODY = 16 * 1024  # above this, a body is written as its own buffer, not copied
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_BAD_VALUE = re.compile(rb"[\x00\r\n]")
-_NO_BODY_STATUSES = frozenset({204, 304})
-_RESERVED = {
-    b"content-length": "Content-Length is computed by the server from the body",
-    b"transfer-encoding": "Transfer-Encoding is chosen by the server (use Response.stream)",
-}
-
-
-def _status_lines() -> dict[int, bytes]:
-    lines = {}
-    for status in http.HTTPStatus:
-        lines[status.value] = b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
-    return lines
-
-
-STATUS_LINES = _status_lines()
-
-
-def status_line(status: int) -> bytes:
-    line = STATUS_LINES.get(status)
-    if line is None:
-        if type(status) is not int or not 200 <= status <= 999:
-            raise LocalProtocolError(
-                f"response status must be an int from 200 to 999, got {status!r}"
-            )
-        line = b"HTTP/1.1 %d \r\n" % status
-    return line
-
-
-def _content_type_line(content_type: str) -> bytes:
-    value = content_type.encode("latin-1")
-    if _BAD_VALUE.search(value):
-        raise LocalProtocolError(f"content_type {content_type!r} contains a control character")
-    return b"Content-Type: " + value + b"\r\n"
-
-
-def head_prefix(
-    status: int, content_type: str | None, mode: int, cache: HeadCache | None = None
-) -> bytes:
-    """Status line, Server, Date, Content-Type and Connection, ready for Content-Length."""
-    if cache is None:
-        cache = head_cache().fresh()
-    key = (status, content_type, mode)
-    prefix = cache.prefixes.get(key)
-    if prefix is None:
-        parts = [status_line(status), b"Server: ", SERVER, b"\r\n", cache.date_line]
-        if content_type is not None:
-            parts.append(_content_type_line(content_type))
-        parts.append(CONNECTION_LINES[mode])
-        if status not in _NO_BODY_STATUSES and status >= 200:
-            parts.append(b"Content-Length: ")
-        prefix = b"".join(parts)
-        ok = status == 200 and mode == KEEP and content_type is not None
-        cache.store_prefix(key, prefix, content_type if ok else None)
-    return prefix
-
-
-# ------------------------------------------------------------------ application headers
-class _HeaderBlock:
-    """Application headers encoded once, with what the server must know about them."""
-
-    __slots__ = ("block", "close", "content_type", "date", "server")
-
-    def __init__(self, headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
-        pairs = headers.items() if isinstance(headers, Mapping) else headers
-        lines = []
-        self.close = False
-        self.date = self.server = self.content_type = False
-        for name, value in pairs:
-            raw_name = name.encode("latin-1") if isinstance(name, str) else bytes(name)
-            raw_value = (
-                str(value).encode("latin-1") if not isinstance(value, bytes) else bytes(value)
-            )
-            if not _TOKEN.match(raw_name):
-                raise LocalProtocolError(f"response header name {name!r} is not a valid HTTP token")
-            if _BAD_VALUE.search(raw_value):
-                raise LocalProtocolError(
-                    f"response header {name!r} has a CR, LF or NUL in its value {value!r}; "
-                    "header values must be a single line"
-                )
-            lower = raw_name.lower()
-            if lower in _RESERVED:
-                raise LocalProtocolError(f"do not set {name!r}: {_RESERVED[lower]}")
-            if lower == b"connection":
-                self.close = self.close or b"close" in raw_value.lower()
-                continue  # the server writes its own Connection line
-            if lower == b"date":
-                self.date = True
-            elif lower == b"server":
-                self.server = True
-            elif lower == b"content-type":
-                self.content_type = True
-            lines.append(b"%s: %s\r\n" % (raw_name, raw_value))
-        self.block = b"".join(lines)
-
-
-def _full_head(
-    status: int, content_type: str | None, mode: int, extra: _HeaderBlock, length: int | None
-) -> bytes:
-    """The uncached path: a head with application headers."""
-    parts = [status_line(status)]
-    if not extra.server:
-        parts += (b"Server: ", SERVER, b"\r\n")
-    if not extra.date:
-        parts.append(head_cache().fresh().date_line)
-    if content_type is not None and not extra.content_type:
-        parts.append(_content_type_line(content_type))
-    parts.append(extra.block)
-    parts.append(CONNECTION_LINES[mode])
-    if length is not None:
-        parts.append(b"Content-Length: %d\r\n" % length)
-    parts.append(b"\r\n")
-    return b"".join(parts)
 
 
 # ------------------------------------------------------------------ Response
@@ -295,7 +180,7 @@ def render(
     """
     body, content_type = _body_bytes(resp)
     status = resp.status
-    no_body = status in _NO_BODY_STATUSES or status < 200
+    no_body = status in NO_BODY_STATUSES or status < 200
     if no_body:
         body = b""
     if resp.headers is None:
@@ -305,10 +190,10 @@ def render(
             return mode
         head = prefix + b"%d\r\n\r\n" % len(body)
     else:
-        extra = resp.headers if type(resp.headers) is _HeaderBlock else _HeaderBlock(resp.headers)
-        if extra.close:
+        extra = header_block(resp.headers)
+        if extra.close:  # type: ignore[union-attr]
             mode = CLOSE
-        head = _full_head(status, content_type, mode, extra, None if no_body else len(body))
+        head = build_head(status, content_type, mode, extra, (), None if no_body else len(body))
     if head_only or not body:
         out.append(head)
     elif len(body) > _BIG_BODY:

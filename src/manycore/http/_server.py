@@ -30,7 +30,13 @@ _SIZE_SETTINGS = (
     "max_pipeline",
     "write_buffer_limit",
 )
-_TIME_SETTINGS = ("header_timeout", "body_timeout", "keepalive_timeout", "send_timeout")
+_TIME_SETTINGS = (
+    "header_timeout",
+    "body_timeout",
+    "body_grace",
+    "keepalive_timeout",
+    "send_timeout",
+)
 
 
 class HttpServer:
@@ -44,6 +50,9 @@ class HttpServer:
     - ``max_header_count`` -- most header fields in one request (431).
     - ``header_timeout`` -- seconds a client may take to send a request head.
     - ``body_timeout`` -- seconds a request body may stall between reads.
+    - ``body_grace``, ``body_min_rate`` -- a request body must average
+      ``body_min_rate`` bytes/s after its first ``body_grace`` seconds, however
+      steadily it trickles (0 turns the minimum rate off).
     - ``keepalive_timeout`` -- seconds an idle keep-alive connection stays open.
     - ``send_timeout`` -- seconds output may make no progress before the
       connection is dropped (a client that stopped reading).
@@ -63,6 +72,8 @@ class HttpServer:
     max_header_count: ClassVar[int] = 100
     header_timeout: ClassVar[float] = 10.0
     body_timeout: ClassVar[float] = 30.0
+    body_grace: ClassVar[float] = 20.0
+    body_min_rate: ClassVar[float] = 500.0
     keepalive_timeout: ClassVar[float] = 15.0
     send_timeout: ClassVar[float] = 60.0
     max_pipeline: ClassVar[int] = 64
@@ -117,3 +128,9 @@ def _check_settings(cls: type) -> None:
             raise TypeError(
                 f"{cls.__qualname__}.{name} must be a positive number of seconds, got {value!r}"
             )
+    rate = cls.body_min_rate
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or rate < 0:
+        raise TypeError(
+            f"{cls.__qualname__}.body_min_rate must be a number of bytes per second "
+            f"(0 for no minimum), got {rate!r}"
+        )

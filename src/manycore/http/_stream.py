@@ -17,15 +17,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._clock import head_cache
-from ._response import (
-    CLOSE,
-    CONNECTION_LINES,
-    SERVER,
-    Response,
-    _HeaderBlock,
-    status_line,
-)
+from ._head_builder import CLOSE, build_head, header_block
+from ._response import Response
 
 __all__ = ["StreamResponse", "pump_stream"]
 
@@ -59,25 +52,11 @@ class StreamResponse(Response):
 
     def head(self, mode: int, chunked: bool) -> tuple[bytes, int]:
         """The response head; HTTP/1.0 (no chunked coding) forces a close at the end."""
-        extra = self.headers
-        if extra is not None and type(extra) is not _HeaderBlock:
-            extra = _HeaderBlock(extra)
+        extra = header_block(self.headers)
         if not chunked or (extra is not None and extra.close):
             mode = CLOSE
-        parts = [status_line(self.status)]
-        if extra is None or not extra.server:
-            parts += (b"Server: ", SERVER, b"\r\n")
-        if extra is None or not extra.date:
-            parts.append(head_cache().fresh().date_line)
-        if self.content_type and (extra is None or not extra.content_type):
-            parts.append(b"Content-Type: " + self.content_type.encode("latin-1") + b"\r\n")
-        if extra is not None:
-            parts.append(extra.block)
-        if chunked:
-            parts.append(b"Transfer-Encoding: chunked\r\n")
-        parts.append(CONNECTION_LINES[mode])
-        parts.append(b"\r\n")
-        return b"".join(parts), mode
+        content_type = self.content_type or None
+        return build_head(self.status, content_type, mode, extra, chunked=chunked), mode
 
 
 def _as_bytes(chunk: Any) -> bytes:

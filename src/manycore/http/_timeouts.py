@@ -6,6 +6,11 @@ and then re-evaluates that state, rather than being rescheduled on every read:
 - a request head in progress must be complete ``header_timeout`` seconds after
   it began (slowloris), else **408** and close;
 - a request body must not stall for ``body_timeout`` seconds, else **408**;
+- a request body must arrive at ``body_min_rate`` bytes/s on average after a
+  grace of ``body_grace`` seconds (as Apache's ``mod_reqtimeout``
+  ``body=20,MinRate=500``: the deadline starts at ``body_grace`` and grows by a
+  second per ``body_min_rate`` bytes received), else **408**: a trickle that
+  never stalls is still cut off;
 - an idle keep-alive connection closes after ``keepalive_timeout`` seconds;
 - output that makes no progress for ``send_timeout`` seconds (a client that
   stopped reading) aborts the connection;
@@ -20,6 +25,7 @@ of :class:`~manycore.http._connection.HttpConnection` and works on its state.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 __all__ = ["Timeouts"]
@@ -36,6 +42,9 @@ class Timeouts:
     keepalive_timeout: float
     send_timeout: float
     head_started: float | None
+    body_started: float | None  # when the request body in progress began arriving
+    body_bytes: int  # bytes read since then
+    app: Any
     last_activity: float
     linger_until: float | None
     timer: Any
@@ -51,15 +60,30 @@ class Timeouts:
     _time: Any
     _timed_out: Any  # from HttpConnection: answers 408 and closes
 
-    def _track_partial(self, now: float) -> None:
+    def _track_partial(self, now: float, nbytes: int, new_message: int) -> None:
+        """A read ended inside a message; ``new_message``: a request completed in it."""
         reader = self.reader
         if reader.in_head:  # type: ignore[union-attr]
+            self.body_started = None
             if self.head_started is None:
                 self.head_started = now
                 self._arm(now + self.header_timeout)
         else:
             self.head_started = None
-            self._arm(now + self.body_timeout)
+            if self.body_started is None or new_message:
+                self.body_started = now  # the body began in this read
+                self.body_bytes = nbytes
+            else:
+                self.body_bytes += nbytes
+            self._arm(min(now + self.body_timeout, self._body_rate_deadline()))
+
+    def _body_rate_deadline(self) -> float:
+        """When the body in progress falls below the minimum average rate."""
+        cls = type(self.app)
+        rate = cls.body_min_rate
+        if not rate or self.body_started is None:
+            return math.inf
+        return self.body_started + cls.body_grace + self.body_bytes / rate
 
     def _arm(self, when: float) -> None:
         if self.loop is None:
@@ -105,6 +129,11 @@ class Timeouts:
             if now >= deadline:
                 self._timed_out("the request body stopped arriving")
                 return
+            slow = self._body_rate_deadline()
+            if now >= slow:
+                self._timed_out("the request body arrived too slowly")
+                return
+            deadline = min(deadline, slow)
         elif self._output_pending():
             deadline = self._output_deadline(now)
         else:
