@@ -7,6 +7,7 @@ Endpoints::
     GET /wiki/{title}           the page's XML, the exact bytes of the dump
                                 (?redirect=no: a redirect page itself)
     GET /text/{title}           the article as plain text
+    GET /html/{title}           the article as safe HTML (links open articles in the page)
     GET /offsets/{prefix}       [[title, start, end], ...] like PyParallel's wiki demo
     GET /xml  (Range: bytes=)   bytes of the dump (206)
     GET /stats                  index size, titles, workers, requests
@@ -36,14 +37,16 @@ import manycore
 from manycore.http import FileResponse, HttpServer, Request, Response, route
 
 from .index import WikiIndex, clamp_limit
-from .text import page_text
+from .text import page_html, page_text
 
 __all__ = ["WikiApp"]
 
 XML = "application/xml; charset=utf-8"
 MAX_OFFSETS = 100_000
 MAX_RANGE = 64 << 20
-TEXT_CACHE = 64
+RENDER_CACHE = 64
+# A rendered article is ours, but defence in depth: even opened on its own it runs no script.
+HTML_HEADERS = [("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")]
 _PAGE = resources.files(__package__).joinpath("static/index.html").read_bytes()
 _local = threading.local()
 
@@ -57,9 +60,18 @@ def _not_found(title: str) -> Response:
     return Response.json({"error": f"no page titled {title!r}", "title": title}, status=404)
 
 
-def _render_text(index: WikiIndex, key_id: int) -> str:
+def _render_text(index: WikiIndex, key_id: int) -> bytes:
     """Runs on a worker's thread pool: read (maybe decompress) the page and strip its markup."""
-    return page_text(index.title(key_id), index.read_page(key_id))
+    return page_text(index.title(key_id), index.read_page(key_id)).encode("utf-8")
+
+
+def _render_html(index: WikiIndex, key_id: int) -> bytes:
+    """Runs on a worker's thread pool: the page as HTML, its links checked against the index."""
+
+    def exists(title: str) -> bool:
+        return index.resolve(title) is not None
+
+    return page_html(index.read_page(key_id), exists).encode("utf-8")
 
 
 def _read(index: WikiIndex, offset: int, length: int) -> bytes:
@@ -127,17 +139,37 @@ class WikiApp(HttpServer):
         key_id, _ = self._find(request, title)
         if key_id is None:
             return _not_found(title)
-        cache = getattr(_local, "texts", None)
-        if cache is None:
-            cache = _local.texts = OrderedDict()
-        body = cache.get(key_id)
-        if body is None:
-            body = (await self._offload(_render_text, index, key_id)).encode("utf-8")
-            cache[key_id] = body
-            if len(cache) > TEXT_CACHE:
-                cache.popitem(last=False)
+        body = await self._rendered(_render_text, index, key_id)
         headers = [("X-Wiki-Title", _quoted(index.title(key_id)))]
         return Response(body, headers=headers, content_type="text/plain; charset=utf-8")
+
+    @route("/html/{title:path}")
+    async def html(self, request: Request, title: str) -> Response:
+        index = self._index()
+        key_id, named = self._find(request, title)
+        if key_id is None:
+            return _not_found(title)
+        body = await self._rendered(_render_html, index, key_id)
+        headers = [("X-Wiki-Title", _quoted(index.title(key_id))), *HTML_HEADERS]
+        if key_id != named:
+            headers.append(("X-Wiki-Redirected-From", _quoted(index.title(named))))
+        return Response(body, headers=headers, content_type="text/html; charset=utf-8")
+
+    async def _rendered(self, render: Any, index: WikiIndex, key_id: int) -> bytes:
+        """``render(index, key_id)`` on the thread pool, through this thread's small cache."""
+        cache = getattr(_local, "rendered", None)
+        if cache is None:
+            cache = _local.rendered = OrderedDict()
+        key = (render, key_id)
+        body = cache.get(key)
+        if body is None:
+            body = await self._offload(render, index, key_id)
+            cache[key] = body
+            if len(cache) > RENDER_CACHE:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(key)
+        return body
 
     @route("/offsets/{prefix:path}")
     def offsets(self, request: Request, prefix: str) -> Response:
