@@ -47,6 +47,8 @@ _LEFTOVER = re.compile(r"\[\[|\]\]|\{\{|\}\}|\{\||\|\}")
 # Markup the parser left as text (it does, where it cannot match a tag up): never shown.
 _STRAY_REF = re.compile(r"<ref\b[^>]*/>|<ref\b[^>]*>.*?</ref\s*>", re.DOTALL | re.IGNORECASE)
 _STRAY_TAG = re.compile(r"</?[A-Za-z][\w-]*(?:\s[^<>]*)?/?>")
+# "See {{dropped}}." says nothing once the template is gone: the sentence goes too.
+_DANGLING_SEE = re.compile(r"(?:^|(?<=[.!?] ))(?:[Ss]ee(?: also)?|[Cc]f\.?)\x00[.;:]? ?", re.M)
 _SLUG = re.compile(r"[^\w-]+")
 _URL = re.compile(r"(?i)^(?:https?:|ftp:|mailto:|//)[^\s\x00-\x1f\"<>]+$")
 _NUMBER = re.compile(r"^\s*\d{1,3}\s*$")
@@ -97,13 +99,21 @@ def article_text(code: Wikicode) -> str:
 
 
 def link_targets(code: Wikicode) -> list[str]:
-    """Titles the article's ordinary internal links point to (files, categories excluded)."""
-    out = []
-    for link in code.filter_wikilinks():
-        target = _link_target(str(link.title))
-        if target:
-            out.append(target)
-    return out
+    """Titles of the internal links a reader sees (not those in templates, files, categories)."""
+    out: list[str] = []
+    pending = list(code.nodes)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Wikilink):
+            target = _link_target(str(node.title))
+            if target:
+                out.append(target)
+        elif isinstance(node, Tag) and node.contents is not None:
+            if str(node.tag).strip().lower() not in _DROPPED_TAGS:
+                pending.extend(node.contents.nodes)
+        elif isinstance(node, Heading):
+            pending.extend(node.title.nodes)
+    return out[::-1]
 
 
 def _link_target(raw: str) -> str | None:
@@ -132,6 +142,7 @@ def _close_gaps(text: str) -> str:
     if GAP not in text:
         return text
     text = re.sub(r"[ \t]*\x00[\x00 \t]*", GAP, text)
+    text = _DANGLING_SEE.sub("", text)
     text = re.sub(r" ?[(\[](?:[\s,;:\x00]|&nbsp;)*\x00(?:[\s,;:\x00]|&nbsp;)*[)\]]", GAP, text)
     text = re.sub(r"([(\[])\x00[\s,;:]*", r"\1", text)
     text = re.sub(r"[\s,;:]*\x00([)\]])", r"\1", text)
@@ -249,10 +260,15 @@ class _Renderer:
                     out.append(self.wrap("p", text))
                 paragraph.clear()
 
+        listing: list[str] = []  # the open lists' HTML (or the items' lines)
+
         def close_lists(depth: int = 0) -> None:
             while len(lists) > depth:
                 list_tag, item_tag = lists.pop()
-                out.append(f"</{item_tag}></{list_tag}>" if self.html else "")
+                listing.append(f"</{item_tag}></{list_tag}>")
+            if not depth and listing:
+                out.append(("" if self.html else "\n").join(listing))
+                listing.clear()
 
         for item in items:
             if isinstance(item, str):
@@ -263,15 +279,13 @@ class _Renderer:
                 continue
             if item.prefix:
                 flush_paragraph()
-                self._list_item(item, lists, out, close_lists)
+                self._list_item(item, lists, listing, close_lists)
                 continue
+            close_lists()
             if item.empty():
                 flush_paragraph()
-                close_lists()
-                continue
-            if lists:
-                close_lists()
-            paragraph.append("".join(item.parts).strip())
+            else:
+                paragraph.append("".join(item.parts).strip())
         flush_paragraph()
         close_lists()
         joiner = "\n" if self.html else "\n\n"
