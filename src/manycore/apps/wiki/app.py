@@ -8,6 +8,10 @@ Endpoints::
                                 (?redirect=no: a redirect page itself)
     GET /text/{title}           the article as plain text
     GET /html/{title}           the article as safe HTML (links open articles in the page)
+    GET /fulltext?q=WORDS&limit=10  [{title, snippet, score}, ...] (needs build --fulltext)
+    GET /w/api.php?action=opensearch&search=PREFIX   MediaWiki's OpenSearch suggestions
+    GET /opensearch.xml         the OpenSearch description browsers add a search engine from
+    GET /random                 a redirect to a random article
     GET /offsets/{prefix}       [[title, start, end], ...] like PyParallel's wiki demo
     GET /xml  (Range: bytes=)   bytes of the dump (206)
     GET /stats                  index size, titles, workers, requests
@@ -27,17 +31,21 @@ page of a multistream dump is decompressed on the thread pool.
 from __future__ import annotations
 
 import asyncio
+import re
+import secrets
 import threading
 from collections import OrderedDict
 from importlib import resources
 from typing import Any, ClassVar
 from urllib.parse import quote
+from xml.sax.saxutils import escape as xml_escape
 
 import manycore
 from manycore.http import FileResponse, HttpServer, Request, Response, route
 
+from . import fulltext
 from .index import WikiIndex, clamp_limit
-from .text import page_html, page_text
+from .text import page_html, page_text, wikitext_of
 
 __all__ = ["WikiApp"]
 
@@ -45,6 +53,10 @@ XML = "application/xml; charset=utf-8"
 MAX_OFFSETS = 100_000
 MAX_RANGE = 64 << 20
 RENDER_CACHE = 64
+MAX_FULLTEXT_LIMIT = 100
+MAX_OPENSEARCH_LIMIT = 500  # as MediaWiki
+RANDOM_TRIES = 64
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$")
 # A rendered article is ours, but defence in depth: even opened on its own it runs no script.
 HTML_HEADERS = [("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")]
 _PAGE = resources.files(__package__).joinpath("static/index.html").read_bytes()
@@ -72,6 +84,32 @@ def _render_html(index: WikiIndex, key_id: int) -> bytes:
         return index.resolve(title) is not None
 
     return page_html(index.read_page(key_id), exists).encode("utf-8")
+
+
+def _search_fulltext(index: WikiIndex, query: str, limit: int) -> list[dict[str, Any]]:
+    """Runs on a worker's thread pool: BM25 hits, each with a snippet cut from its page."""
+    assert index.fulltext is not None
+    hits = index.fulltext.search(query, limit)
+    words = fulltext.query_words(query)
+    return [
+        {
+            "title": index.title(hit.key_id),
+            "snippet": fulltext.snippet(wikitext_of(index.read_page(hit.key_id)), words),
+            "score": round(hit.score, 4),
+        }
+        for hit in hits
+    ]
+
+
+def _origin(request: Request) -> str:
+    """``http://HOST`` as the client addressed us (``localhost`` if its Host is unusable)."""
+    host = request.headers.get("host") or ""
+    return "http://" + (host if _HOST.match(host) else "localhost")
+
+
+def _api_error(code: str, info: str) -> Response:
+    """An error in MediaWiki API's shape."""
+    return Response.json({"error": {"code": code, "info": info}}, status=400)
 
 
 def _read(index: WikiIndex, offset: int, length: int) -> bytes:
@@ -171,6 +209,67 @@ class WikiApp(HttpServer):
             cache.move_to_end(key)
         return body
 
+    @route("/fulltext")
+    async def fulltext(self, request: Request) -> Response:
+        index = self._index()
+        if index.fulltext is None:
+            return Response.json(
+                {
+                    "error": "this index has no full-text search; rebuild it with: "
+                    f"manycore wiki build DUMP --fulltext -o {index.directory}"
+                },
+                status=404,
+            )
+        query = request.query.get("q", "")
+        limit = min(MAX_FULLTEXT_LIMIT, clamp_limit(request.query.get("limit")))
+        try:
+            hits = await self._offload(_search_fulltext, index, query, limit)
+        except fulltext.QueryError as exc:
+            return Response.json({"error": str(exc), "q": query}, status=400)
+        return Response.json(hits)
+
+    @route("/w/api.php")
+    def api(self, request: Request) -> Response:
+        """MediaWiki's ``action=opensearch``: [query, [titles], [descriptions], [urls]]."""
+        query = request.query
+        action = query.get("action", "")
+        if action != "opensearch":
+            return _api_error("badvalue", f'only action=opensearch is supported, not "{action}"')
+        if query.get("format", "json") not in ("json", "jsonfm"):
+            return _api_error("badvalue", "only format=json is supported")
+        search = query.get("search", "")
+        limit = min(MAX_OPENSEARCH_LIMIT, clamp_limit(query.get("limit")))
+        titles = [hit.title for hit in self._index().search(search, limit)]
+        origin = _origin(request)
+        urls = [f"{origin}/#{quote(t.replace(' ', '_'), safe='')}" for t in titles]
+        return Response.json([search, titles, [""] * len(titles), urls])
+
+    @route("/opensearch.xml")
+    def opensearch(self, request: Request) -> Response:
+        origin = xml_escape(_origin(request), {'"': "&quot;"})
+        body = _OPENSEARCH.format(origin=origin).encode("utf-8")
+        return Response(body, content_type="application/opensearchdescription+xml")
+
+    @route("/random")
+    def random(self, request: Request) -> Response:
+        """A redirect to an article picked at random (namespace 0, not a redirect)."""
+        index = self._index()
+        titles = len(index)
+        for _ in range(RANDOM_TRIES):
+            key_id = secrets.randbelow(titles)
+            if not index.is_redirect(key_id) and index.namespace(key_id) == 0:
+                break
+        title = index.title(key_id)
+        return Response(
+            b"",
+            status=302,
+            headers=[
+                ("Location", "/#" + quote(title.replace(" ", "_"), safe="")),
+                ("X-Wiki-Title", _quoted(title)),
+                ("Cache-Control", "no-store"),
+            ],
+        )
+
     @route("/offsets/{prefix:path}")
     def offsets(self, request: Request, prefix: str) -> Response:
         rows = self._index().offsets(prefix, MAX_OFFSETS)
@@ -223,6 +322,18 @@ class WikiApp(HttpServer):
     async def _offload(fn: Any, *args: Any) -> Any:
         """Run ``fn(*args)`` on this worker's thread pool; the event loop keeps serving."""
         return await asyncio.wrap_future(manycore.submit_work(fn, *args))
+
+
+_OPENSEARCH = """<?xml version="1.0" encoding="UTF-8"?>
+<OpenSearchDescription xmlns="http://a9.com/-/spec/opensearch/1.1/">
+  <ShortName>manycore wiki</ShortName>
+  <Description>Search the wiki at {origin}</Description>
+  <InputEncoding>UTF-8</InputEncoding>
+  <Url type="text/html" method="get" template="{origin}/?search={{searchTerms}}"/>
+  <Url type="application/x-suggestions+json" method="get"
+       template="{origin}/w/api.php?action=opensearch&amp;format=json&amp;search={{searchTerms}}"/>
+</OpenSearchDescription>
+"""
 
 
 def _single_range(header: str | None, size: int) -> tuple[int, int] | None:

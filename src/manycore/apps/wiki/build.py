@@ -56,6 +56,7 @@ class BuildResult:
     bytes_scanned: int
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    fulltext: dict[str, Any] | None = None  # figures of the full-text build, if asked for
 
 
 def default_index_dir(dump: str | os.PathLike) -> Path:
@@ -75,10 +76,12 @@ def build_index(
     chunk_bytes: int = CHUNK_BYTES,
     parallel: bool = True,
     progress: bool | None = None,
+    fulltext: bool = False,
 ) -> BuildResult:
     """Index ``dump`` into directory ``out`` (default: beside the dump, ``NAME.index``).
 
-    ``progress=None`` shows progress bars only on a terminal.  Raises
+    ``progress=None`` shows progress bars only on a terminal; ``fulltext`` also
+    builds the full-text search database (``fulltext_build``).  Raises
     ``DumpError`` for input that cannot be indexed; problems that still leave
     an index (a truncated dump, duplicate titles) are returned as warnings.
     """
@@ -126,6 +129,8 @@ def build_index(
             },
         }
         counts = write_index(staging, chunks, header, extra, parallel, bars, warnings)
+        if fulltext:
+            counts["fulltext"] = _write_fulltext(staging, source, counts, parallel, bars)
         staging.commit(
             {
                 **header,
@@ -143,6 +148,7 @@ def build_index(
         bytes_scanned=scanned,
         seconds=time.monotonic() - began,
         warnings=warnings,
+        fulltext=counts.get("fulltext"),
     )
 
 
@@ -410,6 +416,29 @@ def write_index(
         "duplicates": duplicates,
         "namespace_codes": [int(x) for x in namespaces],
     }
+
+
+def _write_fulltext(
+    staging: layout.Staging,
+    source: dict[str, Any],
+    counts: dict[str, Any],
+    parallel: bool,
+    bars: _Bars,
+) -> dict[str, Any]:
+    from .fulltext_build import build_fulltext
+
+    try:
+        return build_fulltext(
+            staging.path,
+            source,
+            counts["namespace_codes"],
+            uuid.uuid4().hex,
+            lambda fn, tasks: _map(fn, tasks, parallel),
+            lambda total: bars.counter("full text", total=total),
+            os.cpu_count() or 1,
+        )
+    finally:
+        bars.close()
 
 
 # ------------------------------------------------------------------ progress

@@ -35,6 +35,7 @@ import numpy as np
 
 from . import keys, layout
 from .errors import IndexFormatError
+from .fulltext import FullText
 from .pages import PageSource, open_source
 
 __all__ = ["Hit", "WikiIndex"]
@@ -141,6 +142,7 @@ class WikiIndex:
             starts = _load(directory, "stream_starts")
             streams = (starts, _load(directory, "stream_offsets", len(starts)))
         self.source: PageSource = open_source(directory, header["source"], streams)
+        self.fulltext = FullText.open(directory) if "fulltext" in header else None
         self.index_bytes = sum(
             entry.stat().st_size
             for entry in directory.iterdir()
@@ -373,4 +375,5 @@ class WikiIndex:
             "schema": header["dump"]["schema"],
             "site": header["dump"].get("site", {}).get("sitename"),
             "built": header.get("built"),
+            "fulltext": header.get("fulltext"),
         }
