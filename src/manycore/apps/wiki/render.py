@@ -41,6 +41,7 @@ from mwparserfromhell.wikicode import Wikicode
 __all__ = ["article_html", "article_text", "link_targets", "parse"]
 
 GAP = "\x00"  # where a node was dropped; XML (so a dump) cannot contain NUL
+_REDIRECT = re.compile(r"\A\s*#REDIRECT\s*:?\s*\[\[([^\[\]|]*)(?:\|[^\]]*)?\]\]", re.I)
 _MAGIC_WORD = re.compile(r"__[A-Z]+__")
 _APOSTROPHES = re.compile(r"'{2,}")
 _LEFTOVER = re.compile(r"\[\[|\]\]|\{\{|\}\}|\{\||\|\}")
@@ -84,8 +85,13 @@ _NOTE_TEMPLATES = frozenset({"reflist", "references", "notelist", "refbegin"})
 
 
 def parse(wikitext: str) -> Wikicode:
-    """The wikitext's tree (a GAP character in the text is removed first)."""
-    return mwparserfromhell.parse(wikitext.replace(GAP, ""))
+    """The wikitext's tree (a GAP character in the text is removed first).
+
+    A redirect page ("#REDIRECT [[Target]]", which would read as a numbered
+    list) becomes a sentence that links to its target.
+    """
+    wikitext = _REDIRECT.sub(r"Redirect to [[\1]].", wikitext.replace(GAP, ""), count=1)
+    return mwparserfromhell.parse(wikitext)
 
 
 def article_html(code: Wikicode, exists: Callable[[str], bool] | None = None) -> str:
