@@ -61,10 +61,9 @@ _HIDDEN_LINK = re.compile(
 _LINK = re.compile(r"\[\[(?:[^|\]]*\|)?([^\]]*)\]\]")
 _EXTERNAL = re.compile(r"\[(?:https?:|ftp:|mailto:|//)\S*\s*([^\]]*)\]")
 _TAG = re.compile(r"<[^<>]+>")
-_TABLE_MARKUP = re.compile(r"^\s*(?:\{\||\|\}|\|-|\|\+|!|\|)|\|\||!!|\w+\s*=\s*\"[^\"]*\"", re.M)
-_APOSTROPHES = re.compile(r"'{2,}")
-_MARKUP = re.compile(r"={2,}|__[A-Z]+__|^[*#:;]+", re.M)
-_SPACES = re.compile(r"[ \t\r\f\v]+")
+_TABLE_LINE = re.compile(r"^[ \t]*(?:\{\||\|\}|\|-|\|\+|!|\|)", re.M)
+_LIST_MARKS = re.compile(r"^[*#:;]+", re.M)
+_MAGIC_WORD = re.compile(r"__[A-Z]+__")
 _WORD = re.compile(r"\w+(?:\*)?")
 _QUOTED = re.compile(r'"([^"]*)"?')
 
@@ -79,10 +78,14 @@ class FullTextHit(NamedTuple):
 
 
 def plain_words(wikitext: str) -> str:
-    """The readable words of wikitext: markup, templates, references and files removed."""
+    """The readable words of wikitext: markup, templates, references and files removed.
+
+    Regular expressions, not a parser: this runs over every article of a dump.
+    Whitespace is left as it is (the tokenizer and snippets do not mind).
+    """
     text = _COMMENT.sub("", wikitext)
     text = _REF.sub("", text)
-    text = _APOSTROPHES.sub("", text)
+    text = text.replace("'''", "").replace("''", "")
     for _ in range(8):  # innermost templates first; eight levels covers real pages
         text, count = _INNER_TEMPLATE.subn(" ", text)
         if not count:
@@ -91,12 +94,15 @@ def plain_words(wikitext: str) -> str:
     text = _LINK.sub(r"\1", text)
     text = _EXTERNAL.sub(r"\1", text)
     text = _TAG.sub(" ", text)
-    text = _TABLE_MARKUP.sub(" ", text)
-    text = _MARKUP.sub(" ", text)
+    if "|" in text:
+        text = _TABLE_LINE.sub(" ", text).replace("||", " ").replace("!!", " ")
+    text = _LIST_MARKS.sub("", text.replace("==", " "))
+    if "__" in text:
+        text = _MAGIC_WORD.sub("", text)
     text = text.replace("{{", " ").replace("}}", " ").replace("[[", " ").replace("]]", " ")
     if "&" in text:
         text = unescape(text)
-    return _SPACES.sub(" ", text)
+    return text
 
 
 def fold(word: str) -> str:
