@@ -64,6 +64,7 @@ _TAG = re.compile(r"<[^<>]+>")
 _TABLE_LINE = re.compile(r"^[ \t]*(?:\{\||\|\}|\|-|\|\+|!|\|)", re.M)
 _LIST_MARKS = re.compile(r"^[*#:;]+", re.M)
 _MAGIC_WORD = re.compile(r"__[A-Z]+__")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r" ([,.;:!?)\]])")
 _WORD = re.compile(r"\w+(?:\*)?")
 _QUOTED = re.compile(r'"([^"]*)"?')
 
@@ -264,7 +265,7 @@ def snippet(wikitext: str, words: list[str], size: int = SNIPPET_WORDS) -> str:
             out.append(escape(piece))
     if end < len(tokens) and "".join(tokens[end:]).strip():
         out.append("…")
-    return " ".join("".join(out).split())
+    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join("".join(out).split()))
 
 
 def _windows(wikitext: str, words: list[str]) -> Iterator[str]:
