@@ -14,6 +14,13 @@ one word, two words, and a quoted two-word phrase, drawn from the sample's own
 text with a fixed seed; p50/p99 of the BM25 search alone (top 10), and of what
 ``/fulltext`` does (search plus ten snippets cut from the pages).
 
+Engines side by side (``--compare``): the same corpus's words, already
+extracted, loaded into SQLite FTS5 (as ``--fulltext`` builds it, one writer) and,
+if the ``tantivy`` package is installed, into tantivy (its writer on every core),
+in the same run; load time, size, and p50/p99 of the same queries (top 10,
+every word required, phrases as phrases).  manycore uses FTS5: tantivy ships
+abi3 wheels only, which free-threaded CPython cannot load.
+
 The corpus is written under ``--dir`` (default /tmp/manycore-wiki-reader) and
 deleted afterwards unless ``--keep``.
 
@@ -182,6 +189,94 @@ def bench_fulltext(directory: Path, articles: int) -> dict:
     return out
 
 
+# ------------------------------------------------------------------ engines side by side
+
+
+def _docs(articles: int) -> tuple[list[str], int]:
+    words = [ft.plain_words(piece) for piece in pieces()]
+    return words, sum(len(words[i % len(words)].encode()) for i in range(articles))
+
+
+def _latency(run, queries: list[str]) -> dict:
+    took = []
+    for query in queries:
+        began = time.perf_counter()
+        run(query)
+        took.append(time.perf_counter() - began)
+    return {
+        "p50_ms": round(percentile(took, 0.5) * 1e3, 3),
+        "p99_ms": round(percentile(took, 0.99) * 1e3, 3),
+    }
+
+
+def compare_fts5(directory: Path, articles: int, words: list[str], sets: dict) -> dict:
+    path = directory / "fts5.sqlite"
+    began = time.monotonic()
+    db = ft.create(path)
+    batches = (
+        [(i, f"Article {i}", words[i % len(words)]) for i in range(lo, min(articles, lo + 5000))]
+        for lo in range(0, articles, 5000)
+    )
+    ft.load(db, batches)
+    db.close()
+    out = {"load_s": round(time.monotonic() - began, 1), "mb": round(path.stat().st_size / MB, 1)}
+    search = ft.FullText(path).search
+    for name, queries in sets.items():
+        _latency(lambda q: search(q, 10), queries[:30])
+        out[name] = _latency(lambda q: search(q, 10), queries)
+    return out
+
+
+def compare_tantivy(directory: Path, articles: int, words: list[str], sets: dict) -> dict:
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("title", stored=False)
+    builder.add_text_field("body", stored=False)
+    builder.add_integer_field("id", stored=True, indexed=False)
+    path = directory / "tantivy"
+    path.mkdir()
+    began = time.monotonic()
+    index = tantivy.Index(builder.build(), path=str(path))
+    writer = index.writer(heap_size=512 << 20)
+    for i in range(articles):
+        writer.add_document(
+            tantivy.Document(id=i, title=f"Article {i}", body=words[i % len(words)])
+        )
+    writer.commit()
+    writer.wait_merging_threads()
+    out = {"load_s": round(time.monotonic() - began, 1)}
+    out["mb"] = round(sum(p.stat().st_size for p in path.iterdir()) / MB, 1)
+    index.reload()
+    searcher = index.searcher()
+
+    def search(query: str) -> None:
+        # Every word required, as in manycore's queries; quoted phrases stay phrases.
+        terms = re.findall(r'"[^"]*"|\S+', query)
+        parsed = index.parse_query(
+            " ".join("+" + t for t in terms), ["title", "body"], field_boosts={"title": 4.0}
+        )
+        searcher.search(parsed, 10)
+
+    for name, queries in sets.items():
+        _latency(search, queries[:30])
+        out[name] = _latency(search, queries)
+    return out
+
+
+def compare_engines(directory: Path, articles: int) -> dict:
+    directory.mkdir(parents=True, exist_ok=True)
+    words, words_bytes = _docs(articles)
+    sets = query_sets()
+    out = {"articles": articles, "words_mb": round(words_bytes / MB, 1)}
+    out["fts5"] = compare_fts5(directory, articles, words, sets)
+    try:
+        out["tantivy"] = compare_tantivy(directory, articles, words, sets)
+    except ImportError:
+        out["tantivy"] = "not installed (pip install tantivy)"
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--articles", type=int, default=1_000_000)
@@ -189,18 +284,23 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/manycore-wiki-reader"))
     parser.add_argument("--keep", action="store_true", help="keep the generated corpus")
     parser.add_argument("--smoke", action="store_true", help="20,000 articles, one round")
+    parser.add_argument("--compare", action="store_true", help="only FTS5 beside tantivy")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.smoke:
         args.articles, args.rounds = 20_000, 1
-    results = {"rendering": bench_rendering(args.rounds)}
-    print(json.dumps(results["rendering"], indent=1), flush=True)
+    results = {}
     try:
-        results["fulltext"] = bench_fulltext(args.dir, args.articles)
+        if args.compare:
+            results["engines"] = compare_engines(args.dir, args.articles)
+        else:
+            results["rendering"] = bench_rendering(args.rounds)
+            print(json.dumps(results["rendering"], indent=1), flush=True)
+            results["fulltext"] = bench_fulltext(args.dir, args.articles)
     finally:
         if not args.keep:
             shutil.rmtree(args.dir, ignore_errors=True)
-    print(json.dumps(results["fulltext"], indent=1))
+    print(json.dumps(results, indent=1))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
