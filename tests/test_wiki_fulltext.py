@@ -15,13 +15,16 @@ import pytest
 pytest.importorskip("marisa_trie")
 pytest.importorskip("mwparserfromhell")
 
-from manycore.apps.wiki import WikiIndex, build_index
-from manycore.apps.wiki.fulltext import QueryError, plain_words, snippet, to_match
+from manycore.apps.wiki import WikiIndex, build_index, fulltext
+from manycore.apps.wiki.fulltext import QueryError, plain_words, snippet
+from manycore.apps.wiki.fulltext_sqlite import to_match
 from manycore.testing import ServerProcess
 from test_wiki_app import Client, serve
 from test_wiki_index import SAMPLE, write_multistream
 
 BODY_ONLY = "abacist"  # in the text of Abacus, in no title
+# Both engines where this Python has tantivy; SQLite FTS5 (the fallback) everywhere.
+FULLTEXT_ENGINES = ["sqlite", *(["tantivy"] if fulltext.importable("tantivy") else [])]
 
 
 @pytest.fixture(scope="module")
@@ -29,17 +32,18 @@ def sample_xml() -> bytes:
     return bz2.decompress(SAMPLE.read_bytes())
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, sample_xml) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("fulltext")
+@pytest.fixture(scope="module", params=FULLTEXT_ENGINES)
+def built(request, tmp_path_factory, sample_xml) -> dict[str, Path]:
+    engine = request.param
+    root = tmp_path_factory.mktemp(f"fulltext-{engine}")
     plain = root / "sample.xml"
     plain.write_bytes(sample_xml)
     multi = root / "sample-multistream.xml.bz2"
     write_multistream(sample_xml, multi)
     return {
-        "xml": build_index(plain, root / "xml.index", progress=False, fulltext=True).directory,
+        "xml": build_index(plain, root / "xml.index", progress=False, fulltext=engine).directory,
         "multistream": build_index(
-            multi, root / "multi.index", progress=False, fulltext=True
+            multi, root / "multi.index", progress=False, fulltext=engine
         ).directory,
         "titles only": build_index(plain, root / "titles.index", progress=False).directory,
     }
@@ -166,9 +170,10 @@ def test_build_fulltext_on_the_command_line(tmp_path, sample_xml):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "full text of 106 articles" in done.stderr
+    engine = fulltext.default_engine()
+    assert f"full text ({engine}) of 106 articles" in done.stderr
     with WikiIndex.open(tmp_path / "sample.index") as index:
-        assert index.fulltext is not None
+        assert index.fulltext is not None and index.fulltext.engine == engine
         assert index.describe()["fulltext"]["articles"] == 106
         assert [h.key_id for h in index.fulltext.search(BODY_ONLY, 5)] == [index.lookup("Abacus")]
 
@@ -241,6 +246,27 @@ def test_random_redirects_to_an_article(client):
 
 def client_index(client: Client) -> Path:
     return Path(client.json("/stats")["dump"]).parent / "xml.index"
+
+
+def test_build_with_an_engine_this_python_lacks_is_one_clear_error(tmp_path, monkeypatch):
+    dump = tmp_path / "sample.xml"
+    dump.write_bytes(bz2.decompress(SAMPLE.read_bytes()))
+    monkeypatch.setattr(fulltext, "importable", lambda module: False)
+    assert fulltext.default_engine() == "sqlite"
+    with pytest.raises(ValueError, match=r"tantivy is not installed.*--fulltext=sqlite"):
+        build_index(dump, tmp_path / "x.index", progress=False, fulltext="tantivy")
+    with pytest.raises(ValueError, match="unknown full-text engine 'lucene'"):
+        build_index(dump, tmp_path / "x.index", progress=False, fulltext="lucene")
+    assert not (tmp_path / "x.index").exists()
+
+
+def test_an_index_built_with_tantivy_served_without_it_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr(fulltext, "importable", lambda module: False)
+    found = fulltext.open_fulltext(tmp_path, {"engine": "tantivy"})
+    assert isinstance(found, fulltext.Unavailable)
+    assert "--fulltext=sqlite" in found.reason and "pip install tantivy" in found.reason
+    missing = fulltext.open_fulltext(tmp_path, None)
+    assert "manycore wiki build DUMP --fulltext" in missing.reason
 
 
 # ------------------------------------------------------------------ queries and snippets

@@ -213,13 +213,7 @@ class WikiApp(HttpServer):
     async def fulltext(self, request: Request) -> Response:
         index = self._index()
         if index.fulltext is None:
-            return Response.json(
-                {
-                    "error": "this index has no full-text search; rebuild it with: "
-                    f"manycore wiki build DUMP --fulltext -o {index.directory}"
-                },
-                status=404,
-            )
+            return Response.json({"error": index.fulltext_missing}, status=404)
         query = request.query.get("q", "")
         limit = min(MAX_FULLTEXT_LIMIT, clamp_limit(request.query.get("limit")))
         try:

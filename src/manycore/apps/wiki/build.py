@@ -76,12 +76,13 @@ def build_index(
     chunk_bytes: int = CHUNK_BYTES,
     parallel: bool = True,
     progress: bool | None = None,
-    fulltext: bool = False,
+    fulltext: bool | str = False,
 ) -> BuildResult:
     """Index ``dump`` into directory ``out`` (default: beside the dump, ``NAME.index``).
 
     ``progress=None`` shows progress bars only on a terminal; ``fulltext`` also
-    builds the full-text search database (``fulltext_build``).  Raises
+    builds the full-text index (``fulltext_build``): True picks the engine
+    (``fulltext.default_engine``), or name one of ``fulltext.ENGINES``.  Raises
     ``DumpError`` for input that cannot be indexed; problems that still leave
     an index (a truncated dump, duplicate titles) are returned as warnings.
     """
@@ -130,7 +131,8 @@ def build_index(
         }
         counts = write_index(staging, chunks, header, extra, parallel, bars, warnings)
         if fulltext:
-            counts["fulltext"] = _write_fulltext(staging, source, counts, parallel, bars)
+            engine = _fulltext_engine(fulltext)
+            counts["fulltext"] = _write_fulltext(staging, source, counts, parallel, bars, engine)
         staging.commit(
             {
                 **header,
@@ -418,12 +420,32 @@ def write_index(
     }
 
 
+def _fulltext_engine(choice: bool | str) -> str:
+    """The engine to build with: the default, or the one named (if this Python has it)."""
+    from . import fulltext
+
+    if choice is True or choice == "auto":
+        return fulltext.default_engine()
+    if choice not in fulltext.ENGINES:
+        raise ValueError(
+            f"unknown full-text engine {choice!r}; choose one of: auto, "
+            + ", ".join(fulltext.ENGINES)
+        )
+    if choice == "tantivy" and not fulltext.importable("tantivy"):
+        raise ValueError(
+            "the full-text engine tantivy is not installed for this Python (pip install "
+            "tantivy; free-threaded builds cannot load it); use --fulltext=sqlite"
+        )
+    return str(choice)
+
+
 def _write_fulltext(
     staging: layout.Staging,
     source: dict[str, Any],
     counts: dict[str, Any],
     parallel: bool,
     bars: _Bars,
+    engine: str,
 ) -> dict[str, Any]:
     from .fulltext_build import build_fulltext
 
@@ -436,6 +458,7 @@ def _write_fulltext(
             lambda fn, tasks: _map(fn, tasks, parallel),
             lambda total: bars.counter("full text", total=total),
             os.cpu_count() or 1,
+            engine,
         )
     finally:
         bars.close()

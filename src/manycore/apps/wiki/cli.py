@@ -56,8 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument(
         "--fulltext",
-        action="store_true",
-        help="also build the full-text search index (GET /fulltext; about a third of the text)",
+        nargs="?",
+        const="auto",
+        choices=("auto", "tantivy", "sqlite"),
+        metavar="ENGINE",
+        help="also build the full-text search index (GET /fulltext) with ENGINE: tantivy "
+        "(the fast one, where installed), sqlite (FTS5, in every Python), or auto (default)",
     )
     build.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     build.add_argument(
@@ -122,7 +126,7 @@ def _build(args: argparse.Namespace) -> int:
         args.index,
         quiet=args.quiet,
         serial=args.serial,
-        fulltext=args.fulltext,
+        fulltext=args.fulltext or False,
     )
     return 0
 
@@ -134,7 +138,7 @@ def _run_build(
     *,
     quiet: bool = False,
     serial: bool = False,
-    fulltext: bool = False,
+    fulltext: bool | str = False,
 ) -> Path:
     from manycore.work import shutdown_work_pools
 
@@ -166,7 +170,8 @@ def _run_build(
         megabytes = figures["wikitext_bytes"] / 1e6
         share = figures["bytes"] / max(figures["wikitext_bytes"], 1)
         print(
-            f"manycore wiki: full text of {figures['articles']:,} articles ({megabytes:,.1f} MB "
+            f"manycore wiki: full text ({figures['engine']}) of {figures['articles']:,} articles "
+            f"({megabytes:,.1f} MB "
             f"of wikitext) in {figures['seconds']:.1f} s "
             f"({megabytes / max(figures['seconds'], 1e-9):,.1f} MB/s); "
             f"{figures['bytes'] / 1e6:,.1f} MB, {share:.0%} of the text",

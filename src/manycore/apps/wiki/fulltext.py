@@ -1,56 +1,52 @@
-"""Full-text search: a BM25 index of every article's words, in SQLite FTS5.
+"""Full-text search: BM25 over every article's words, with tantivy or SQLite FTS5.
 
-Why SQLite FTS5: it is in the standard library of every CPython manycore runs
-on, stock and free-threaded alike (tantivy ships abi3 wheels only, which a
-free-threaded interpreter cannot load), and its database file is read through
-``mmap`` (``PRAGMA mmap_size``), so every worker's connection shares the same
-page-cache pages.  The table is contentless (``content=''``): it holds the
-inverted index and no copy of the text, so it stays a fraction of the dump's
-size; snippets are cut from the page itself when a query is answered.
+Two engines, one behaviour.  tantivy (a Rust search library; its index files
+are memory-mapped, so every worker shares them) answers a common word at a
+million articles in well under a millisecond where FTS5 scores every matching
+row (``bench/wiki/reader.py``: p99 3 ms against 620 ms) and its index is half
+the size.  But it ships abi3 wheels only, which free-threaded CPython cannot
+load; there, and wherever tantivy is not installed, SQLite FTS5 -- in every
+CPython's standard library -- does the same job (``fulltext_sqlite``).  The
+engine an index was built with is in its header.
 
-Building: parallel contexts read pages and reduce wikitext to words
-(``plain_words``, regular expressions: no parser, so it keeps up with the
-dump); the main context is SQLite's one writer.  Rows are keyed by the title's
-trie id, so a hit needs no other table.
-
-Queries: what a user types is never handed to FTS5's query language.  Words
-and "quoted phrases" are re-quoted as FTS5 strings (``to_match``), so ``AND``,
-``NEAR(``, ``col:`` and stray quotes are just words.  Ranking is BM25 with a
-title weighted above the body.
+This module holds what both share: reducing wikitext to words
+(``plain_words``: regular expressions, no parser, so it keeps up with a dump),
+reading what a user typed into words and phrases (``terms``: never handed to
+a query language as it is, so ``AND``, ``NEAR(``, ``col:`` and stray quotes are
+plain words), and the snippets, cut from the page itself when a query is
+answered (neither index keeps a copy of the text).
 """
 
 from __future__ import annotations
 
-import os
+import importlib.util
 import re
-import sqlite3
-import threading
 import unicodedata
 from collections.abc import Iterator
 from html import escape, unescape
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 __all__ = [
-    "FULLTEXT_FILE",
+    "ENGINES",
     "FullText",
     "FullTextHit",
     "QueryError",
-    "create",
+    "default_engine",
+    "open_fulltext",
     "plain_words",
+    "query_words",
     "snippet",
-    "to_match",
+    "terms",
 ]
 
-FULLTEXT_FILE = "fulltext.sqlite"
+ENGINES = ("tantivy", "sqlite")
 TITLE_WEIGHT = 4.0
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 16
 SNIPPET_WORDS = 32
 SNIPPET_WINDOW = 3000  # wikitext characters read around a match
 SNIPPET_TRIES = 8
-BUILD_CACHE_KIB = 256 << 10
-MMAP_BYTES = 1 << 40  # SQLite maps at most the file's size
 
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
 _REF = re.compile(r"<ref\b[^>/]*/>|<ref\b[^>]*>.*?(?:</ref\s*>|$)", re.DOTALL | re.IGNORECASE)
@@ -113,7 +109,7 @@ def fold(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def _terms(query: str) -> list[tuple[list[str], bool]]:
+def terms(query: str) -> list[tuple[list[str], bool]]:
     """(words, is_phrase) groups of a query, at most ``MAX_TERMS`` words in all."""
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(f"the query is longer than {MAX_QUERY_CHARS} characters")
@@ -134,108 +130,61 @@ def _terms(query: str) -> list[tuple[list[str], bool]]:
     return groups
 
 
-def to_match(query: str) -> str:
-    """An FTS5 MATCH expression for what a user typed ('' if it has no words).
-
-    Every word is an FTS5 string, so the query language's operators are
-    inert; "quoted words" stay a phrase; a trailing ``*`` makes a prefix query.
-    """
-    parts = []
-    for words, phrase in _terms(query):
-        if phrase:
-            parts.append('"' + " ".join(words) + '"')
-            continue
-        word = words[0]
-        prefix = word.endswith("*")
-        word = word.rstrip("*")
-        parts.append(f'"{word}"' + ("*" if prefix else ""))
-    return " ".join(parts)
-
-
 def query_words(query: str) -> list[str]:
     """The folded words of a query (prefix words end with ``*``), for marking snippets."""
-    return [fold(word) for words, _ in _terms(query) for word in words]
+    return [fold(word) for words, _ in terms(query) for word in words]
 
 
-# ------------------------------------------------------------------ building
+class FullText(Protocol):
+    """A built full-text index, searched read-only by many workers."""
 
-
-def create(path: Path) -> sqlite3.Connection:
-    """A new, empty full-text database at ``path``, set up for one fast bulk load."""
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode = OFF")
-    db.execute("PRAGMA synchronous = OFF")
-    db.execute("PRAGMA page_size = 8192")
-    db.execute(
-        "CREATE VIRTUAL TABLE articles USING fts5("
-        "title, body, content='', tokenize='unicode61 remove_diacritics 2')"
-    )
-    db.execute(
-        "INSERT INTO articles(articles, rank) VALUES ('rank', ?)", (f"bm25({TITLE_WEIGHT}, 1.0)",)
-    )
-    # One bulk load then one 'optimize': merging segments while loading only redoes work
-    # (about a third of the build's time), and a big page cache keeps the writes in memory.
-    db.execute("INSERT INTO articles(articles, rank) VALUES ('automerge', 0)")
-    db.execute(f"PRAGMA cache_size = -{BUILD_CACHE_KIB}")
-    return db
-
-
-def load(db: sqlite3.Connection, batches: Iterator[list[tuple[int, str, str]]]) -> int:
-    """Insert batches of (key id, title, words); merge the index; return the rows written."""
-    count = 0
-    db.execute("BEGIN")
-    for batch in batches:
-        db.executemany("INSERT INTO articles(rowid, title, body) VALUES (?, ?, ?)", batch)
-        count += len(batch)
-    db.execute("COMMIT")
-    db.execute("INSERT INTO articles(articles, rank) VALUES ('automerge', 4)")
-    db.execute("INSERT INTO articles(articles) VALUES ('optimize')")
-    db.execute("VACUUM")
-    return count
-
-
-# ------------------------------------------------------------------ searching
-
-
-class FullText:
-    """An index's full-text database, opened read-only by each thread that searches it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.size = path.stat().st_size
-        self._local = threading.local()
-
-    @classmethod
-    def open(cls, directory: Path) -> FullText | None:
-        """The full-text index in ``directory``, or None if it was built without one."""
-        path = directory / FULLTEXT_FILE
-        return cls(path) if path.is_file() else None
-
-    def _connection(self) -> sqlite3.Connection:
-        """This thread's connection (made after any fork, so never shared by two workers)."""
-        db = getattr(self._local, "db", None)
-        if db is None or self._local.pid != os.getpid():
-            uri = self.path.absolute().as_uri() + "?mode=ro&immutable=1"
-            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            db.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
-            db.execute("PRAGMA query_only = 1")
-            self._local.db = db
-            self._local.pid = os.getpid()
-        return db
+    engine: str
+    size: int
 
     def search(self, query: str, limit: int) -> list[FullTextHit]:
         """The best ``limit`` articles for ``query``, best first; ``QueryError`` if unusable."""
-        match = to_match(query)
-        if not match:
-            return []
-        try:
-            rows = self._connection().execute(
-                "SELECT rowid, rank FROM articles WHERE articles MATCH ? ORDER BY rank LIMIT ?",
-                (match, limit),
+        ...
+
+
+def default_engine() -> str:
+    """tantivy where this Python can load it, else SQLite FTS5."""
+    return "tantivy" if importable("tantivy") else "sqlite"
+
+
+def importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class Unavailable(NamedTuple):
+    """Why an index's full text cannot be searched here (said in /fulltext's 404)."""
+
+    reason: str
+
+
+def open_fulltext(directory: Path, figures: dict[str, Any] | None) -> FullText | Unavailable:
+    """The index's full text, opened lazily per worker by its engine's module."""
+    if not figures:
+        return Unavailable(
+            "this index has no full-text search; rebuild it with: "
+            f"manycore wiki build DUMP --fulltext -o {directory}"
+        )
+    engine = figures.get("engine", "sqlite")
+    if engine == "tantivy":
+        if not importable("tantivy"):
+            return Unavailable(
+                "this index's full text was built with tantivy, which this Python cannot "
+                "load (free-threaded builds cannot; elsewhere: pip install tantivy); or rebuild "
+                f"it with: manycore wiki build DUMP --fulltext=sqlite -o {directory}"
             )
-            return [FullTextHit(int(key_id), -float(rank)) for key_id, rank in rows]
-        except sqlite3.OperationalError as exc:  # to_match quotes everything; belt and braces
-            raise QueryError(f"the query cannot be searched ({exc})") from None
+        from .fulltext_tantivy import TantivyFullText
+
+        return TantivyFullText(directory)
+    from .fulltext_sqlite import SqliteFullText
+
+    return SqliteFullText(directory)
 
 
 def snippet(wikitext: str, words: list[str], size: int = SNIPPET_WORDS) -> str:

@@ -3,8 +3,9 @@
 Runs inside the index's staging directory after the title index is written:
 the articles (namespace 0, not redirects) are taken in dump order and cut into
 tasks of a few MB; parallel contexts read their pages (a slice of the XML, or
-decompressed multistream streams) and reduce them to words; the main context,
-SQLite's single writer, inserts the words as they arrive, in order.  The
+decompressed multistream streams) and reduce them to words; the main context
+hands the words, in order, to the engine's writer (SQLite's single writer, or
+tantivy's, which indexes on every core itself).  The
 window of tasks in flight (``build._map``) keeps every core busy while SQLite
 writes.
 """
@@ -98,8 +99,9 @@ def build_fulltext(
     run: Callable[..., Iterator[Any]],
     progress: Callable[[int], Callable[[int, int | None], None]],
     cores: int,
+    engine: str,
 ) -> dict[str, Any]:
-    """Write ``fulltext.sqlite`` into ``directory``; return figures for the index header.
+    """Write the ``engine``'s full-text index into ``directory``; return figures for the header.
 
     ``run(fn, tasks)`` yields ``fn(*task)`` in order (on parallel contexts);
     ``progress(total)`` gives a ``bar(bytes, articles)`` to report progress with.
@@ -117,14 +119,30 @@ def build_fulltext(
             bar(int(task[3][:, 2].sum()), totals["articles"])
             yield found
 
-    path = directory / fulltext.FULLTEXT_FILE
-    db = fulltext.create(path)
+    batch_stream = batches()
+    first = next(batch_stream, [])  # the parallel contexts exist before a writer's threads
+    writer = _writer(engine, directory, cores)
     try:
-        fulltext.load(db, batches())
-    finally:
-        db.close()
+        writer.add(first)
+        for batch in batch_stream:
+            writer.add(batch)
+        size = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
     return {
         **totals,
-        "bytes": path.stat().st_size,
+        "engine": engine,
+        "bytes": size,
         "seconds": round(time.monotonic() - began, 3),
     }
+
+
+def _writer(engine: str, directory: Path, cores: int) -> Any:
+    if engine == "tantivy":
+        from .fulltext_tantivy import TantivyWriter
+
+        return TantivyWriter(directory, cores)
+    from .fulltext_sqlite import SqliteWriter
+
+    return SqliteWriter(directory, cores)
