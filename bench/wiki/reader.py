@@ -7,19 +7,15 @@ p50 and the slowest article.
 Full text: a plain export of ``--articles`` articles (default 1,000,000) made from
 the sample's text: each article is one run of paragraphs (about 1 KB) of a real
 article, under a numbered title, so words, markup and sizes are the sample's.
-``build_index(..., fulltext=True)`` indexes it on every core; the build throughput
-is MB of wikitext per second of the full-text phase, the size is the SQLite file
-against the wikitext.  Queries (in process, one thread, after a warm-up):
+``build_index(..., fulltext=ENGINE)`` indexes it on every core; the build throughput
+is MB of wikitext per second of the full-text phase, the size is the engine's
+index against the wikitext.  Queries (in process, one thread, after a warm-up):
 one word, two words, and a quoted two-word phrase, drawn from the sample's own
 text with a fixed seed; p50/p99 of the BM25 search alone (top 10), and of what
 ``/fulltext`` does (search plus ten snippets cut from the pages).
 
-Engines side by side (``--compare``): the same corpus's words, already
-extracted, loaded into SQLite FTS5 (as ``--fulltext`` builds it, one writer) and,
-if the ``tantivy`` package is installed, into tantivy (its writer on every core),
-in the same run; load time, size, and p50/p99 of the same queries (top 10,
-every word required, phrases as phrases).  manycore uses FTS5: tantivy ships
-abi3 wheels only, which free-threaded CPython cannot load.
+Each engine (``--engines``, default tantivy and SQLite FTS5; tantivy only if
+installed) builds and answers from the same corpus, in the same run.
 
 The corpus is written under ``--dir`` (default /tmp/manycore-wiki-reader) and
 deleted afterwards unless ``--keep``.
@@ -47,6 +43,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from manycore.apps.wiki import WikiIndex, build_index
 from manycore.apps.wiki import fulltext as ft
+from manycore.apps.wiki.fulltext import ENGINES, importable
 from manycore.apps.wiki.sample import SAMPLE_DUMP
 from manycore.apps.wiki.text import page_html, wikitext_of
 from manycore.work import shutdown_work_pools
@@ -158,123 +155,40 @@ def time_queries(index: WikiIndex, queries: list[str], snippets: bool) -> dict:
     }
 
 
-def bench_fulltext(directory: Path, articles: int) -> dict:
+def bench_fulltext(directory: Path, articles: int, engines: list[str]) -> dict:
+    """Write the corpus once; build and query it with each engine, in this same run."""
     directory.mkdir(parents=True, exist_ok=True)
     dump = directory / "corpus.xml"
     began = time.monotonic()
     wikitext_bytes = write_corpus(dump, articles)
-    written = time.monotonic() - began
-    try:
-        result = build_index(dump, directory / "corpus.index", progress=True, fulltext=True)
-    finally:
-        shutdown_work_pools()
-    figures = result.fulltext
-    out = {
-        "articles": figures["articles"],
-        "wikitext_mb": round(figures["wikitext_bytes"] / MB, 1),
-        "corpus_written_s": round(written, 1),
-        "title_index_s": round(result.seconds - figures["seconds"], 1),
-        "fulltext_build_s": figures["seconds"],
-        "fulltext_mb_s": round(figures["wikitext_bytes"] / MB / figures["seconds"], 1),
-        "fulltext_index_mb": round(figures["bytes"] / MB, 1),
-        "index_share_of_text": round(figures["bytes"] / figures["wikitext_bytes"], 3),
-    }
-    assert wikitext_bytes >= figures["wikitext_bytes"] * 0.99
-    with WikiIndex.open(directory / "corpus.index") as index:
-        sets = query_sets()
-        time_queries(index, sets["one word"][:50], snippets=True)  # warm the page cache
-        for name, queries in sets.items():
-            out[f"{name}: search"] = time_queries(index, queries, snippets=False)
-            out[f"{name}: with snippets"] = time_queries(index, queries, snippets=True)
-    return out
-
-
-# ------------------------------------------------------------------ engines side by side
-
-
-def _docs(articles: int) -> tuple[list[str], int]:
-    words = [ft.plain_words(piece) for piece in pieces()]
-    return words, sum(len(words[i % len(words)].encode()) for i in range(articles))
-
-
-def _latency(run, queries: list[str]) -> dict:
-    took = []
-    for query in queries:
-        began = time.perf_counter()
-        run(query)
-        took.append(time.perf_counter() - began)
-    return {
-        "p50_ms": round(percentile(took, 0.5) * 1e3, 3),
-        "p99_ms": round(percentile(took, 0.99) * 1e3, 3),
-    }
-
-
-def compare_fts5(directory: Path, articles: int, words: list[str], sets: dict) -> dict:
-    path = directory / "fts5.sqlite"
-    began = time.monotonic()
-    db = ft.create(path)
-    batches = (
-        [(i, f"Article {i}", words[i % len(words)]) for i in range(lo, min(articles, lo + 5000))]
-        for lo in range(0, articles, 5000)
-    )
-    ft.load(db, batches)
-    db.close()
-    out = {"load_s": round(time.monotonic() - began, 1), "mb": round(path.stat().st_size / MB, 1)}
-    search = ft.FullText(path).search
-    for name, queries in sets.items():
-        _latency(lambda q: search(q, 10), queries[:30])
-        out[name] = _latency(lambda q: search(q, 10), queries)
-    return out
-
-
-def compare_tantivy(directory: Path, articles: int, words: list[str], sets: dict) -> dict:
-    import tantivy
-
-    builder = tantivy.SchemaBuilder()
-    builder.add_text_field("title", stored=False)
-    builder.add_text_field("body", stored=False)
-    builder.add_integer_field("id", stored=True, indexed=False)
-    path = directory / "tantivy"
-    path.mkdir()
-    began = time.monotonic()
-    index = tantivy.Index(builder.build(), path=str(path))
-    writer = index.writer(heap_size=512 << 20)
-    for i in range(articles):
-        writer.add_document(
-            tantivy.Document(id=i, title=f"Article {i}", body=words[i % len(words)])
-        )
-    writer.commit()
-    writer.wait_merging_threads()
-    out = {"load_s": round(time.monotonic() - began, 1)}
-    out["mb"] = round(sum(p.stat().st_size for p in path.iterdir()) / MB, 1)
-    index.reload()
-    searcher = index.searcher()
-
-    def search(query: str) -> None:
-        # Every word required, as in manycore's queries; quoted phrases stay phrases.
-        terms = re.findall(r'"[^"]*"|\S+', query)
-        parsed = index.parse_query(
-            " ".join("+" + t for t in terms), ["title", "body"], field_boosts={"title": 4.0}
-        )
-        searcher.search(parsed, 10)
-
-    for name, queries in sets.items():
-        _latency(search, queries[:30])
-        out[name] = _latency(search, queries)
-    return out
-
-
-def compare_engines(directory: Path, articles: int) -> dict:
-    directory.mkdir(parents=True, exist_ok=True)
-    words, words_bytes = _docs(articles)
+    results: dict = {"corpus_written_s": round(time.monotonic() - began, 1)}
     sets = query_sets()
-    out = {"articles": articles, "words_mb": round(words_bytes / MB, 1)}
-    out["fts5"] = compare_fts5(directory, articles, words, sets)
-    try:
-        out["tantivy"] = compare_tantivy(directory, articles, words, sets)
-    except ImportError:
-        out["tantivy"] = "not installed (pip install tantivy)"
-    return out
+    for engine in engines:
+        target = directory / f"corpus-{engine}.index"
+        try:
+            result = build_index(dump, target, progress=True, fulltext=engine)
+        finally:
+            shutdown_work_pools()
+        figures = result.fulltext
+        assert wikitext_bytes >= figures["wikitext_bytes"] * 0.99
+        out = {
+            "articles": figures["articles"],
+            "wikitext_mb": round(figures["wikitext_bytes"] / MB, 1),
+            "title_index_s": round(result.seconds - figures["seconds"], 1),
+            "fulltext_build_s": figures["seconds"],
+            "fulltext_mb_s": round(figures["wikitext_bytes"] / MB / figures["seconds"], 1),
+            "fulltext_index_mb": round(figures["bytes"] / MB, 1),
+            "index_share_of_text": round(figures["bytes"] / figures["wikitext_bytes"], 3),
+        }
+        with WikiIndex.open(target) as index:
+            time_queries(index, sets["one word"][:50], snippets=True)  # warm the page cache
+            for name, queries in sets.items():
+                out[f"{name}: search"] = time_queries(index, queries, snippets=False)
+                out[f"{name}: with snippets"] = time_queries(index, queries, snippets=True)
+        results[engine] = out
+        print(json.dumps({engine: out}, indent=1), flush=True)
+        shutil.rmtree(target, ignore_errors=True)
+    return results
 
 
 def main() -> None:
@@ -284,19 +198,18 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/manycore-wiki-reader"))
     parser.add_argument("--keep", action="store_true", help="keep the generated corpus")
     parser.add_argument("--smoke", action="store_true", help="20,000 articles, one round")
-    parser.add_argument("--compare", action="store_true", help="only FTS5 beside tantivy")
+    parser.add_argument(
+        "--engines", default=",".join(ENGINES), help="full-text engines, comma-separated"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.smoke:
         args.articles, args.rounds = 20_000, 1
-    results = {}
+    engines = [e for e in args.engines.split(",") if e == "sqlite" or importable(e)]
+    results = {"rendering": bench_rendering(args.rounds)}
+    print(json.dumps(results["rendering"], indent=1), flush=True)
     try:
-        if args.compare:
-            results["engines"] = compare_engines(args.dir, args.articles)
-        else:
-            results["rendering"] = bench_rendering(args.rounds)
-            print(json.dumps(results["rendering"], indent=1), flush=True)
-            results["fulltext"] = bench_fulltext(args.dir, args.articles)
+        results["fulltext"] = bench_fulltext(args.dir, args.articles, engines)
     finally:
         if not args.keep:
             shutil.rmtree(args.dir, ignore_errors=True)

@@ -19,7 +19,7 @@ answered (neither index keeps a copy of the text).
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -152,10 +152,13 @@ def default_engine() -> str:
 
 
 def importable(module: str) -> bool:
+    """Can this interpreter load ``module``?  (Finding it is not enough: a free-threaded
+    CPython finds an abi3 extension module and then refuses to load it.)"""
     try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
+        importlib.import_module(module)
+    except ImportError:
         return False
+    return True
 
 
 class Unavailable(NamedTuple):
