@@ -291,12 +291,28 @@ def test_snippets_escape_the_text_and_mark_the_words():
 
 def test_the_demo_serves_full_text(tmp_path):
     command = [
-        sys.executable, "-m", "manycore", "wiki", "demo", "--dir", str(tmp_path),
-        "--pages", "400", "--host", "127.0.0.1", "--port", "0", "--engine", "inline",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "manycore",
+        "wiki",
+        "demo",
+        "--dir",
+        str(tmp_path),
+        "--pages",
+        "400",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--engine",
+        "processes",
+        "--workers",
+        "2",
+    ]  # fmt: skip  (the workers are forked after the build ran in the same process)
     with ServerProcess("", command=command, ready_timeout=120) as running:
         c = Client(running)
         try:
-            assert titles(c.json("/fulltext?q=" + BODY_ONLY)) == ["Abacus"]
+            for _ in range(4):
+                assert titles(c.json("/fulltext?q=" + BODY_ONLY)) == ["Abacus"]
         finally:
             c.close()
