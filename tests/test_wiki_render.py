@@ -126,6 +126,8 @@ def test_every_article_of_the_sample_renders_to_safe_html(sample):
             for markup in ("[[", "{{", "'''", "|}"):
                 assert markup not in html, (title, markup)
             parsed = check(html)
+            shown = "".join(parsed.text)
+            assert not re.search(r"\{\||\|-|!!|<ref", shown), (title, "markup shown as text")
             code = parse(wikitext_of(index.read_page(key_id)))
             headings = code.filter_headings()
             if headings:

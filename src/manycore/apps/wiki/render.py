@@ -36,11 +36,15 @@ from mwparserfromhell.nodes import (
     Text,
     Wikilink,
 )
+from mwparserfromhell.smart_list import SmartList
 from mwparserfromhell.wikicode import Wikicode
 
 __all__ = ["article_html", "article_text", "link_targets", "parse"]
 
 GAP = "\x00"  # where a node was dropped; XML (so a dump) cannot contain NUL
+_SECTION = re.compile(r"(?=^=+[^=\n].*=+[ \t]*$)", re.M)
+_TABLE_OPEN = re.compile(r"^([ \t:]*)\{\|[^\n]*", re.M)
+_CELL_LINE = re.compile(r"^[|!].*$", re.M)
 _REDIRECT = re.compile(r"\A\s*#REDIRECT\s*:?\s*\[\[([^\[\]|]*)(?:\|[^\]]*)?\]\]", re.I)
 _MAGIC_WORD = re.compile(r"__[A-Z]+__")
 _APOSTROPHES = re.compile(r"'{2,}")
@@ -88,10 +92,31 @@ def parse(wikitext: str) -> Wikicode:
     """The wikitext's tree (a GAP character in the text is removed first).
 
     A redirect page ("#REDIRECT [[Target]]", which would read as a numbered
-    list) becomes a sentence that links to its target.
+    list) becomes a sentence that links to its target.  Each section is parsed
+    on its own, so markup the parser cannot place spoils one section at most.
     """
     wikitext = _REDIRECT.sub(r"Redirect to [[\1]].", wikitext.replace(GAP, ""), count=1)
-    return mwparserfromhell.parse(wikitext)
+    nodes = []
+    for section in _SECTION.split(wikitext):
+        if section:
+            nodes.extend(mwparserfromhell.parse(_mend_tables(section)).nodes)
+    return Wikicode(SmartList(nodes))
+
+
+def _mend_tables(wikitext: str) -> str:
+    """Take away what makes mwparserfromhell give up on a table and leave its markup as text:
+    a table's own attributes (never shown) and bold or italics left open in a cell."""
+    if "{|" not in wikitext:
+        return wikitext
+    wikitext = _TABLE_OPEN.sub(r"\1{|", wikitext)
+    return _CELL_LINE.sub(_close_quotes, wikitext)
+
+
+def _close_quotes(match: re.Match[str]) -> str:
+    line = match.group(0)
+    if line.count("'''") % 2 == 0 and line.count("''") % 2 == 0:
+        return line
+    return line.replace("'''", "").replace("''", "")
 
 
 def article_html(code: Wikicode, exists: Callable[[str], bool] | None = None) -> str:
