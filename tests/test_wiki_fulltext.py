@@ -176,6 +176,20 @@ def test_build_fulltext_on_the_command_line(tmp_path, sample_xml):
         assert index.fulltext is not None and index.fulltext.engine == engine
         assert index.describe()["fulltext"]["articles"] == 106
         assert [h.key_id for h in index.fulltext.search(BODY_ONLY, 5)] == [index.lookup("Abacus")]
+    command = [sys.executable, "-m", "manycore", "wiki", "build", str(dump), "-q", "--fulltext"]
+    done = subprocess.run(
+        [*command, "--fulltext-engine", "sqlite", "-o", str(tmp_path / "fts5.index")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "full text (sqlite) of 106 articles" in done.stderr
+    wrong = subprocess.run(
+        [*command, "--fulltext-engine", "lucene"], capture_output=True, text=True, timeout=60
+    )
+    assert wrong.returncode == 2
+    assert "invalid choice: 'lucene'" in wrong.stderr and "Traceback" not in wrong.stderr
 
 
 # ------------------------------------------------------------------ OpenSearch, /random
@@ -253,7 +267,7 @@ def test_build_with_an_engine_this_python_lacks_is_one_clear_error(tmp_path, mon
     dump.write_bytes(bz2.decompress(SAMPLE.read_bytes()))
     monkeypatch.setattr(fulltext, "importable", lambda module: False)
     assert fulltext.default_engine() == "sqlite"
-    with pytest.raises(ValueError, match=r"tantivy is not installed.*--fulltext=sqlite"):
+    with pytest.raises(ValueError, match=r"tantivy is not installed.*--fulltext-engine sqlite"):
         build_index(dump, tmp_path / "x.index", progress=False, fulltext="tantivy")
     with pytest.raises(ValueError, match="unknown full-text engine 'lucene'"):
         build_index(dump, tmp_path / "x.index", progress=False, fulltext="lucene")
@@ -264,7 +278,7 @@ def test_an_index_built_with_tantivy_served_without_it_says_what_to_do(tmp_path,
     monkeypatch.setattr(fulltext, "importable", lambda module: False)
     found = fulltext.open_fulltext(tmp_path, {"engine": "tantivy"})
     assert isinstance(found, fulltext.Unavailable)
-    assert "--fulltext=sqlite" in found.reason and "pip install tantivy" in found.reason
+    assert "--fulltext-engine sqlite" in found.reason and "pip install tantivy" in found.reason
     missing = fulltext.open_fulltext(tmp_path, None)
     assert "manycore wiki build DUMP --fulltext" in missing.reason
 

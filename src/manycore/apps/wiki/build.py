@@ -434,7 +434,7 @@ def _fulltext_engine(choice: bool | str) -> str:
     if choice == "tantivy" and not fulltext.importable("tantivy"):
         raise ValueError(
             "the full-text engine tantivy is not installed for this Python (pip install "
-            "tantivy; free-threaded builds cannot load it); use --fulltext=sqlite"
+            "tantivy; free-threaded builds cannot load it); use --fulltext-engine sqlite"
         )
     return str(choice)
 

@@ -56,12 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument(
         "--fulltext",
-        nargs="?",
-        const="auto",
+        action="store_true",
+        help="also build the full-text search index (GET /fulltext)",
+    )
+    build.add_argument(
+        "--fulltext-engine",
         choices=("auto", "tantivy", "sqlite"),
-        metavar="ENGINE",
-        help="also build the full-text search index (GET /fulltext) with ENGINE: tantivy "
-        "(the fast one, where installed), sqlite (FTS5, in every Python), or auto (default)",
+        default="auto",
+        help="tantivy (the fast one, where installed), sqlite (FTS5, in every Python), "
+        "or auto (default: tantivy if this Python can load it)",
     )
     build.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     build.add_argument(
@@ -126,7 +129,7 @@ def _build(args: argparse.Namespace) -> int:
         args.index,
         quiet=args.quiet,
         serial=args.serial,
-        fulltext=args.fulltext or False,
+        fulltext=args.fulltext_engine if args.fulltext else False,
     )
     return 0
 

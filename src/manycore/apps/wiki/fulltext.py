@@ -180,7 +180,8 @@ def open_fulltext(directory: Path, figures: dict[str, Any] | None) -> FullText |
             return Unavailable(
                 "this index's full text was built with tantivy, which this Python cannot "
                 "load (free-threaded builds cannot; elsewhere: pip install tantivy); or rebuild "
-                f"it with: manycore wiki build DUMP --fulltext=sqlite -o {directory}"
+                "it with: manycore wiki build DUMP --fulltext --fulltext-engine sqlite "
+                f"-o {directory}"
             )
         from .fulltext_tantivy import TantivyFullText
 
