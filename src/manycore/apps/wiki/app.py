@@ -214,7 +214,7 @@ class WikiApp(HttpServer):
         index = self._index()
         if index.fulltext is None:
             return Response.json({"error": index.fulltext_missing}, status=404)
-        query = request.query.get("q", "")
+        query = request.query.get("q") or ""
         limit = min(MAX_FULLTEXT_LIMIT, clamp_limit(request.query.get("limit")))
         try:
             hits = await self._offload(_search_fulltext, index, query, limit)
@@ -226,12 +226,12 @@ class WikiApp(HttpServer):
     def api(self, request: Request) -> Response:
         """MediaWiki's ``action=opensearch``: [query, [titles], [descriptions], [urls]]."""
         query = request.query
-        action = query.get("action", "")
+        action = query.get("action") or ""
         if action != "opensearch":
             return _api_error("badvalue", f'only action=opensearch is supported, not "{action}"')
-        if query.get("format", "json") not in ("json", "jsonfm"):
+        if (query.get("format") or "json") not in ("json", "jsonfm"):
             return _api_error("badvalue", "only format=json is supported")
-        search = query.get("search", "")
+        search = query.get("search") or ""
         limit = min(MAX_OPENSEARCH_LIMIT, clamp_limit(query.get("limit")))
         titles = [hit.title for hit in self._index().search(search, limit)]
         origin = _origin(request)
