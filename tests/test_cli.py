@@ -4,6 +4,7 @@ stopped lines from every command."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import signal
 import socket
@@ -38,13 +39,27 @@ def test_version():
     assert result.stdout.strip() == f"manycore {manycore.__version__}"
 
 
+def test_the_installed_distribution_declares_an_spdx_license():
+    """The PEP 639 form: the TOML-table form is deprecated and stops building in 2027."""
+    metadata = importlib.metadata.metadata("manycore")
+    assert metadata["License-Expression"] == "MIT"
+
+
 def test_help_lists_the_commands_and_options():
     result = manycore_cli("--help")
     assert result.returncode == 0
     for word in ("serve", "tefb", "wiki"):
         assert word in result.stdout
     serve_help = manycore_cli("serve", "--help").stdout
-    for option in ("--host", "--port", "--workers", "--engine", "--guard", "--grace"):
+    for option in (
+        "--host",
+        "--port",
+        "--workers",
+        "--engine",
+        "--guard",
+        "--grace",
+        "--log-level",
+    ):
         assert option in serve_help
 
 
