@@ -97,11 +97,12 @@ def register(*, transport: ServerSpec | ClientSpec, protocol: type) -> Registrat
 
 
 def registrations() -> list[Registration]:
-    """What ``run()`` serves; ``run()`` reads it first, so a ``run()`` is refused here.
+    """What ``run()`` serves.
 
-    While ``manycore serve`` imports the user's module, a module-level
-    ``manycore.run()`` would start a server with the module's own settings
-    inside the import, and ``manycore serve`` a second one after it.
+    ``run()`` reads this before anything else, which makes it the place to
+    refuse a ``run()`` made while ``manycore serve`` imports the user's module:
+    that call would start a server inside the import, with the module's own
+    settings, and ``manycore serve`` would start a second one after it.
     """
     if _importing_target is not None:
         raise RunWhileImportingError(
