@@ -5,27 +5,30 @@ registers the class on a server and runs it.  ``manycore tefb`` and
 ``manycore wiki`` hand over to the applications' own commands.
 
 Contract: a mistake in the command line or its environment (unknown engine,
-port in use, module not found) is one line on stderr and exit status 2; a
-traceback only ever means a bug.
+port in use, module not found, a name that is not a protocol class) is one
+line on stderr and exit status 2; an exception raised by the user's module is
+shown as ``python app.py`` would show it (exit status 1); a manycore traceback
+only ever means a manycore bug.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import logging
-import os
 import sys
-from pathlib import Path
+from typing import NoReturn
 
 from . import __version__, registry
 from .context import ManycoreError
 from .settings import RunSettings, add_run_options
+from .target import Target, UserCodeError, import_target, load_target, parse_target, protocol_class
 
-__all__ = ["load_target", "main"]
+__all__ = ["configure_logging", "load_target", "main", "run_until_stopped"]
 
 USAGE_ERROR = 2
+USER_CODE_FAILED = 1
+STOPPED_MESSAGE = "manycore: stopped"
 
 _APPS = {
     "tefb": ("manycore.apps.tefb.cli", "tefb", "the TechEmpower benchmark application"),
@@ -37,6 +40,13 @@ class UsageError(ManycoreError):
     """Something the user asked for cannot be done as asked (exit status 2)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
@@ -45,60 +55,21 @@ def configure_logging(level: str = "INFO") -> None:
     )
 
 
-def load_target(target: str) -> type | None:
-    """Import ``module:Class`` or ``path/to/file.py:Class`` and return the class.
+def run_until_stopped(settings: RunSettings) -> None:
+    """Serve what is registered until SIGTERM/SIGINT, then say so, the same for every command."""
+    from .engine import run
 
-    Without ``:Class``, the module is imported for its own ``register()`` calls
-    and None is returned.
-    """
-    module_name, _, attr = target.partition(":")
-    if not module_name:
-        raise UsageError(f"no module in {target!r}; expected MODULE:CLASS")
-    if module_name.endswith(".py") or os.sep in module_name:
-        module = _import_file(Path(module_name))
-    else:
-        sys.path.insert(0, os.getcwd())
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                raise UsageError(
-                    f"cannot import {module_name!r}: no module named {exc.name!r}"
-                ) from None
-            raise
-    if not attr:
-        return None
-    try:
-        obj = module
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except AttributeError:
-        raise UsageError(f"module {module_name!r} has no attribute {attr!r}") from None
-    if not isinstance(obj, type):
-        raise UsageError(f"{target} is a {type(obj).__name__}, not a protocol class")
-    return obj
-
-
-def _import_file(path: Path):
-    if not path.is_file():
-        raise UsageError(f"cannot import {str(path)!r}: no such file")
-    name = path.stem
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # so classes pickle by reference and guard mode finds it
-    sys.path.insert(0, str(path.resolve().parent))
-    spec.loader.exec_module(module)
-    return module
+    run(**settings.run_kwargs())
+    print(STOPPED_MESSAGE, file=sys.stderr, flush=True)
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="manycore",
         description="Run protocol classes in parallel contexts on every core.",
     )
     parser.add_argument("--version", action="version", version=f"manycore {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     serve = commands.add_parser(
         "serve",
         help="serve a protocol class (MODULE:CLASS or path/file.py:CLASS)",
@@ -106,24 +77,38 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("target", metavar="MODULE:CLASS")
     add_run_options(serve)
-    serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     for name, (_, _, description) in _APPS.items():
         commands.add_parser(name, help=description, add_help=False)
     return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .engine import run
-
     settings = RunSettings.from_args(args)
-    configure_logging(args.log_level)
-    cls = load_target(args.target)
-    if cls is not None:
+    configure_logging(settings.log_level)
+    target = parse_target(args.target)
+    module = import_target(target)
+    if target.attr:
+        cls = protocol_class(module, target)
+        _refuse_servers_registered_at_import(target)
         registry.register(transport=registry.server(settings.host, settings.port), protocol=cls)
     elif not registry.registrations():
         raise UsageError(f"{args.target} registered nothing; name the class: MODULE:CLASS")
-    run(**settings.run_kwargs())
+    run_until_stopped(settings)
     return 0
+
+
+def _refuse_servers_registered_at_import(target: Target) -> None:
+    """A module that registers its own server at import would be served twice."""
+    servers = registry.registered_servers()
+    if servers:
+        where = ", ".join(
+            f"{r.protocol.__qualname__} on {r.transport.host}:{r.transport.port}" for r in servers
+        )
+        raise UsageError(
+            f"{target.module} registers {where} when imported, and {target.text} would be "
+            'a second server; put its register() calls under if __name__ == "__main__":, '
+            f"or serve what it registers with: manycore serve {target.module}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_ERROR
     try:
         return _serve(args)
-    except (ManycoreError, ValueError) as exc:
+    except UserCodeError as exc:
+        exc.print_traceback()
+        return USER_CODE_FAILED
+    except ManycoreError as exc:
         print(f"manycore: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:

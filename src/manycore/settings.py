@@ -14,7 +14,7 @@ from typing import Any
 
 from .engine import ENGINES
 
-__all__ = ["RunSettings", "add_run_options"]
+__all__ = ["LOG_LEVELS", "RunSettings", "add_run_options"]
 
 
 def _option(default: Any, help: str, **argparse_kwargs: Any) -> Any:
@@ -41,6 +41,18 @@ def _positive(text: str) -> int:
     return value
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(text: str) -> str:
+    level = text.upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(LOG_LEVELS)} (any case), got {text!r}"
+        )
+    return level
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -53,7 +65,7 @@ def _seconds(text: str) -> float:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How to run: where to listen and on which engine."""
+    """How to run: where to listen, on which engine, and how much to log."""
 
     host: str = _option("127.0.0.1", "address to listen on (0.0.0.0 for every interface)")
     port: int = _option(8080, "TCP port (0 picks a free one)", type=_port)
@@ -71,6 +83,9 @@ class RunSettings:
     grace: float = _option(
         10.0, "seconds in-flight callbacks get to finish after SIGTERM/SIGINT", type=_seconds
     )
+    log_level: str = _option(
+        "INFO", f"{', '.join(LOG_LEVELS)} (any case)", type=_log_level, metavar="LEVEL"
+    )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunSettings:
@@ -86,7 +101,10 @@ class RunSettings:
 
 
 def add_run_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
-    """Add ``--host --port --workers --engine --guard --grace`` (defaults overridable)."""
+    """Add ``--host --port --workers --engine --guard --grace --log-level``.
+
+    ``defaults`` overrides a default, e.g. ``port=8000``.
+    """
     for f in dataclasses.fields(RunSettings):
         meta = dict(f.metadata)
         help_text = meta.pop("help")

@@ -78,7 +78,6 @@ def _serve_parser() -> _Parser:
     where.add_argument(
         "--dsn", type=_dsn, default=None, help="use this existing server, not the embedded one"
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     parser.add_argument(
         "--pool-size",
         type=_pool_size,
@@ -137,7 +136,7 @@ def _init_db(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import manycore
-    from manycore.cli import configure_logging
+    from manycore.cli import configure_logging, run_until_stopped
     from manycore.work import cpu_count
 
     try:
@@ -150,7 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail(f"needs the {exc.name} package: pip install 'manycore[tefb]'")
 
     settings = RunSettings.from_args(args)
-    configure_logging(args.log_level)
+    configure_logging(settings.log_level)
     pg = None
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # until run() takes over
     try:
@@ -171,7 +170,7 @@ def _serve(args: argparse.Namespace) -> int:
         server = manycore.server(settings.host, settings.port)
         manycore.register(transport=server, protocol=app.TefbApp)
         signal.signal(signal.SIGTERM, previous)
-        manycore.run(**settings.run_kwargs())
+        run_until_stopped(settings)
         return 0
     except (PostgresError, DatabaseError) as exc:
         return _fail(str(exc))

@@ -151,11 +151,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _serve_index(index, args: argparse.Namespace) -> None:
     import manycore
+    from manycore.cli import configure_logging, run_until_stopped
     from manycore.settings import RunSettings
 
     from .app import WikiApp
 
     settings = RunSettings.from_args(args)
+    configure_logging(settings.log_level)
     WikiApp.serve_index(index)
     print(
         f"manycore wiki: serving {len(index):,} titles from {index.directory}",
@@ -164,7 +166,7 @@ def _serve_index(index, args: argparse.Namespace) -> None:
     )
     manycore.register(transport=manycore.server(settings.host, settings.port), protocol=WikiApp)
     try:
-        manycore.run(**settings.run_kwargs())
+        run_until_stopped(settings)
     finally:
         index.close()
 
