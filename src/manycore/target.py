@@ -116,7 +116,9 @@ def import_target(target: Target) -> ModuleType:
             if target.is_file:
                 return _import_file(Path(target.module))
             return _import_module(target.module)
-    except (TargetError, registry.RunWhileImportingError) as exc:
+    except ManycoreError as exc:
+        # manycore refused how the module uses it (a run() at import, a static mount of a
+        # missing directory): its message already names the value and the fix.
         raise TargetError(str(exc)) from None
     except Exception as exc:
         raise UserCodeError(exc) from None
