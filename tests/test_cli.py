@@ -369,6 +369,18 @@ def exported(module: str) -> set[str] | None:
     return None
 
 
+def manycore_attributes(path: Path) -> list[tuple[int, str]]:
+    """(line, name) for every ``manycore.NAME`` in the file's code."""
+    tree = ast.parse(path.read_text(), str(path))
+    return [
+        (node.lineno, node.attr)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "manycore"
+    ]
+
+
 def layer_violations(path: Path) -> list[str]:
     own = ".".join(module_name(path).split(".")[:3])  # manycore.apps.NAME
     where = path.relative_to(SOURCE)
@@ -385,6 +397,12 @@ def layer_violations(path: Path) -> list[str]:
             violations.append(f"{where}:{line} imports the private {target}")
         elif name is not None and name not in (exported(module) or {name}):
             violations.append(f"{where}:{line} imports {target}, which {module} does not export")
+    public = exported("manycore") or set()
+    for line, name in manycore_attributes(path):
+        if name not in public:
+            violations.append(
+                f"{where}:{line} uses manycore.{name}, which manycore does not export"
+            )
     return violations
 
 
