@@ -252,6 +252,26 @@ def test_every_command_rejects_an_unknown_log_level_in_one_line(command):
     assert LEVELS in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("command", "prog"),
+    [
+        (["serve", "x:Y", "--port", "http"], "manycore serve"),
+        (["tefb", "--port", "http"], "manycore tefb"),
+        (["tefb", "init-db", "--dsn", "localhost"], "manycore tefb init-db"),
+        (["wiki", "build", "dump.xml", "--index"], "manycore wiki build"),
+        (["wiki", "serve", "no-such-index", "--port", "http"], "manycore wiki serve"),
+        (["wiki", "demo", "--port", "http"], "manycore wiki demo"),
+    ],
+)
+def test_every_command_words_a_bad_argument_alike(command, prog):
+    """One line naming the (sub)command at fault and where its help is."""
+    result = manycore_cli(*command)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"{prog}: error: argument "), line
+    assert line.endswith(f" (see {prog} --help)"), line
+
+
 @pytest.mark.parametrize(("level", "logged"), [("warning", False), ("Info", True)])
 def test_log_level_is_case_insensitive_and_applied(level, logged):
     with ServerProcess(

@@ -22,7 +22,7 @@ from .. import __version__
 from ..context import ManycoreError
 from . import serve
 from .target import UserCodeError
-from .usage import USAGE_ERROR, Parser, report
+from .usage import USAGE_ERROR, Parser, UsageError, report
 
 __all__ = ["main"]
 
@@ -77,10 +77,9 @@ def _run_app(name: str, argv: list[str]) -> int:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        print(
-            f"manycore: error: `manycore {name}` needs extra packages ({exc.name or exc}); "
-            f"install them with: pip install 'manycore[{extra}]'",
-            file=sys.stderr,
+        missing = UsageError(
+            f"`manycore {name}` needs extra packages ({exc.name or exc}); "
+            f"install them with: pip install 'manycore[{extra}]'"
         )
-        return USAGE_ERROR
+        return report(PROG, missing)
     return module.main(argv)
