@@ -4,6 +4,7 @@ stopped lines from every command."""
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import re
 import signal
@@ -251,6 +252,26 @@ def test_every_command_rejects_an_unknown_log_level_in_one_line(command):
     assert LEVELS in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("command", "prog"),
+    [
+        (["serve", "x:Y", "--port", "http"], "manycore serve"),
+        (["tefb", "--port", "http"], "manycore tefb"),
+        (["tefb", "init-db", "--dsn", "localhost"], "manycore tefb init-db"),
+        (["wiki", "build", "dump.xml", "--index"], "manycore wiki build"),
+        (["wiki", "serve", "no-such-index", "--port", "http"], "manycore wiki serve"),
+        (["wiki", "demo", "--port", "http"], "manycore wiki demo"),
+    ],
+)
+def test_every_command_words_a_bad_argument_alike(command, prog):
+    """One line naming the (sub)command at fault and where its help is."""
+    result = manycore_cli(*command)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"{prog}: error: argument "), line
+    assert line.endswith(f" (see {prog} --help)"), line
+
+
 @pytest.mark.parametrize(("level", "logged"), [("warning", False), ("Info", True)])
 def test_log_level_is_case_insensitive_and_applied(level, logged):
     with ServerProcess(
@@ -326,3 +347,89 @@ def test_tefb_says_stopped_like_serve(tmp_path):
         lines = stop_with_ctrl_c(server)
     assert any(re.match(r"manycore: listening on http://127\.0\.0\.1:\d+ ", x) for x in lines)
     assert lines.count("manycore: stopped") == 1, lines
+
+
+# ------------------------------------------------------------- the apps sit below the command line
+
+SOURCE = Path(manycore.__file__).resolve().parent
+APPS = SOURCE / "apps"
+ABOVE_THE_APPS = ("manycore.cli", "manycore.commands", "manycore.settings", "manycore.engine")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SOURCE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> list[tuple[int, str, str | None]]:
+    """(line, absolute module, imported name or None) for every import in the file."""
+    package = path.relative_to(SOURCE.parent).parent.parts
+    found: list[tuple[int, str, str | None]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name, None) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found += [(node.lineno, module, alias.name) for alias in node.names]
+    return found
+
+
+def exported(module: str) -> set[str] | None:
+    """The module's ``__all__`` as written in its source, or None when it has none."""
+    path = SOURCE.parent.joinpath(*module.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    if not path.is_file():
+        return None
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return set(ast.literal_eval(node.value))
+    return None
+
+
+def manycore_attributes(path: Path) -> list[tuple[int, str]]:
+    """(line, name) for every ``manycore.NAME`` in the file's code."""
+    tree = ast.parse(path.read_text(), str(path))
+    return [
+        (node.lineno, node.attr)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "manycore"
+    ]
+
+
+def layer_violations(path: Path) -> list[str]:
+    own = ".".join(module_name(path).split(".")[:3])  # manycore.apps.NAME
+    where = path.relative_to(SOURCE)
+    violations = []
+    for line, module, name in imports_of(path):
+        if module != "manycore" and not module.startswith("manycore."):
+            continue
+        if module == own or module.startswith(own + "."):
+            continue
+        target = f"{module}.{name}" if name else module
+        if any(target == m or target.startswith(m + ".") for m in ABOVE_THE_APPS):
+            violations.append(f"{where}:{line} imports {target}, which is above the apps")
+        elif any(part.startswith("_") for part in target.split(".")[1:]):
+            violations.append(f"{where}:{line} imports the private {target}")
+        elif name is not None and name not in (exported(module) or {name}):
+            violations.append(f"{where}:{line} imports {target}, which {module} does not export")
+    public = exported("manycore") or set()
+    for line, name in manycore_attributes(path):
+        if name not in public:
+            violations.append(
+                f"{where}:{line} uses manycore.{name}, which manycore does not export"
+            )
+    return violations
+
+
+def test_the_apps_import_only_the_public_api_and_nothing_above_them():
+    """The command line depends on the apps, never the reverse, and the apps show what the
+    public API can do: nothing private, nothing unexported, nothing from the engines."""
+    modules = sorted(APPS.rglob("*.py"))
+    assert modules
+    violations = [v for path in modules for v in layer_violations(path)]
+    assert not violations, "\n".join(violations)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
 
-from . import registry
-from .context import ManycoreError
-from .protocol import ProtocolSpec
+from .. import registry
+from ..protocol import ProtocolSpec
+from .usage import UsageError
 
 __all__ = [
     "Target",
@@ -35,7 +35,7 @@ __all__ = [
 _TARGET_FORMS = "MODULE:CLASS, path/to/file.py:CLASS, or MODULE alone"
 
 
-class TargetError(ManycoreError):
+class TargetError(UsageError):
     """The target cannot be served as typed; the message says why and what to type."""
 
 

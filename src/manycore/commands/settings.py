@@ -1,8 +1,8 @@
 """Run settings: one frozen dataclass, from which the command line is derived.
 
 Every option is written once, here, with its default and its help text;
-``manycore serve`` and the applications' commands add them to their parsers
-with :func:`add_run_options` and read them back with :func:`RunSettings.from_args`.
+every command that serves adds them to its parser with :func:`add_run_options`
+and reads them back with :func:`RunSettings.from_args`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .engine import ENGINES
+from ..engine import ENGINES
 
 __all__ = ["LOG_LEVELS", "RunSettings", "add_run_options"]
 
