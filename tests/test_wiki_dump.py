@@ -11,6 +11,7 @@ import bz2
 import gzip
 import lzma
 import os
+import random
 import re
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def multistream(tmp_path: Path, parts: list[bytes], name: str = "wiki.xml.bz2") 
     with open(path, "wb") as out:
         for number, part in enumerate(parts):
             lines.append(f"{out.tell()}:{number}:Title {number}\n")
-            out.write(bz2.compress(part))
+            out.write(bz2.compress(part, compresslevel=1))
     index = tmp_path / name.replace(".xml.bz2", "-index.txt.bz2")
     index.write_bytes(bz2.compress("".join(lines).encode()))
     return path
@@ -274,6 +275,43 @@ def test_decompressing_ignores_bytes_after_the_last_stream_like_bzip2(tmp_path):
         source = write(tmp_path, "t.bz2", bz2.compress(b"one") + bz2.compress(b"two") + trailer)
         assert decompress_to(source, tmp_path / "out") is True, trailer
         assert (tmp_path / "out").read_bytes() == b"onetwo"
+
+
+def _streams_totalling(gap: int) -> list[bytes]:
+    """Small payloads whose bz2 streams add up to exactly ``gap`` bytes."""
+    sizes: dict[int, bytes] = {}
+    for n in range(64):
+        payload = random.Random(n).randbytes(n)
+        sizes.setdefault(len(bz2.compress(payload)), payload)
+    ways: dict[int, list[bytes]] = {0: []}
+    for total in range(1, gap + 1):
+        for size, payload in sizes.items():
+            if total - size in ways:
+                ways[total] = [*ways[total - size], payload]
+                break
+    return ways[gap]
+
+
+@pytest.fixture(scope="module")
+def big_stream() -> tuple[bytes, bytes]:
+    """Incompressible data just short of one read, and its bz2 stream."""
+    big = random.Random(7).randbytes(1_030_000)
+    return big, bz2.compress(big, 1)
+
+
+@pytest.mark.parametrize("before_seam", [0, 1, 2, 3, 4])
+def test_decompressing_finds_a_stream_that_starts_at_any_seam_between_reads(
+    tmp_path, big_stream, before_seam
+):
+    """Reads are 1 MiB: the next stream's "BZh" may be split across two of them."""
+    big, compressed = big_stream
+    filler = _streams_totalling((1 << 20) - before_seam - len(compressed))
+    end = bz2.compress(b"end")
+    data = b"".join([compressed, *(bz2.compress(p) for p in filler), end])
+    assert data.index(end, len(compressed)) == (1 << 20) - before_seam
+    source = write(tmp_path, "seam.bz2", data)
+    assert decompress_to(source, tmp_path / "out") is True
+    assert (tmp_path / "out").read_bytes() == big + b"".join(filler) + b"end"
 
 
 def test_decompressing_corrupt_data_stops_with_false(tmp_path):
