@@ -307,3 +307,15 @@ def test_a_head_request_on_the_wire_gets_the_head_alone(bytewise):
     head = bytes(exchange(request("/text", method="HEAD") + request("/text"), bytewise).output)
     get_head = get[: get.index(b"\r\n\r\n") + 4]
     assert without_date(head) == without_date(get_head + get)
+
+
+def test_the_answers_do_not_depend_on_where_the_requests_are_cut():
+    data = request("/text") + request("/empty") + request("/cookies") + request("/bye")
+    expected = without_date(bytes(exchange(data, bytewise=False).output))
+    for cut in range(1, len(data)):
+        app = Answers()
+        transport = MemoryTransport()
+        feed(app, data[:cut], transport)
+        feed(app, data[cut:], transport)
+        assert without_date(bytes(transport.output)) == expected, cut
+        assert transport.closed

@@ -402,3 +402,15 @@ def test_a_405_on_the_wire_carries_allow_and_keeps_the_connection(bytewise):
     assert responses[0][1]["allow"] == "GET, HEAD, PUT"
     assert responses[1][2] == b""
     assert int(responses[1][1]["content-length"]) == len(b'{"id":5,"type":"int"}')
+
+
+def test_the_answers_do_not_depend_on_where_the_requests_are_cut():
+    data = b"".join(raw for raw, _, _ in WIRE) + request("/items/5", method="DELETE")
+    expected = [(status, body) for status, _, body in exchange(data, bytewise=False)]
+    for cut in range(1, len(data)):
+        app = Shop()
+        transport = MemoryTransport()
+        feed(app, data[:cut], transport)
+        feed(app, data[cut:], transport)
+        got = [(status, body) for status, _, body in split_responses(bytes(transport.output))]
+        assert got == expected, cut
