@@ -270,6 +270,12 @@ def test_a_whole_body_is_refused_with_the_right_call(body):
         Response.stream(body)
 
 
+@pytest.mark.parametrize("status", [101, 204, 304])
+def test_a_stream_with_a_status_that_has_no_body_is_the_applications_mistake(status):
+    with pytest.raises(LocalProtocolError, match=f"a {status} response has no body"):
+        Response.stream([b"x"], status=status)
+
+
 def test_something_that_is_not_iterable_is_refused():
     with pytest.raises(TypeError, match="needs an iterable or async iterable of bytes, got int"):
         Response.stream(42)
@@ -288,6 +294,10 @@ class Streams(HttpServer):
             raise RuntimeError("producer failed")
 
         return Response.stream(pieces())
+
+    @route("/nothing/{status:int}")
+    def nothing(self, request: Request, status: int) -> Response:
+        return Response.stream([b"never sent"], status=status)
 
 
 @pytest.fixture(scope="module")
@@ -335,3 +345,18 @@ def test_a_failed_producer_leaves_the_client_a_visibly_truncated_body(server):
     while "producer failed" not in server.log() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert "producer failed" in server.log()
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_a_stream_with_a_bodiless_status_is_refused_and_the_connection_stays_in_step(
+    server, status
+):
+    data = (
+        b"GET /nothing/%d HTTP/1.1\r\nHost: t\r\n\r\n" % status
+        + b"GET /count/2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    answer = exchange(server, data)
+    assert b"never sent" not in answer
+    responses = split_responses(answer)
+    assert [code for code, _, _ in responses] == [500, 200]
+    assert responses[1][2] == b"0\n1\n"
