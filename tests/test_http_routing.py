@@ -129,8 +129,9 @@ def test_a_handler_may_carry_several_routes():
     assert lookup(b"GET", b"/healthz") == ("ping", None)
 
 
-def test_a_huge_int_parameter_is_no_match_rather_than_a_crash():
-    assert lookup(b"GET", b"/items/" + b"9" * 5000)[0] == "named_item"
+def test_a_huge_int_parameter_is_answered_rather_than_a_crash():
+    """Python may refuse int() of 5000 digits: then the next matching route answers."""
+    assert lookup(b"GET", b"/items/" + b"9" * 5000)[0] in ("item", "named_item")
 
 
 # ------------------------------------------------------------------ methods
