@@ -21,6 +21,7 @@ import bz2
 import os
 import re
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -276,10 +277,10 @@ _OFFSET_LINE = re.compile(rb"^(\d+):", re.MULTILINE)
 
 def read_stream_offsets(index_path: Path, progress: Progress | None = None) -> np.ndarray:
     """The sorted distinct stream offsets listed in a multistream index."""
-    opener = bz2.open if index_path.name.endswith(".bz2") else open
+    compressed = index_path.name.endswith(".bz2")
     found = []
     try:
-        with open(index_path, "rb") as raw, opener(raw, "rb") as f:
+        with open(index_path, "rb") as raw, bz2.open(raw) if compressed else nullcontext(raw) as f:
             tail = b""
             last = 0
             while True:

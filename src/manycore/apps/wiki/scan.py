@@ -133,7 +133,12 @@ def scan_buffer(buf, lo: int, hi: int, *, end: int | None = None, base: int = 0)
             stop = find(_PAGE_END, match.end(), end)
         else:
             stop = find(_PAGE_END, start, end)
-            raw_title, ns, raw_target = _slow_header(buf, start, stop if stop != -1 else end)
+            if stop != -1:
+                raw_title, ns, raw_target = _slow_header(buf, start, stop)
+            else:  # cut off by the end, perhaps before its title is complete
+                title_match = _TITLE.search(buf, start, end)
+                raw_title = title_match.group(1) if title_match else b""
+                ns, raw_target = 0, None
         if stop == -1:
             title = raw_title.decode("utf-8", "replace")
             incomplete = (base + start, unescape(title))
