@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 
 from .. import registry
+from ..context import ManycoreError
 from ..protocol import ProtocolSpec
 from .usage import UsageError
 
