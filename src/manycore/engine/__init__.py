@@ -80,7 +80,7 @@ def run(
 
         new_event_loop().close()  # import the loop implementation before checking the GIL
         warn_if_gil_reenabled()
-    listeners = open_listeners(regs, workers, reuse_port)
+    listeners = open_listeners(regs, reuse_port)
     try:
         plan = Plan(
             engine=engine,

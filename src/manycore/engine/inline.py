@@ -9,9 +9,9 @@ on ``processes`` and ``threads``.
 
 from __future__ import annotations
 
-from ..context import _restore_thread_context, _set_thread_context
+from ..context import ManycoreError, _restore_thread_context, _set_thread_context
 from ..work import _InlineLink, _install_link, _install_main_scheduler
-from .worker import Plan, Worker
+from .worker import Plan, StartHookFailed, Worker
 
 __all__ = ["run_inline"]
 
@@ -46,6 +46,8 @@ def run_inline(plan: Plan) -> None:
     worker._serve = serve_with_main_timers  # type: ignore[method-assign]
     try:
         worker.run_with_signals()
+    except StartHookFailed as exc:
+        raise ManycoreError(f"worker 0 could not start ({exc}); stopping the server") from None
     finally:
         _install_main_scheduler(None)
         _install_link(None, process_wide=False)

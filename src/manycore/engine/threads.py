@@ -17,7 +17,7 @@ import threading
 from ..context import _set_thread_context
 from ..work import _install_link, _Link, gil_enabled
 from .supervisor import Supervisor
-from .worker import Plan, Worker
+from .worker import Plan, StartHookFailed, Worker
 
 __all__ = ["ThreadSupervisor", "warn_if_gil_reenabled"]
 
@@ -62,6 +62,8 @@ class ThreadSupervisor(Supervisor):
         _install_link(link, process_wide=False)
         try:
             worker.run()
+        except StartHookFailed as exc:  # the worker logged it and told the main context
+            why = str(exc)
         except BaseException as exc:
             log.exception("worker %d crashed", index)
             why = f"crashed: {exc!r}"
