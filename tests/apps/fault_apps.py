@@ -2,6 +2,7 @@
 
 ``MANYCORE_TEST_START`` picks what ``on_worker_start`` does: ``raise`` (every
 worker fails to start), ``block-1`` (worker 1 never gets past its start hook),
+``crash-1`` (worker 1 dies 50 ms after it starts serving, again and again),
 anything else nothing.  ``MANYCORE_TEST_NOFILE`` lowers the file-descriptor limit
 of the whole server at import.
 """
@@ -34,6 +35,8 @@ if _START:
             raise RuntimeError("the database is unreachable")
         if _START == "block-1" and manycore.worker_index() == 1:
             await asyncio.sleep(3600)
+        if _START == "crash-1" and manycore.worker_index() == 1:
+            asyncio.get_running_loop().call_later(0.05, os._exit, 3)
 
 
 COUNTER = 0
