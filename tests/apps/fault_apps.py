@@ -78,9 +78,14 @@ class StatsProbe:
 
 
 class Hold:
-    """Any read is answered "ok" and the connection stays open (fills descriptors)."""
+    """Any read is answered "ok" and the connection stays open (fills descriptors).
+
+    "serving" answers how many workers have published statistics, that is, serve.
+    """
 
     def data_received(self, transport, data):
+        if data == b"serving":
+            return b"%d\n" % len(stats._board.rows())
         return b"ok\n"
 
 

@@ -41,7 +41,11 @@ class ProcessSupervisor(Supervisor):
         sys.stdout.flush()
         sys.stderr.flush()
         parent = os.getpid()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            worker_end.close()
+            raise
         if pid == 0:  # child: never returns
             status = 1
             try:

@@ -74,6 +74,7 @@ class Supervisor:
         self._serving: set[int] = set()  # workers that reached serving since their start
         self._start_failures: dict[int, int] = {}
         self._start_errors: dict[int, str] = {}
+        self._spawn_failures: dict[int, int] = {}  # the main context could not even start it
         self._stop_deadline: float | None = None
         self.failure: str | None = None  # why the server gave up, if it did
 
@@ -269,7 +270,16 @@ class Supervisor:
         self._started_at[index] = time.monotonic()
         self._serving.discard(index)
         self._start_errors.pop(index, None)
-        self.start_worker(index)
+        try:
+            self.start_worker(index)
+        except (OSError, RuntimeError) as exc:  # out of descriptors, processes or threads
+            attempts = self._spawn_failures.get(index, 0) + 1
+            self._spawn_failures[index] = attempts
+            delay = min(self.restart_backoff_max, 0.1 * (2**attempts))
+            log.error("could not start worker %d (%s); trying again in %.1f s", index, exc, delay)
+            self.call_later(delay, lambda index=index: self._restart(index))
+            return
+        self._spawn_failures.pop(index, None)
 
     def _run_timers(self) -> None:
         now = time.monotonic()

@@ -52,8 +52,12 @@ class ThreadSupervisor(Supervisor):
             name=f"manycore-worker-{index}",
             daemon=True,
         )
+        try:
+            thread.start()
+        except RuntimeError:
+            worker_end.close()
+            raise
         self._threads[index] = (thread, worker)
-        thread.start()
 
     def _thread_main(self, index: int, worker: Worker, link_sock) -> None:
         why = None
@@ -64,6 +68,9 @@ class ThreadSupervisor(Supervisor):
             worker.run()
         except StartHookFailed as exc:  # the worker logged it and told the main context
             why = str(exc)
+        except OSError as exc:  # out of descriptors for its event loop, say
+            log.error("worker %d could not run: %s", index, exc)
+            why = f"could not run: {exc}"
         except BaseException as exc:
             log.exception("worker %d crashed", index)
             why = f"crashed: {exc!r}"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from .. import stats
 from ..context import ManycoreError
-from ..loop import loop_name, new_event_loop
+from ..loop import new_event_loop
 from ..protocol import GuardedProtocolAdapter, ProtocolAdapter
 from ..registry import ClientSpec, Registration
 from ..shared import GlobalsGuard
@@ -169,7 +169,8 @@ class Worker:
         """Serve every server registration on its listening socket (shared by all workers)."""
         servers = []
         adapter = GuardedProtocolAdapter if self.guard is not None else ProtocolAdapter
-        on_asyncio = loop_name() == "asyncio"
+        # asyncio's own loop mishandles running out of descriptors; uvloop does not.
+        on_asyncio = isinstance(self.loop, asyncio.selector_events.BaseSelectorEventLoop)
         for registration in self.plan.registrations:
             spec = registration.spec
             if isinstance(registration.transport, ClientSpec):
