@@ -21,11 +21,14 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..context import ManycoreError, _set_thread_context
 from ..work import _FRAME, _install_main_scheduler, _recv_exactly, serve_main_call
 from .listeners import close_listeners
-from .worker import Plan
+
+if TYPE_CHECKING:
+    from .worker import Plan
 
 __all__ = ["Supervisor", "worker_event"]
 

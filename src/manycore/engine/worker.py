@@ -4,10 +4,11 @@ The same :class:`Worker` runs in a forked process, in a thread, or inline in
 the main thread; the engines differ only in how they start it, how they ask it
 to stop, and how it reaches the main context.
 
-Lifecycle: start hooks -> listen/connect -> serve until asked to stop (or, with
-no servers, until the last client connection closes) -> stop accepting ->
-close idle connections, let busy ones finish within the grace period, abort
-the rest -> stop hooks.
+Lifecycle: start hooks (abandoned if asked to stop first) -> listen/connect ->
+tell the main context it serves -> serve until asked to stop (or, with no
+servers, until the last client connection closes) -> stop accepting and close
+this process's listening sockets -> close idle connections, let busy ones
+finish within the grace period, abort the rest -> stop hooks.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..shared import GlobalsGuard
 from ..work import call_from_main_thread, shutdown_work_pools
 from .acceptor import Acceptor
 from .listeners import close_listeners
+from .supervisor import worker_event
 
 __all__ = ["Plan", "StartHookFailed", "Worker"]
 
@@ -259,8 +261,6 @@ class Worker:
 
 def _tell_main(event: str, index: int, detail: str = "") -> None:
     """Tell the supervisor how this worker's start went (it decides about restarts)."""
-    from .supervisor import worker_event
-
     try:
         call_from_main_thread(worker_event, event, index, detail)
     except Exception:  # the main context went away: nobody to tell
