@@ -52,10 +52,10 @@ class _Handle:
 _active: Supervisor | None = None
 
 
-def worker_event(event: str, index: int, detail: str = "") -> None:
+def worker_event(event: str, index: int, detail: str = "", trace: str = "") -> None:
     """Runs in the main context: worker ``index`` serves, or could not start and why."""
     if _active is not None:
-        _active.on_worker_event(event, index, detail)
+        _active.on_worker_event(event, index, detail, trace)
 
 
 class Supervisor:
@@ -76,7 +76,7 @@ class Supervisor:
         self._failures: dict[int, int] = {}
         self._serving: set[int] = set()  # workers that reached serving since their start
         self._start_failures: dict[int, int] = {}
-        self._start_errors: dict[int, str] = {}
+        self._start_errors: dict[int, tuple[str, str]] = {}  # index -> (why, traceback)
         self._spawn_failures: dict[int, int] = {}  # the main context could not even start it
         self._stop_deadline: float | None = None
         self.failure: str | None = None  # why the server gave up, if it did
@@ -117,12 +117,12 @@ class Supervisor:
         self.selector.register(main_end, selectors.EVENT_READ, ("link", index))
         return worker_end
 
-    def on_worker_event(self, event: str, index: int, detail: str) -> None:
+    def on_worker_event(self, event: str, index: int, detail: str, trace: str = "") -> None:
         if event == "serving":
             self._serving.add(index)
             self._start_failures.pop(index, None)
         elif event == "start-failed":
-            self._start_errors[index] = detail
+            self._start_errors[index] = (detail, trace)
 
     def other_links(self) -> list[socket.socket]:
         return list(self._links.values())
@@ -244,9 +244,11 @@ class Supervisor:
 
     def _start_failed(self, index: int, why: str) -> None:
         """A worker ended before it served: retry with back-off, a few times in a row."""
-        reason = self._start_errors.pop(index, None) or why
+        reason, trace = self._start_errors.pop(index, None) or (why, "")
         failures = self._start_failures.get(index, 0) + 1
         self._start_failures[index] = failures
+        if failures == 1 and trace:  # the traceback once; the retries just say it again
+            log.error("worker %d failed in on_worker_start:\n%s", index, trace.rstrip())
         if failures >= self.max_start_failures:
             self.failure = (
                 f"worker {index} could not start {failures} times in a row ({reason}); "

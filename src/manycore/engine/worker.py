@@ -19,6 +19,7 @@ import logging
 import signal
 import socket
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,7 +34,7 @@ from .acceptor import Acceptor
 from .listeners import close_listeners
 from .supervisor import worker_event
 
-__all__ = ["Plan", "StartHookFailed", "Worker"]
+__all__ = ["Plan", "StartHookFailed", "Worker", "hook_traceback"]
 
 log = logging.getLogger("manycore.engine")
 
@@ -163,8 +164,7 @@ class Worker:
             except Exception as exc:
                 name = f"{getattr(hook, '__module__', '?')}.{getattr(hook, '__qualname__', hook)}"
                 message = f"on_worker_start hook {name} raised {type(exc).__name__}: {exc}"
-                log.error("worker %d: %s", self.index, message, exc_info=exc)
-                _tell_main("start-failed", self.index, message)
+                _tell_main("start-failed", self.index, message, hook_traceback(exc))
                 raise StartHookFailed(message) from exc
 
     async def _listen(self) -> list:
@@ -259,10 +259,18 @@ class Worker:
                 log.exception("worker %d could not publish its statistics", self.index)
 
 
-def _tell_main(event: str, index: int, detail: str = "") -> None:
-    """Tell the supervisor how this worker's start went (it decides about restarts)."""
+def hook_traceback(exc: BaseException) -> str:
+    """The traceback of a hook's exception, from the hook's own frame on."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _tell_main(event: str, index: int, detail: str = "", trace: str = "") -> None:
+    """Tell the supervisor how this worker's start went (it decides about restarts and logs)."""
     try:
-        call_from_main_thread(worker_event, event, index, detail)
+        call_from_main_thread(worker_event, event, index, detail, trace)
     except Exception:  # the main context went away: nobody to tell
         log.debug("could not tell the main context that worker %d is %s", index, event)
 
