@@ -12,6 +12,7 @@ workers' figures are at most a second old.
 
 from __future__ import annotations
 
+import logging
 import mmap
 import os
 import struct
@@ -21,7 +22,14 @@ from dataclasses import dataclass, field
 
 from .context import worker_index
 
+try:
+    import resource
+except ImportError:  # not Unix
+    resource = None  # type: ignore[assignment]
+
 __all__ = ["WorkerCounters", "snapshot", "worker_counters"]
+
+log = logging.getLogger("manycore.stats")
 
 # requests, connections_open, connections_total, rss_bytes, pid, started_at (float), published_at
 _ROW = struct.Struct("<qqqqqdd")
@@ -47,13 +55,17 @@ class StatsBoard:
         self._map = mmap.mmap(-1, max(1, workers) * _ROW.size)
 
     def publish(self, index: int, counters: WorkerCounters) -> None:
+        offset = index * _ROW.size
+        rss = _sample_rss()
+        if rss is None:  # keep the last figure: the counters and the row's age still matter
+            rss = _ROW.unpack_from(self._map, offset)[3]
         _ROW.pack_into(
             self._map,
-            index * _ROW.size,
+            offset,
             counters.requests,
             counters.connections_open,
             counters.connections_total,
-            _rss_bytes(),
+            rss,
             os.getpid(),
             counters.started_at,
             time.time(),
@@ -123,7 +135,7 @@ def snapshot() -> dict:
                 "requests": counters.requests,
                 "connections_open": counters.connections_open,
                 "connections_total": counters.connections_total,
-                "rss_bytes": _rss_bytes(),
+                "rss_bytes": _sample_rss() or 0,
                 "uptime": round(time.time() - counters.started_at, 3),
                 "age": 0.0,
             }
@@ -150,11 +162,26 @@ def snapshot() -> dict:
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+_sample_failure_logged = False
+
+
 def _rss_bytes() -> int:
     try:
         with open("/proc/self/statm", "rb") as f:
             return int(f.read().split()[1]) * _PAGE
-    except OSError:  # not Linux
-        import resource
-
+    except OSError:  # not Linux, or out of descriptors
+        if resource is None:
+            raise
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _sample_rss() -> int | None:
+    """The memory figure, or None when it cannot be taken now (said once per process)."""
+    global _sample_failure_logged
+    try:
+        return _rss_bytes()
+    except Exception as exc:
+        if not _sample_failure_logged:
+            _sample_failure_logged = True
+            log.warning("could not sample memory use (%s); statistics keep the last figure", exc)
+        return None
