@@ -89,7 +89,7 @@ class WikiApp(HttpServer):
     @route("/search")
     def search(self, request: Request) -> Response:
         query = request.query
-        hits = self._index().search(query.get("q", ""), clamp_limit(query.get("limit")))
+        hits = self._index().search(query.get("q") or "", clamp_limit(query.get("limit")))
         return Response.json([hit.as_json() for hit in hits])
 
     def _find(self, request: Request, title: str) -> tuple[int | None, int | None]:
