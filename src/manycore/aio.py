@@ -21,7 +21,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any, AnyStr, Generic, TypeVar, overload
+from typing import IO, TYPE_CHECKING, Any, AnyStr, Generic, TypeVar, TypeVarTuple, overload
 
 if TYPE_CHECKING:
     from _typeshed import OpenBinaryMode, OpenTextMode, StrPath
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncFile", "open", "read_file", "write_file"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 MAX_THREADS = 4
 
 _local = threading.local()
@@ -45,7 +46,7 @@ def _pool() -> concurrent.futures.ThreadPoolExecutor:
     return pool
 
 
-async def _run(fn: Callable[..., T], *args: Any) -> T:
+async def _run(fn: Callable[[*Ts], T], *args: *Ts) -> T:
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_pool(), functools.partial(fn, *args))
 
@@ -64,7 +65,7 @@ class AsyncFile(Generic[AnyStr]):
         self.name = raw.name
         self.mode = raw.mode
 
-    async def _do(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _do(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         async with self._lock:
             return await _run(fn, *args)
 

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
 
 import marisa_trie
 import numpy as np
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     from tqdm import tqdm
 
-__all__ = ["BuildResult", "build_index", "default_index_dir", "write_index"]
+__all__ = ["BuildResult", "IndexCounts", "build_index", "default_index_dir", "write_index"]
 
 CHUNK_BYTES = 64 << 20
 STREAM_GROUP_BYTES = 8 << 20  # compressed bytes per multistream task
@@ -64,6 +64,17 @@ class BuildResult:
     bytes_scanned: int
     seconds: float
     warnings: list[str] = field(default_factory=list)
+
+
+class IndexCounts(TypedDict):
+    """What :func:`write_index` counted, as written into the index header."""
+
+    pages: int
+    titles: int
+    redirects: int
+    missing_redirect_targets: int
+    duplicates: int
+    namespace_codes: list[int]
 
 
 def default_index_dir(dump: str | os.PathLike[str]) -> Path:
@@ -335,7 +346,7 @@ def write_index(
     parallel: bool,
     bars: _Bars,
     warnings: list[str],
-) -> dict[str, Any]:
+) -> IndexCounts:
     """Write the trie and arrays of ``chunks`` into ``staging``; return the header counts."""
     chunks = [c for c in chunks if c.count]
     pages = sum(c.count for c in chunks)

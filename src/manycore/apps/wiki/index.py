@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NotRequired, TypedDict
 
 import marisa_trie
 import numpy as np
@@ -37,10 +37,19 @@ from . import keys, layout
 from .errors import IndexFormatError
 from .pages import PageSource, open_source
 
-__all__ = ["Hit", "WikiIndex"]
+__all__ = ["Hit", "HitJson", "WikiIndex"]
 
 MAX_LIMIT = 1000
 MAX_REDIRECT_HOPS = 5
+
+
+class HitJson(TypedDict):
+    """A search result as ``/search`` answers it."""
+
+    title: str
+    redirect_to: NotRequired[str]  # only for a redirect
+    ns: int
+    bytes: int
 
 
 class Hit(NamedTuple):
@@ -52,7 +61,7 @@ class Hit(NamedTuple):
     bytes: int
     redirect_to: str | None
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> HitJson:
         if self.redirect_to is None:
             return {"title": self.title, "ns": self.ns, "bytes": self.bytes}
         return {
