@@ -113,7 +113,7 @@ def scan_buffer(
 ) -> Scanned:
     """Scan the pages of ``buf`` whose ``<page>`` tag starts in ``[lo, hi)``.
 
-    ``buf`` is anything with ``find`` and slicing (``bytes``, ``mmap``); ``end``
+    ``buf`` is the export's bytes or an ``mmap`` of its file; ``end``
     bounds how far a page may extend (default: the end of ``buf``); ``base`` is
     added to every reported offset.  A page without its ``</page>`` before
     ``end`` is reported in ``incomplete`` and ends the scan.
