@@ -10,14 +10,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
 from ..engine import ENGINES
 
-__all__ = ["LOG_LEVELS", "RunSettings", "add_run_options"]
+__all__ = ["LOG_LEVELS", "RunKwargs", "RunSettings", "add_run_options"]
+
+T = TypeVar("T")
 
 
-def _option(default: Any, help: str, **argparse_kwargs: Any) -> Any:
+def _option(default: T, help: str, **argparse_kwargs: Any) -> T:
     return field(default=default, metadata={"help": help, **argparse_kwargs})
 
 
@@ -63,6 +65,15 @@ def _seconds(text: str) -> float:
     return value
 
 
+class RunKwargs(TypedDict):
+    """The settings ``manycore.run()`` takes, as keyword arguments."""
+
+    workers: int | None
+    engine: str
+    guard: bool
+    grace: float
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """How to run: where to listen, on which engine, and how much to log."""
@@ -91,13 +102,13 @@ class RunSettings:
     def from_args(cls, args: argparse.Namespace) -> RunSettings:
         return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
 
-    def run_kwargs(self) -> dict:
-        return {
-            "workers": self.workers,
-            "engine": self.engine,
-            "guard": self.guard,
-            "grace": self.grace,
-        }
+    def run_kwargs(self) -> RunKwargs:
+        return RunKwargs(
+            workers=self.workers,
+            engine=self.engine,
+            guard=self.guard,
+            grace=self.grace,
+        )
 
 
 def add_run_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
