@@ -182,3 +182,16 @@ def test_work_the_connection_leaves_for_the_loop_runs_when_a_send_returns(caplog
     with caplog.at_level(logging.INFO, logger="manycore.access"):
         conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     assert any('"GET / HTTP/1.1" 200' in r.getMessage() for r in caplog.records), caplog.text
+
+
+class Uptime:
+    """Answers each read with how long its connection has been open."""
+
+    def data_received(self, transport, data: bytes) -> bytes:
+        return b"%.1f" % transport.elapsed()
+
+
+def test_the_transport_of_a_clocked_connection_reads_the_clock_too():
+    conn = FakeClock(start=5.0).connect(Uptime())
+    conn.send(b"?", after=90.0)
+    assert conn.take() == b"90.0"

@@ -109,7 +109,9 @@ class MemoryTransport:
         return None
 
     def elapsed(self) -> float:
-        return time.monotonic() - self._started
+        """Seconds since the transport was made, on its loop's clock when it has one."""
+        now = self.loop.time() if self.loop is not None else time.monotonic()
+        return now - self._started
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": self.peername, "sockname": self.sockname}.get(name, default)
@@ -410,6 +412,7 @@ class ClockedConnection:
         self.protocol = protocol
         self.transport = transport if transport is not None else MemoryTransport()
         self.transport.loop = clock
+        self.transport._started = clock.time()
         connection_made = getattr(protocol, "connection_made", None)
         if connection_made is not None:
             connection_made(self.transport)
