@@ -300,7 +300,7 @@ class FakeTimer:
 
     __slots__ = ("_args", "_callback", "_cancelled", "_when")
 
-    def __init__(self, when: float, callback: Callable[..., object], args: tuple) -> None:
+    def __init__(self, when: float, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
         self._when = when
         self._callback = callback
         self._args = args
