@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, TypeVar
 
@@ -60,6 +61,8 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not math.isfinite(value):  # a stop that never ends, or never begins
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds, got {text!r}")
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {value}")
     return value
@@ -114,8 +117,13 @@ class RunSettings:
 def add_run_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     """Add ``--host --port --workers --engine --guard --grace --log-level``.
 
-    ``defaults`` overrides a default, e.g. ``port=8000``.
+    ``defaults`` overrides a default, e.g. ``port=8000``; a name that is not a
+    setting is refused, so a misspelt override cannot go unnoticed.
     """
+    names = {f.name for f in dataclasses.fields(RunSettings)}
+    unknown = sorted(set(defaults) - names)
+    if unknown:
+        raise TypeError(f"not run settings: {', '.join(unknown)}; choose from {sorted(names)}")
     for f in dataclasses.fields(RunSettings):
         meta = dict(f.metadata)
         help_text = meta.pop("help")
