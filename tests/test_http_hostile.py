@@ -237,6 +237,15 @@ def test_an_unknown_method_gets_the_same_answer_however_split(wire, status, capl
     assert answer_every_way(request("/plaintext") + wire, caplog) == [200, status]
 
 
+def test_an_unknown_method_still_arriving_is_a_head_in_progress():
+    reader = RequestReader(lambda request, mode: None)
+    reader.feed(b"BRE")  # llhttp knows no method starting "BR"
+    assert reader.in_head and not reader.finished  # the header timeout applies
+    with pytest.raises(RemoteProtocolError) as info:
+        reader.feed(b"W /pot HTTP/1.1\r\n")
+    assert info.value.status == 501
+
+
 # ------------------------------------------------------------------ Host
 @pytest.mark.parametrize(
     "host",

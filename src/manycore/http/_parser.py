@@ -145,7 +145,9 @@ class RequestReader:
     @property
     def in_head(self) -> bool:
         """A request has begun and its head is not complete yet."""
-        return self._head is None and (self._url is not None or bool(self._carry))
+        return self._head is None and (
+            self._url is not None or bool(self._carry) or self._bad_method is not None
+        )
 
     @property
     def in_body(self) -> bool:
