@@ -198,6 +198,15 @@ def test_no_100_continue_for_http10_over_a_socket(server):
     assert [(s, b) for s, _, b in split_responses(data)] == [(200, b"data")]
 
 
+def test_an_unknown_expectation_is_417_with_a_body_and_ignored_without(caplog):
+    with_body = b"POST /echo HTTP/1.1\r\nHost: h\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx"
+    assert read_every_way(with_body) == ((), (), 417)
+    assert answer_every_way(with_body, caplog) == [417]
+    bodyless = b"DELETE /items/1 HTTP/1.1\r\nHost: h\r\nExpect: magic\r\n\r\n"
+    assert read_every_way(bodyless)[2] is None
+    assert answer_every_way(bodyless, caplog) == [200]
+
+
 # ------------------------------------------------------------------ bare LF
 BARE_LF = [
     b"GET /plaintext\n\r\n",

@@ -479,7 +479,9 @@ class RequestReader:
 
         413 for a declared-too-large body; 501 for a transfer coding other than
         chunked (RFC 9112 §6.1); an HTTP/1.0 message with Transfer-Encoding closes
-        the connection after its answer (RFC 9112 §6.1); Expect (RFC 9110 §10.1.1).
+        the connection after its answer (RFC 9112 §6.1); Expect (RFC 9110 §10.1.1),
+        which means something only with a body: a bodyless request's is ignored,
+        as most of those are answered without splitting their header fields.
         """
         length = None
         expect = None
@@ -505,7 +507,7 @@ class RequestReader:
         version = request_version(head)
         if coded and version == b"1.0":
             self._close = True
-        if expect is not None:
+        if expect is not None and (length or coded):  # a bodyless request's is ignored
             if expect != "100-continue":
                 raise RemoteProtocolError(f"unsupported expectation {expect!r}", 417)
             # RFC 9110 §15.2: never a 1xx to an HTTP/1.0 client (it ignores Expect).
