@@ -235,11 +235,20 @@ def test_bare_lf_over_a_socket(server, wire):
         (b"BREW /pot HTTP/1.1\r\nHost: h\r\n\r\n", 501),
         (b"get / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
         (b"\r\nPROPFIX / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
+        (b"\r\n" * 20 + b"BREW / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
         (b"GARBAGE\r\n\r\n", 400),
         (b"GE\x00 / HTTP/1.1\r\n\r\n", 400),
         (b"G" * 40 + b" / HTTP/1.1\r\n\r\n", 400),
     ],
-    ids=["BREW", "lower-case", "after-an-empty-line", "no-target", "control-byte", "too-long"],
+    ids=[
+        "BREW",
+        "lower-case",
+        "after-an-empty-line",
+        "after-many-empty-lines",
+        "no-target",
+        "control-byte",
+        "too-long",
+    ],
 )
 def test_an_unknown_method_gets_the_same_answer_however_split(wire, status, caplog):
     assert read_every_way(wire) == ((), (), status)

@@ -241,7 +241,8 @@ class RequestReader:
         self._judge_method(self._carry + data[pos:])
 
     def _judge_method(self, data: bytes) -> None:
-        seen = self._bad_method = (self._bad_method + data[: _MAX_METHOD + 2]).lstrip(b"\r\n")  # type: ignore[operator]
+        seen = (self._bad_method + data).lstrip(b"\r\n")[: _MAX_METHOD + 2]  # type: ignore[operator]
+        self._bad_method = seen
         length = _TOKEN_CHARS.match(seen).end()  # type: ignore[union-attr]
         if length == len(seen) and length <= _MAX_METHOD:
             return  # the token goes on: wait for its end
