@@ -175,6 +175,21 @@ def test_heads_can_be_read_in_any_order_after_the_read():
         assert got[i][0].headers["host"] == f"h{i}"
 
 
+def test_repeated_and_differing_pipelined_requests_keep_their_own_heads():
+    same = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    other = b"GET /a HTTP/1.1\r\nHost: h\r\nX: 1\r\n\r\n"
+    wire = same * 3 + other + same + b"\r\n" + same * 2 + other
+    expected = [b"Host: h"] * 3 + [b"Host: h\r\nX: 1"] + [b"Host: h"] * 3 + [b"Host: h\r\nX: 1"]
+    for cuts in ([], [len(same) * 2 + 5], list(range(len(wire)))):
+        reader, got, _ = collect()
+        last = 0
+        for cut in [*cuts, len(wire)]:
+            reader.feed(wire[last:cut])
+            last = cut
+        assert [r.head.split(b"\r\n", 1)[1] for r, _ in got] == expected
+        assert not reader.in_message
+
+
 def test_sixteen_pipelined_requests_in_one_read():
     reader, got, _ = collect()
     reader.feed(b"GET /json HTTP/1.1\r\nHost: h\r\n\r\n" * 16)

@@ -65,7 +65,10 @@ def head_end(request: Any) -> int:
 
 def locate_head(request: Any) -> None:
     """Give a fast-path request (``_data``, ``_at``) its ``_head`` and ``_end``."""
-    request._head = request._data[request._at : head_end(request) - 4]
+    end = getattr(request, "_end", None)
+    if end is None:
+        end = head_end(request)
+    request._head = request._data[request._at : end - 4]
 
 
 def check_request_line(data: bytes | bytearray, start: int) -> int:

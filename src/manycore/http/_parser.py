@@ -21,10 +21,13 @@ accepted it.  A body is buffered once: the first chunk as it came, several in
 one ``BytesIO`` whose value is taken without a copy.
 
 The fast path -- a bodyless request whose head arrived in one read -- costs
-three parser queries, a check that its request line ends in `` HTTP/1.1`` or
-`` HTTP/1.0`` (llhttp also accepts HTTP/0.9, HTTP/2.0 and RTSP lines, which are
-505 here), and a few slot stores.  The head of the request before it in the
-same read is located then, to know where this one starts.  Everything else (a head split
+three parser queries, a check of its request line and a few slot stores.  The
+line must be HTTP/1.0 or HTTP/1.1 (llhttp also accepts HTTP/0.9, HTTP/2.0, RTSP
+and ICE lines, which are 505 here): it is checked where its version must be.  A
+pipelined request needs the end of the head before it; once one head has been
+located, later requests that repeat its bytes exactly (a pipelining client's
+copies of one request) are recognised by one comparison, which also gives
+their end.  Everything else (a head split
 across reads, any body, a read long enough to break a size limit) takes a slow
 path that locates the head at once, keeps what it needs between reads, and is
 bounded by ``max_head_size`` and ``max_body_size``.
@@ -85,7 +88,9 @@ class RequestReader:
         "_deliver",
         "_done",
         "_head",
+        "_known",
         "_last",
+        "_next",
         "_on_continue",
         "_parser",
         "_pos",
@@ -125,7 +130,10 @@ class RequestReader:
         self._data = b""
         self._pos = 0  # exact offset of the next message when _last is None
         self._last: Request | None = None  # this read's last fast-path request
-        self._big = False  # this read could break a size limit or hold a '#'
+        self._next = -1  # where the request after _last starts, when already known
+        # A checked fast-path head with its CRLF CRLF; never matches until one is seen.
+        self._known = b"\x00"
+        self._big = False  # this read could hold a head breaking a size limit
         self._url: bytes | None = None
         self._carry = b""  # the current message's head bytes from earlier reads
         self.in_message = False  # a message is on the slow path (see module docstring)
@@ -163,7 +171,7 @@ class RequestReader:
         """Make ``_pos`` exact by locating the heads the fast path deferred."""
         last = self._last
         if last is not None:
-            self._pos = head_end(last)
+            self._pos = self._next if self._next >= 0 else head_end(last)
             self._last = None
         return self._pos
 
@@ -177,7 +185,7 @@ class RequestReader:
             return
         self._data = data
         self._pos = 0
-        self._big = len(data) > self._small_limit or data.find(b"#") >= 0
+        self._big = len(data) > self._small_limit
         upgrade_at = -1
         try:
             self._parser.feed_data(data)
@@ -371,16 +379,32 @@ class RequestReader:
             last = self._last
             if last is None:
                 start = self._pos
-            else:  # the head before this one ends where this one starts
-                start = last._end = data.find(b"\r\n\r\n", last._at) + 4
+            else:
+                start = self._next
+                if start < 0:  # where the head before this one ends
+                    start = head_end(last)
+                    self._known = data[last._at : start]
             request._data = data
-            # llhttp separates method, target and version by single spaces, and
-            # after "HTTP/1." accepts only 0 or 1 and CRLF.
-            if not data.startswith(b" HTTP/1.", start + len(method) + 1 + len(url)):
-                start = self._line_start(data, start, last)
-            request._at = start
+            known = self._known
+            end = start + len(known)
+            if data[start:end] == known:
+                # The same bytes as a head already checked (pipelined copies of one
+                # request, typically): the same line, and its end is known too.
+                request._at = start
+                self._next = request._end = end
+            else:
+                # llhttp separates method, target and version by single spaces, and
+                # after "HTTP/1." accepts only 0 or 1 and CRLF.  (Slices compare
+                # faster than startswith, which parses its arguments.)
+                at = start + len(method) + 1 + len(url)
+                if data[at : at + 8] != b" HTTP/1.":
+                    start = self._line_start(data, start, last)
+                if url.find(b"#") >= 0:
+                    check_target(url)
+                request._at = start
+                self._next = -1
             self._last = request
-            if self._big:  # a long read, or one with a '#' somewhere
+            if self._big:  # a read long enough that this request might break a limit
                 self._check_fast_request(request, url)
         if parser.should_upgrade():
             self._check_upgrade(request.head)
@@ -398,8 +422,7 @@ class RequestReader:
         return check_request_line(data, start)  # empty lines first, or a 505/400
 
     def _check_fast_request(self, request: Request, url: bytes) -> None:
-        """A fast-path request in a read that could break a limit or hold a fragment."""
-        check_target(url)
+        """Limits for a fast-path request in a long read (a short read cannot break them)."""
         if len(url) > self.max_url_length:
             raise RemoteProtocolError(
                 f"request target longer than max_url_length={self.max_url_length} bytes", 414
