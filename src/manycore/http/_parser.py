@@ -23,14 +23,14 @@ one ``BytesIO`` whose value is taken without a copy.
 The fast path -- a bodyless request whose head arrived in one read -- costs
 three parser queries, a check of its request line and a few slot stores.  The
 line must be HTTP/1.0 or HTTP/1.1 (llhttp also accepts HTTP/0.9, HTTP/2.0, RTSP
-and ICE lines, which are 505 here): it is checked where its version must be.  A
-pipelined request needs the end of the head before it; once one head has been
-located, later requests that repeat its bytes exactly (a pipelining client's
-copies of one request) are recognised by one comparison, which also gives
-their end.  Everything else (a head split
-across reads, any body, a read long enough to break a size limit) takes a slow
-path that locates the head at once, keeps what it needs between reads, and is
-bounded by ``max_head_size`` and ``max_body_size``.
+and ICE lines, which are 505 here): it is checked where its version must be.
+The first request of a read that is not recognised becomes the head later ones
+are compared with: requests that repeat its bytes exactly (a client asking for
+the same thing again, or pipelining copies of one request) are recognised by
+one comparison, which also gives their end, the start of the next.  Everything
+else (a head split across reads, any body, a read long enough to break a size
+limit) takes a slow path that locates the head at once, keeps what it needs
+between reads, and is bounded by ``max_head_size`` and ``max_body_size``.
 """
 
 from __future__ import annotations
@@ -131,8 +131,7 @@ class RequestReader:
         self._pos = 0  # exact offset of the next message when _last is None
         self._last: Request | None = None  # this read's last fast-path request
         self._next = -1  # where the request after _last starts, when already known
-        # A checked fast-path head with its CRLF CRLF; never matches until one is seen.
-        self._known = b"\x00"
+        self._known: bytes | None = None  # a checked fast-path head, with its CRLF CRLF
         self._big = False  # this read could hold a head breaking a size limit
         self._url: bytes | None = None
         self._carry = b""  # the current message's head bytes from earlier reads
@@ -186,7 +185,6 @@ class RequestReader:
         self._data = data
         self._pos = 0
         self._big = len(data) > self._small_limit
-        upgrade_at = -1
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -211,15 +209,17 @@ class RequestReader:
             error = self._parse_error(exc)
             self._last = None
             raise error from None
-        if upgrade_at >= 0:  # outside the handler: errors after it keep their own cause
+        else:
+            # Outside a message, a read ending in LF left nothing partial: an unfinished
+            # request line before its target cannot end in LF, and after it _url is set.
+            if self.in_message or self._url is not None or data[-1] != 10:
+                self._after_partial(data)
             self._last = None
-            self._upgraded(data, upgrade_at)
             return
-        # Outside a message, a read ending in LF left nothing partial: an unfinished
-        # request line before its target cannot end in LF, and after it _url is set.
-        if self.in_message or self._url is not None or data[-1] != 10:
-            self._after_partial(data)
+        # Only an Upgrade gets here, outside its handler: errors while parsing the
+        # rest then keep their own cause.
         self._last = None
+        self._upgraded(data, upgrade_at)
 
     def _paused_at_boundary(self, data: bytes) -> None:
         """Keep the input after the last delivered request; llhttp starts afresh.
@@ -386,8 +386,7 @@ class RequestReader:
                     self._known = data[last._at : start]
             request._data = data
             known = self._known
-            end = start + len(known)
-            if data[start:end] == known:
+            if known is not None and data[start : (end := start + len(known))] == known:
                 # The same bytes as a head already checked (pipelined copies of one
                 # request, typically): the same line, and its end is known too.
                 request._at = start
@@ -402,7 +401,12 @@ class RequestReader:
                 if url.find(b"#") >= 0:
                     check_target(url)
                 request._at = start
-                self._next = -1
+                if last is None:  # make it the head later requests are compared with
+                    end = head_end(request)
+                    self._known = data[start:end]
+                    self._next = end
+                else:
+                    self._next = -1
             self._last = request
             if self._big:  # a read long enough that this request might break a limit
                 self._check_fast_request(request, url)
