@@ -14,6 +14,8 @@ import time
 
 import psutil
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import ENGINES, TEST_APPS, recv_all
 from manycore.http import RemoteProtocolError
@@ -73,6 +75,52 @@ def answer_every_way(wire: bytes, caplog) -> list[int]:
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == []
     return list(answers.pop())
+
+
+# ------------------------------------------------------------------ mixtures
+PIECES = [
+    request("/a"),
+    request("/a"),
+    request("/b", headers="X: a HTTP/1.1\r\n"),
+    b"GET /a RTSP/1.1\r\nHost: h\r\n\r\n",
+    b"GET /a HTTP/2.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n",
+    b"GET /a\r\nConnection: keep-alive\r\n\r\n",
+    b"GET /a\nHost: h\r\n\r\n",
+    b"\r\n",
+    b"GET /a#x HTTP/1.1\r\nHost: h\r\n\r\n",
+    request("/p", "POST", body=b"abc"),
+    b"POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"3;x=1\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+    b"GET /a HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n",
+    b"GET /u HTTP/1.1\r\nHost: h\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
+    b"BREW /a HTTP/1.1\r\n\r\n",
+]
+
+
+def read_heads(wire: bytes, cuts: list[int]) -> tuple:
+    got = []
+    reader = RequestReader(lambda r, mode: got.append((r.target, bool(mode), r.body, r.head)))
+    last = 0
+    try:
+        for cut in [*cuts, len(wire)]:
+            reader.feed(wire[last:cut])
+            last = cut
+    except RemoteProtocolError as exc:
+        assert type(exc) is RemoteProtocolError, exc  # never a head tracking failure
+        return got, exc.status
+    return got, None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=6), st.data())
+def test_any_mixture_gives_one_outcome_however_split(pieces, data):
+    wire = b"".join(pieces)
+    whole = read_heads(wire, [])
+    cuts = sorted(
+        data.draw(st.sets(st.integers(1, len(wire) - 1), max_size=6)) if len(wire) > 1 else []
+    )
+    assert read_heads(wire, cuts) == whole
+    assert read_heads(wire, list(range(1, len(wire)))) == whole
 
 
 # ------------------------------------------------------------------ real sockets
