@@ -61,7 +61,6 @@ __all__ = ["PauseParsing", "RequestReader", "StopParsing"]
 _new = object.__new__
 _TOKEN_CHARS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")
 _MAX_METHOD = 32  # longer tokens are not taken for a method name
-_GOOD_LINE_ENDS = (b" HTTP/1.1\r\n", b" HTTP/1.0\r\n")
 
 
 class StopParsing(Exception):
@@ -373,7 +372,8 @@ class RequestReader:
         if self.in_message:
             close = self._complete_slow_request(request, url)
         else:
-            # The fast path: record where the head starts; find its end only if asked.
+            # The fast path: where the head starts, and where it ends when that comes
+            # cheaply; a handler that reads the head has it sliced out then.
             close = False
             data = self._data
             last = self._last
@@ -387,8 +387,8 @@ class RequestReader:
             request._data = data
             known = self._known
             if known is not None and data[start : (end := start + len(known))] == known:
-                # The same bytes as a head already checked (pipelined copies of one
-                # request, typically): the same line, and its end is known too.
+                # The same bytes as a head already checked: the same request line,
+                # and the end of this head (the start of the next request) is known.
                 request._at = start
                 self._next = request._end = end
             else:
@@ -396,8 +396,8 @@ class RequestReader:
                 # after "HTTP/1." accepts only 0 or 1 and CRLF.  (Slices compare
                 # faster than startswith, which parses its arguments.)
                 at = start + len(method) + 1 + len(url)
-                if data[at : at + 8] != b" HTTP/1.":
-                    start = self._line_start(data, start, last)
+                if data[at : at + 8] != b" HTTP/1.":  # empty lines first, or a 505/400
+                    start = check_request_line(data, start)
                 if url.find(b"#") >= 0:
                     check_target(url)
                 request._at = start
@@ -419,12 +419,6 @@ class RequestReader:
         self._deliver(request, close or not parser.should_keep_alive())
 
     # ------------------------------------------------------------------ slow paths
-    def _line_start(self, data: bytes, start: int, last: Request | None) -> int:
-        """A fast-path request line that is not plainly HTTP/1.x: where it starts, or why not."""
-        if last is not None and start < 4:
-            raise HeadTrackingError("a complete request's head end was not found")
-        return check_request_line(data, start)  # empty lines first, or a 505/400
-
     def _check_fast_request(self, request: Request, url: bytes) -> None:
         """Limits for a fast-path request in a long read (a short read cannot break them)."""
         if len(url) > self.max_url_length:
