@@ -11,9 +11,10 @@ trailer sections beyond the head limits.
 
 :func:`locate_head` is why this module exists.  Locating a head costs a
 ``bytes.find`` over it -- the largest single cost of a small request -- and
-most handlers never look at headers.  So a bodyless request records only where
-its head starts (the read and the offset); its end is found when something
-asks, or when the next request of the same read needs its own start.
+most handlers never look at headers.  So a bodyless request records where its
+head starts (the read and the offset), and its end only when that comes cheaply
+(:mod:`._parser` recognises repeated heads); otherwise the end is found when
+something asks, or when the next request of the same read needs its own start.
 """
 
 from __future__ import annotations
