@@ -47,6 +47,7 @@ from ._headers import parse_fields
 from ._heads import (
     ChunkedScanner,
     HeadTrackingError,
+    check_bodyless_head,
     check_host,
     check_request_line,
     check_sizes,
@@ -401,12 +402,12 @@ class RequestReader:
                 if url.find(b"#") >= 0:
                     check_target(url)
                 request._at = start
+                end = head_end(request)
+                head = data[start:end]
+                check_bodyless_head(head)  # a repeat of this head skips it, above
                 if last is None:  # make it the head later requests are compared with
-                    end = head_end(request)
-                    self._known = data[start:end]
-                    self._next = end
-                else:
-                    self._next = -1
+                    self._known = head
+                self._next = end
             self._last = request
             if self._big:  # a read long enough that this request might break a limit
                 self._check_fast_request(request, url)
@@ -502,8 +503,8 @@ class RequestReader:
         413 for a declared-too-large body; 501 for a transfer coding other than
         chunked (RFC 9112 §6.1); an HTTP/1.0 message with Transfer-Encoding closes
         the connection after its answer (RFC 9112 §6.1); Expect (RFC 9110 §10.1.1),
-        which means something only with a body: a bodyless request's is ignored,
-        as most of those are answered without splitting their header fields.
+        where only ``100-continue`` is known (417 for anything else) and means
+        something only with a body.
         """
         length = None
         expect = None
@@ -529,11 +530,11 @@ class RequestReader:
         version = request_version(head)
         if coded and version == b"1.0":
             self._close = True
-        if expect is not None and (length or coded):  # a bodyless request's is ignored
+        if expect is not None:
             if expect != "100-continue":
                 raise RemoteProtocolError(f"unsupported expectation {expect!r}", 417)
             # RFC 9110 §15.2: never a 1xx to an HTTP/1.0 client (it ignores Expect).
-            if waiting and version == b"1.1" and self._on_continue is not None:
+            if (length or coded) and waiting and version == b"1.1" and self._on_continue:
                 self._on_continue()
 
     def _check_upgrade(self, head: bytes) -> None:
