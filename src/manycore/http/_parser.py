@@ -89,6 +89,7 @@ class RequestReader:
         "_done",
         "_head",
         "_known",
+        "_known_length",
         "_last",
         "_next",
         "_on_continue",
@@ -131,7 +132,10 @@ class RequestReader:
         self._pos = 0  # exact offset of the next message when _last is None
         self._last: Request | None = None  # this read's last fast-path request
         self._next = -1  # where the request after _last starts, when already known
-        self._known: bytes | None = None  # a checked fast-path head, with its CRLF CRLF
+        # A checked fast-path head, with its CRLF CRLF; a NUL (which no request starts
+        # with) until there is one, so the comparison needs no test for "none yet".
+        self._known = b"\0"
+        self._known_length = 1
         self._big = False  # this read could hold a head breaking a size limit
         self._url: bytes | None = None
         self._carry = b""  # the current message's head bytes from earlier reads
@@ -384,10 +388,10 @@ class RequestReader:
                 start = self._next
                 if start < 0:  # where the head before this one ends
                     start = head_end(last)
-                    self._known = data[last._at : start]
+                    self._known = known = data[last._at : start]
+                    self._known_length = len(known)
             request._data = data
-            known = self._known
-            if known is not None and data[start : (end := start + len(known))] == known:
+            if data[start : (end := start + self._known_length)] == self._known:
                 # The same bytes as a head already checked: the same request line,
                 # and the end of this head (the start of the next request) is known.
                 request._at = start
@@ -407,6 +411,7 @@ class RequestReader:
                 check_bodyless_head(head)  # a repeat of this head skips it, above
                 if last is None:  # make it the head later requests are compared with
                     self._known = head
+                    self._known_length = end - start
                 self._next = end
             self._last = request
             if self._big:  # a read long enough that this request might break a limit
