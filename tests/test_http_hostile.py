@@ -246,13 +246,22 @@ def test_no_100_continue_for_http10_over_a_socket(server):
     assert [(s, b) for s, _, b in split_responses(data)] == [(200, b"data")]
 
 
-def test_an_unknown_expectation_is_417_with_a_body_and_ignored_without(caplog):
+def test_an_unknown_expectation_is_417_with_a_body_or_without(caplog):
     with_body = b"POST /echo HTTP/1.1\r\nHost: h\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx"
     assert read_every_way(with_body) == ((), (), 417)
     assert answer_every_way(with_body, caplog) == [417]
     bodyless = b"DELETE /items/1 HTTP/1.1\r\nHost: h\r\nExpect: magic\r\n\r\n"
+    assert read_every_way(bodyless) == ((), (), 417)
+    assert answer_every_way(request("/plaintext") + bodyless, caplog) == [200, 417]
+    # A repeat of a head that passed is recognised without a second look; one that
+    # differs only in its expectation is looked at.
+    assert answer_every_way(request("/plaintext") * 2 + bodyless, caplog) == [200, 200, 417]
+
+
+def test_a_bodyless_100_continue_is_ignored(caplog):
+    bodyless = b"GET /plaintext HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n"
     assert read_every_way(bodyless)[2] is None
-    assert answer_every_way(bodyless, caplog) == [200]
+    assert answer_every_way(bodyless * 2, caplog) == [200, 200]
 
 
 # ------------------------------------------------------------------ bare LF
@@ -321,8 +330,11 @@ def test_an_invalid_host_is_400(host, caplog):
     posted = b"POST /echo HTTP/1.1\r\nHost: %s\r\nContent-Length: 1\r\n\r\nx" % host
     assert read_every_way(posted)[2] == 400
     inspected = b"GET /inspect HTTP/1.1\r\nHost: %s\r\n\r\n" % host  # reads the headers
+    plain = b"GET /plaintext HTTP/1.1\r\nHost: %s\r\n\r\n" % host  # the fast path
     assert answer_every_way(posted, caplog) == [400]
     assert answer_every_way(inspected, caplog) == [400]
+    assert read_every_way(plain)[2] == 400
+    assert answer_every_way(request("/plaintext") + plain, caplog) == [200, 400]
 
 
 @pytest.mark.parametrize(
@@ -338,6 +350,17 @@ def test_a_valid_host_is_accepted(host, caplog):
 def test_an_invalid_host_is_400_over_a_socket(server):
     wire = b"POST /echo HTTP/1.1\r\nHost: a/b\r\nContent-Length: 1\r\n\r\nx"
     assert exchange(server, request("/plaintext") + wire, 2) == ([200, 400], True)
+    bodyless = b"GET /plaintext HTTP/1.1\r\nHost: a/b\r\n\r\n"
+    assert exchange(server, request("/plaintext") + bodyless, 2) == ([200, 400], True)
+
+
+def test_a_missing_or_repeated_host_is_400_on_the_fast_path(caplog):
+    missing = b"GET /plaintext HTTP/1.1\r\nX: y\r\n\r\n"
+    twice = b"GET /plaintext HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"
+    for wire in (missing, twice):
+        assert read_every_way(wire)[2] == 400
+        assert answer_every_way(request("/plaintext") + wire, caplog) == [200, 400]
+    assert answer_every_way(b"GET /plaintext HTTP/1.0\r\n\r\n", caplog) == [200]
 
 
 # ------------------------------------------------------------------ fragments

@@ -322,7 +322,7 @@ def test_connect_is_not_implemented():
         (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
         (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
         (b"GET /\r\n\r\n", 505),
-        (b"GET / HTTP/1.1\r\n\r\n", None),  # no Host: accepted by the parser, 400 on use
+        (b"GET / HTTP/1.1\r\n\r\n", 400),  # no Host (RFC 9112 section 3.2)
         (b"GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n", 400),
     ],

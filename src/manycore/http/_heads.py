@@ -106,9 +106,28 @@ def check_version(head: bytes) -> None:
         raise RemoteProtocolError("only HTTP/1.0 and HTTP/1.1 are supported over plain TCP", 505)
 
 
+def check_bodyless_head(head: bytes) -> None:
+    """Host and Expect of a head answered on the fast path (once per distinct head).
+
+    Host as :func:`check_host`; an expectation other than ``100-continue`` is 417
+    (RFC 9110 §10.1.1), as it is for a request with a body.
+    """
+    lower = head.lower()
+    _check_host(head, lower)
+    at = lower.find(b"\nexpect:")
+    if at >= 0:
+        end = lower.find(b"\r\n", at)
+        value = lower[at + 8 : len(lower) if end < 0 else end].strip(b" \t")
+        if value != b"100-continue":
+            raise RemoteProtocolError(f"unsupported expectation {value.decode('latin-1')!r}", 417)
+
+
 def check_host(head: bytes) -> None:
     """RFC 9112 §3.2: exactly one valid Host in HTTP/1.1 (at most one in 1.0), else 400."""
-    lower = head.lower()
+    _check_host(head, head.lower())
+
+
+def _check_host(head: bytes, lower: bytes) -> None:
     count = lower.count(b"\nhost:")
     if count == 1:
         at = lower.find(b"\nhost:") + 6

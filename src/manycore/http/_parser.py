@@ -47,6 +47,7 @@ from ._headers import parse_fields
 from ._heads import (
     ChunkedScanner,
     HeadTrackingError,
+    check_bodyless_head,
     check_host,
     check_request_line,
     check_sizes,
@@ -88,6 +89,7 @@ class RequestReader:
         "_done",
         "_head",
         "_known",
+        "_known_length",
         "_last",
         "_next",
         "_on_continue",
@@ -130,7 +132,10 @@ class RequestReader:
         self._pos = 0  # exact offset of the next message when _last is None
         self._last: Request | None = None  # this read's last fast-path request
         self._next = -1  # where the request after _last starts, when already known
-        self._known: bytes | None = None  # a checked fast-path head, with its CRLF CRLF
+        # A checked fast-path head, with its CRLF CRLF; a NUL (which no request starts
+        # with) until there is one, so the comparison needs no test for "none yet".
+        self._known = b"\0"
+        self._known_length = 1
         self._big = False  # this read could hold a head breaking a size limit
         self._url: bytes | None = None
         self._carry = b""  # the current message's head bytes from earlier reads
@@ -383,10 +388,10 @@ class RequestReader:
                 start = self._next
                 if start < 0:  # where the head before this one ends
                     start = head_end(last)
-                    self._known = data[last._at : start]
+                    self._known = known = data[last._at : start]
+                    self._known_length = len(known)
             request._data = data
-            known = self._known
-            if known is not None and data[start : (end := start + len(known))] == known:
+            if data[start : (end := start + self._known_length)] == self._known:
                 # The same bytes as a head already checked: the same request line,
                 # and the end of this head (the start of the next request) is known.
                 request._at = start
@@ -401,12 +406,13 @@ class RequestReader:
                 if url.find(b"#") >= 0:
                     check_target(url)
                 request._at = start
+                end = head_end(request)
+                head = data[start:end]
+                check_bodyless_head(head)  # a repeat of this head skips it, above
                 if last is None:  # make it the head later requests are compared with
-                    end = head_end(request)
-                    self._known = data[start:end]
-                    self._next = end
-                else:
-                    self._next = -1
+                    self._known = head
+                    self._known_length = end - start
+                self._next = end
             self._last = request
             if self._big:  # a read long enough that this request might break a limit
                 self._check_fast_request(request, url)
@@ -502,8 +508,8 @@ class RequestReader:
         413 for a declared-too-large body; 501 for a transfer coding other than
         chunked (RFC 9112 §6.1); an HTTP/1.0 message with Transfer-Encoding closes
         the connection after its answer (RFC 9112 §6.1); Expect (RFC 9110 §10.1.1),
-        which means something only with a body: a bodyless request's is ignored,
-        as most of those are answered without splitting their header fields.
+        where only ``100-continue`` is known (417 for anything else) and means
+        something only with a body.
         """
         length = None
         expect = None
@@ -529,11 +535,11 @@ class RequestReader:
         version = request_version(head)
         if coded and version == b"1.0":
             self._close = True
-        if expect is not None and (length or coded):  # a bodyless request's is ignored
+        if expect is not None:
             if expect != "100-continue":
                 raise RemoteProtocolError(f"unsupported expectation {expect!r}", 417)
             # RFC 9110 §15.2: never a 1xx to an HTTP/1.0 client (it ignores Expect).
-            if waiting and version == b"1.1" and self._on_continue is not None:
+            if (length or coded) and waiting and version == b"1.1" and self._on_continue:
                 self._on_continue()
 
     def _check_upgrade(self, head: bytes) -> None:
