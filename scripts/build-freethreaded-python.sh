@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
-# Provide a free-threaded CPython 3.13 (GIL disabled) and print its path on the last stdout line:
+# Provide a free-threaded CPython 3.14 (GIL disabled) and print its path on the last stdout line:
 #
 #     PY=$(scripts/build-freethreaded-python.sh | tail -1)
-#     scripts/build-freethreaded-python.sh /some/prefix   # default: /opt/manycore/python3.13t
+#     scripts/build-freethreaded-python.sh /some/prefix   # default: /opt/manycore/python3.14t
 #
-# The install prefix is the cache: if $PREFIX/bin/python3.13t already runs with the GIL disabled and
+# 3.14 is the first release in which free-threaded CPython is supported (PEP 779), and the
+# extensions the suite needs (uvloop, httptools, msgspec, numpy, marisa-trie, asyncpg) publish
+# cp314t wheels for it.
+#
+# The install prefix is the cache: if $PREFIX/bin/python3.14t already runs with the GIL disabled and
 # its ssl/sqlite3/ctypes modules import, nothing is done (about 0.1 s). Otherwise it is built, which
 # takes 4 to 6 minutes on 2 cores (configure ~40 s, make ~100 s, the rest is install and .pyc):
-#   1. a deb-src-only entry for Debian trixie is added, because trixie is the nearest suite that
-#      carries a CPython 3.13 source, so the build needs Debian's archive and nothing else; being
-#      deb-src only, it can never pull trixie binaries onto this bookworm machine;
-#   2. the build dependencies come from the machine's own suite, bookworm (never
-#      `apt-get build-dep python3.13`, which would resolve against trixie);
+#   1. a deb-src-only entry for Debian's testing and unstable suites (forky, sid) is added, because
+#      they are the suites that carry a CPython 3.14 source, so the build needs Debian's archive and
+#      nothing else; being deb-src only, it can never pull their binaries onto this machine;
+#   2. the build dependencies come from the machine's own suite (never
+#      `apt-get build-dep python3.14`, which would resolve against the newer suites);
 #   3. only the upstream tarball (*.orig.tar.*) is unpacked: Debian's patches assume
 #      prefix /usr and a Debian layout (dist-packages, multiarch), wrong for a private prefix;
 #   4. configure --disable-gil, without --enable-optimizations (PGO would multiply the build time).
 # Needs root (apt) on a cold build. Build output goes to a log whose tail is shown on failure.
 set -euo pipefail
 
-PREFIX="${1:-/opt/manycore/python3.13t}"
-PY="$PREFIX/bin/python3.13t"
-SRC_LIST=/etc/apt/sources.list.d/manycore-trixie-src.sources
+VERSION=3.14
+PREFIX="${1:-/opt/manycore/python${VERSION}t}"
+PY="$PREFIX/bin/python${VERSION}t"
+SRC_LIST=/etc/apt/sources.list.d/manycore-python-src.sources
+OLD_LIST=/etc/apt/sources.list.d/manycore-trixie-src.sources  # written by earlier versions
+PINNED_RELEASE=3.14.7
+PINNED_SHA256=3b48dac8fb59f62eaa67ac83c1eb12bda1b7a08406dd286e252c11a66be27f81
 LOG="${TMPDIR:-/tmp}/build-freethreaded-python.log"
 STEP="starting"
 
@@ -69,28 +77,49 @@ if ((${#missing[@]})); then
         >>"$LOG" 2>&1
 fi
 
-STEP="adding the trixie deb-src entry ($SRC_LIST) and updating its index"
+STEP="adding the deb-src entry ($SRC_LIST) and updating its index"
+rm -f "$OLD_LIST"
 cat >"$SRC_LIST" <<'EOF'
 # Source packages only (Types: deb-src): lets scripts/build-freethreaded-python.sh fetch the
-# python3.13 source; no trixie binary package can be installed through this entry.
+# python3.14 source; no binary package of these suites can be installed through this entry.
 Types: deb-src
 URIs: http://deb.debian.org/debian
-Suites: trixie
+Suites: forky sid
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
 # Refresh only this entry: the machine's other lists are left as they are, and it is faster.
-apt-get update -o Dir::Etc::sourcelist="$SRC_LIST" -o Dir::Etc::sourceparts=- \
-    -o APT::Get::List-Cleanup=0 >>"$LOG" 2>&1
+# Another apt (a parallel install) may hold the lists lock for a while: wait for it.
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    apt-get update -o Dir::Etc::sourcelist="$SRC_LIST" -o Dir::Etc::sourceparts=- \
+        -o APT::Get::List-Cleanup=0 >>"$LOG" 2>&1 && break
+    ((attempt < 10)) || false
+    sleep 20
+done
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ftpython.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 
-STEP="downloading the python3.13 source package from trixie"
+STEP="downloading the python$VERSION source package"
 # As root, apt downloads as user _apt, which cannot write into a root-owned mktemp dir.
-apt-get source --download-only -o APT::Sandbox::User=root python3.13/trixie >>"$LOG" 2>&1
-orig=(python3.13_*.orig.tar.*)
+# Testing first. An index can name a version whose files the mirror no longer (or does not yet)
+# serve; then take a pinned upstream tarball from the same pool, checked against its digest.
+for suite in forky sid; do
+    apt-get source --download-only -o APT::Sandbox::User=root "python$VERSION/$suite" \
+        >>"$LOG" 2>&1 && break
+    rm -f python"$VERSION"_*
+done
+if ! compgen -G "python${VERSION}_*.orig.tar.*" >/dev/null; then
+    STEP="downloading the pinned python$VERSION $PINNED_RELEASE upstream tarball"
+    pinned="python${VERSION}_${PINNED_RELEASE}.orig.tar.xz"
+    # The pool folder comes from apt's own idea of where the current version lives.
+    uri=$(apt-get source --print-uris -qq "python$VERSION/forky" | grep -m1 -o "'[^']*orig[^']*'")
+    uri=${uri//\'/}
+    curl -fsS --retry 3 -o "$pinned" "${uri%/*}/$pinned" >>"$LOG" 2>&1
+    echo "$PINNED_SHA256  $pinned" | sha256sum -c - >>"$LOG" 2>&1
+fi
+orig=(python"$VERSION"_*.orig.tar.*)
 [[ -f "${orig[0]}" ]] || { STEP="finding the upstream tarball"; false; }
 say "unpacking ${orig[0]}"
 mkdir src
@@ -105,7 +134,7 @@ STEP="compiling (make -j$(nproc))"
 say "$STEP"
 make -j"$(nproc)" >>"$LOG" 2>&1
 STEP="installing into $PREFIX (make altinstall)"
-# altinstall: only versioned names (python3.13t, pip3.13), so the prefix never shadows python3.
+# altinstall: only versioned names (python3.14t, pip3.14), so the prefix never shadows python3.
 say "$STEP"
 make altinstall >>"$LOG" 2>&1
 

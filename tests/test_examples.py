@@ -1,15 +1,20 @@
-"""Every example in examples/, served as a user would serve it, over real sockets."""
+"""Every example in examples/ and the README, served as a user would serve it, over real
+sockets."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, connect, recv_all, recv_until
+from conftest import EXAMPLES, REPO, connect, recv_all, recv_until
 from manycore.testing import ServerProcess
 
 
@@ -127,3 +132,105 @@ def test_big_shared_array_sums_slices_in_parallel(engine, workers, elements):
         with connect(server.address) as sock:
             sock.sendall(b"not numbers\n")
             assert recv_all(sock) == b"error: send two integers, START STOP\n"
+
+
+# ----------------------------------------------------------------------------- README
+
+
+def readme_section(heading: str) -> str:
+    text = (REPO / "README.md").read_text()
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end]
+
+
+def code_blocks(section: str, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_squares(tmp_path: Path, source: str, port: int) -> Path:
+    """The README's file, listening on ``port`` instead of 8080 should it listen by itself."""
+    path = tmp_path / "squares.py"
+    path.write_text(source.replace("8080", str(port)))
+    return path
+
+
+def ten_lines() -> str:
+    (source,) = code_blocks(readme_section("Ten lines"), "python")
+    return source
+
+
+def without_main_guard(source: str) -> str:
+    """The file as it would be without its ``if __name__ == "__main__":`` line."""
+    head, guard, body = source.partition('if __name__ == "__main__":')
+    assert guard, "the README's file guards its register() and run()"
+    return head + textwrap.dedent(body.split("\n", 1)[1])
+
+
+SERVE_INLINE = ("--engine", "inline", "--port", "0")
+
+
+def serve_squares(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "manycore", "serve", f"{path}:Squares", *SERVE_INLINE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_readme_ten_line_file_is_served_with_the_options_given(tmp_path):
+    port = free_port()
+    path = write_squares(tmp_path, ten_lines(), port)
+    with ServerProcess(f"{path}:Squares", engine="inline") as server:
+        with connect(server.address) as sock:
+            sock.sendall(b"12\n")
+            assert recv_until(sock, lambda d: d.endswith(b"\n")) == b"144\n"
+    listening = [line for line in server.output if "listening on" in line]
+    assert len(listening) == 1, server.log()
+    assert "engine=inline" in listening[0]
+    assert server.port != port
+
+
+def test_readme_ten_line_file_without_its_guard_is_refused(tmp_path):
+    port = free_port()
+    result = serve_squares(write_squares(tmp_path, without_main_guard(ten_lines()), port))
+    assert result.returncode == 2, result.stderr
+    assert "listening on" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "squares.py calls manycore.run() when imported" in lines[0]
+    assert 'if __name__ == "__main__":' in lines[0]
+
+
+def test_readme_ten_line_file_registering_at_import_is_refused(tmp_path):
+    port = free_port()
+    source = without_main_guard(ten_lines()).replace(
+        "manycore.run()", 'if __name__ == "__main__":\n    manycore.run()'
+    )
+    path = write_squares(tmp_path, source, port)
+    result = serve_squares(path)
+    assert result.returncode == 2, result.stderr
+    assert "listening on" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert f"registers Squares on 127.0.0.1:{port} when imported" in lines[0]
+    assert f"manycore serve {path}" in lines[0]
+
+
+@pytest.mark.skipif(shutil.which("nc") is None, reason="needs netcat (nc)")
+def test_readme_client_line_prints_the_answer_and_returns(tmp_path):
+    (client,) = code_blocks(readme_section("Ten lines"), "sh")
+    path = write_squares(tmp_path, ten_lines(), free_port())
+    with ServerProcess(f"{path}:Squares", engine="inline") as server:
+        command = client.replace("8080", str(server.port))
+        result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "144\n"

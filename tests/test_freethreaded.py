@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(not FREE_THREADED, reason="needs a free-threaded
 def test_every_dependency_keeps_the_gil_disabled():
     code = (
         "import sys, manycore, manycore.http, manycore.loop, httptools, uvloop, numpy, "
-        "marisa_trie\n"
+        "marisa_trie, msgspec, asyncpg, manycore.apps.wiki.app\n"
         "manycore.loop.new_event_loop().close()\n"
         "print(sys._is_gil_enabled())"
     )

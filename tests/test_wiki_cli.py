@@ -235,8 +235,8 @@ def test_the_demo_finds_what_the_documentation_shows(tmp_path):
 
 def test_the_demo_filler_never_comes_before_the_documented_titles():
     from manycore.apps.wiki import keys
-    from manycore.apps.wiki.cli import DEMO_PAGES
     from manycore.apps.wiki.synth import synthetic_pages
+    from manycore.commands.wiki import DEMO_PAGES
 
     documented = ("anar", "apollo", "abacus")
     assert not [

@@ -85,6 +85,18 @@ SERVERS: dict[str, ServerSpec] = {
 }
 
 
+# ``MANYCORE_BASE_SRC=/path/to/other/checkout/src`` adds "manycore-base": the same app served
+# by another version of manycore, so a change is measured against its base in the same run.
+_BASE_SRC = os.environ.get("MANYCORE_BASE_SRC")
+if _BASE_SRC:
+    SERVERS["manycore-base"] = ServerSpec(
+        "manycore-base",
+        SERVERS["manycore"].argv,
+        f"manycore from {_BASE_SRC}, same app and options",
+        env={"PYTHONPATH": _BASE_SRC},
+    )
+
+
 class ServerFailed(Exception):
     """The server did not start or stopped answering; the message says why."""
 

@@ -106,30 +106,39 @@ class ProtocolAdapter(asyncio.Protocol):
     # ---------------------------------------------------------- asyncio side
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._attach(transport)
+        try:
+            self._start_protocol()
+            if self._guard is not None:
+                self._guard.check()
+        except Exception as exc:
+            self._failed(exc)
+
+    def _attach(self, transport: asyncio.Transport) -> None:
         spec = self._spec
-        self.transport = t = Transport(self, transport, self._loop)
+        self.transport = Transport(self, transport, self._loop)
         self._raw_write = transport.write
         self._direct = not spec.has_send_complete
         counters = worker_counters()
         counters.connections_open += 1
         counters.connections_total += 1
         self._worker.connections.add(self)
-        try:
-            self.protocol = proto = spec.cls()
-            if spec.lines_mode:
-                self._on_data = self._split_lines
-            elif spec.has_data_received:
-                self._on_data = proto.data_received
-            else:
-                self._on_data = self._answer_with_next_bytes
-            if spec.initial is not None:
-                self._emit(_resolve(spec.initial, proto, t))
-            if spec.has_connection_made:
-                self._emit(proto.connection_made(t))
-            if self._guard is not None:
-                self._guard.check()
-        except Exception as exc:
-            self._failed(exc)
+
+    def _start_protocol(self) -> None:
+        """Make the user's protocol instance and send what it has to say first."""
+        spec = self._spec
+        t = self.transport
+        self.protocol = proto = spec.cls()
+        if spec.lines_mode:
+            self._on_data = self._split_lines
+        elif spec.has_data_received:
+            self._on_data = proto.data_received
+        else:
+            self._on_data = self._answer_with_next_bytes
+        if spec.initial is not None:
+            self._emit(_resolve(spec.initial, proto, t))
+        if spec.has_connection_made:
+            self._emit(proto.connection_made(t))
 
     def data_received(self, data: bytes) -> None:
         transport = self.transport
@@ -376,16 +385,39 @@ class ProtocolAdapter(asyncio.Protocol):
 
 
 class GuardedProtocolAdapter(ProtocolAdapter):
-    """The adapter used in guard mode: checks the application's globals after every read."""
+    """The adapter used in guard mode: checks the application's globals after every callback.
+
+    What a callback sends (writes, files) is held until the check has passed, so no
+    byte of an answer computed from state the callback had no right to change leaves;
+    on a violation the held output is dropped and the connection gets the guard's error.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._attach(transport)
+        self._guarded_call(self._start_protocol)
 
     def data_received(self, data: bytes) -> None:
+        self._guarded_call(lambda: self._on_data(self.transport, data), emit=True)
+
+    def _guarded_call(self, call: Callable[[], Any], emit: bool = False) -> None:
+        transport = self.transport
+        mark = transport._hold_output()
+        failure: Exception | None = None
+        result = None
         try:
-            result = self._on_data(self.transport, data)
-            self._guard.check()
+            result = call()
         except Exception as exc:
-            self._failed(exc)
+            failure = exc
+        try:
+            self._guard.check()
+        except Exception as guard_exc:
+            transport._drop_held_output(mark)
+            self._failed(guard_exc)
             return
-        if result is not None:
+        transport._release_held_output(mark)
+        if failure is not None:
+            self._failed(failure)
+        elif emit and result is not None:
             self._emit(result)
 
 

@@ -9,20 +9,24 @@ exists), never here.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .context import main_only
+from .context import ManycoreError, main_only
 from .protocol import ProtocolSpec
 
 __all__ = [
     "ClientSpec",
     "Registration",
+    "RunWhileImportingError",
     "ServerSpec",
     "client",
+    "importing_target",
     "on_worker_start",
     "on_worker_stop",
     "register",
+    "registered_servers",
     "registrations",
 ]
 
@@ -59,9 +63,14 @@ class Registration:
         return self.spec.cls
 
 
+class RunWhileImportingError(ManycoreError):
+    """The module ``manycore serve`` is importing calls ``run()`` itself."""
+
+
 _registrations: list[Registration] = []
 _start_hooks: list[Callable] = []
 _stop_hooks: list[Callable] = []
+_importing_target: str | None = None
 
 
 def server(host: str = "127.0.0.1", port: int = 0, *, backlog: int = 1024) -> ServerSpec:
@@ -88,7 +97,36 @@ def register(*, transport: ServerSpec | ClientSpec, protocol: type) -> Registrat
 
 
 def registrations() -> list[Registration]:
+    """What ``run()`` serves.
+
+    ``run()`` reads this before anything else, which makes it the place to
+    refuse a ``run()`` made while ``manycore serve`` imports the user's module:
+    that call would start a server inside the import, with the module's own
+    settings, and ``manycore serve`` would start a second one after it.
+    """
+    if _importing_target is not None:
+        raise RunWhileImportingError(
+            f"{_importing_target} calls manycore.run() when imported, which would start a "
+            "second server; put its register() and run() calls under "
+            'if __name__ == "__main__":'
+        )
     return list(_registrations)
+
+
+@contextmanager
+def importing_target(module: str) -> Iterator[None]:
+    """Refuse ``run()`` while ``manycore serve`` imports ``module`` (see :func:`registrations`)."""
+    global _importing_target
+    previous, _importing_target = _importing_target, module
+    try:
+        yield
+    finally:
+        _importing_target = previous
+
+
+def registered_servers() -> list[Registration]:
+    """The registrations that listen (``manycore serve`` adds one per named class)."""
+    return [r for r in _registrations if isinstance(r.transport, ServerSpec)]
 
 
 def clear() -> None:

@@ -266,6 +266,37 @@ class Transport:
         self._release_files()
         self._wake_drainers()
 
+    # ------------------------------------------------------------- guard mode
+
+    def _hold_output(self) -> int:
+        """Queue output from now on instead of sending it; returns a mark for release/drop.
+
+        Guard mode holds what a callback sends until the guard has checked it.
+        """
+        if self._queue is None:
+            self._queue = deque()
+            return -1
+        return len(self._queue)  # a file is in flight: output queues behind it anyway
+
+    def _release_held_output(self, mark: int) -> None:
+        if mark >= 0:
+            return  # it leaves when the file in flight is done
+        if self._queue:
+            self._drain_queue()
+        else:
+            self._queue = None
+
+    def _drop_held_output(self, mark: int) -> None:
+        queue = self._queue
+        if queue is None:
+            return
+        while len(queue) > max(mark, 0):
+            item = queue.pop()
+            if type(item) is _FileRange:
+                item.release()
+        if mark < 0:
+            self._queue = None
+
     # -------------------------------------------------------------- file pump
 
     def _pump_file(self) -> bool:

@@ -59,7 +59,10 @@ def run(
     one).  ``guard=True`` checks after every callback that no parallel context
     rebound or mutated a global of the modules that define the registered
     protocols.  On a stop signal, workers stop accepting, finish in-flight
-    callbacks within ``grace`` seconds, and ``run()`` returns.
+    callbacks within ``grace`` seconds, and ``run()`` returns.  Every worker
+    accepts from one listening socket per server; ``reuse_port=True`` also sets
+    ``SO_REUSEPORT`` on it, so that other processes may bind the same port.
+    Raises :class:`ManycoreError` if a worker could not start five times in a row.
     """
     regs = registry.registrations()
     if not regs:
@@ -80,7 +83,7 @@ def run(
 
         new_event_loop().close()  # import the loop implementation before checking the GIL
         warn_if_gil_reenabled()
-    listeners = open_listeners(regs, workers, reuse_port)
+    listeners = open_listeners(regs, reuse_port)
     try:
         plan = Plan(
             engine=engine,

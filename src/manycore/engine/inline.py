@@ -9,11 +9,15 @@ on ``processes`` and ``threads``.
 
 from __future__ import annotations
 
-from ..context import _restore_thread_context, _set_thread_context
+import logging
+
+from ..context import ManycoreError, _restore_thread_context, _set_thread_context
 from ..work import _InlineLink, _install_link, _install_main_scheduler
-from .worker import Plan, Worker
+from .worker import Plan, StartHookFailed, Worker, hook_traceback
 
 __all__ = ["run_inline"]
+
+log = logging.getLogger("manycore.engine")
 
 
 class _MainOnLoop:
@@ -46,6 +50,11 @@ def run_inline(plan: Plan) -> None:
     worker._serve = serve_with_main_timers  # type: ignore[method-assign]
     try:
         worker.run_with_signals()
+    except StartHookFailed as exc:  # nothing to retry with: one worker, in this thread
+        if exc.__cause__ is not None:
+            trace = hook_traceback(exc.__cause__).rstrip()
+            log.error("worker 0 failed in on_worker_start:\n%s", trace)
+        raise ManycoreError(f"worker 0 could not start ({exc}); stopping the server") from None
     finally:
         _install_main_scheduler(None)
         _install_link(None, process_wide=False)

@@ -3,11 +3,12 @@
 Opening them here means a taken port is reported once, as a clear error,
 and ``port=0`` resolves to one concrete port that every worker shares.
 
-With several workers on Linux each worker gets its own ``SO_REUSEPORT``
-socket, so the kernel spreads new connections evenly instead of waking every
-worker for each one.  ``SO_REUSEPORT`` would also let a *second* server bind
-the same port silently, so the port is first probed with a plain bind, which
-fails if anybody holds it.
+Every worker accepts from the *same* listening socket (inherited across the
+fork, or shared by the threads).  There is one accept queue per port, so a
+connection can never wait in the queue of a worker that is dead, restarting
+or still starting: whichever worker is serving takes it.  (Per-worker
+``SO_REUSEPORT`` sockets spread load slightly more evenly, but the kernel
+keeps routing new connections to the socket of a worker that is not serving.)
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ __all__ = ["close_listeners", "open_listeners"]
 
 
 def open_listeners(
-    registrations: list[Registration], workers: int, reuse_port: bool | None
+    registrations: list[Registration], reuse_port: bool | None = None
 ) -> dict[int, list[socket.socket]]:
+    """One listening socket per server registration, keyed by ``id(registration)``.
+
+    ``reuse_port=True`` sets ``SO_REUSEPORT`` on it, so that other processes
+    may deliberately bind the same port too.
+    """
     listeners: dict[int, list[socket.socket]] = {}
-    can_reuse = hasattr(socket, "SO_REUSEPORT")
     try:
         for registration in registrations:
             spec = registration.transport
-            if not isinstance(spec, ServerSpec):
-                continue
-            per_worker = can_reuse and workers > 1 and reuse_port is not False
-            listeners[id(registration)] = _open(spec, workers if per_worker else 1)
+            if isinstance(spec, ServerSpec):
+                listeners[id(registration)] = [_open(spec, reuse_port=bool(reuse_port))]
     except BaseException:
         close_listeners(listeners)
         raise
@@ -45,7 +48,7 @@ def close_listeners(listeners: dict[int, list[socket.socket]]) -> None:
             sock.close()
 
 
-def _open(spec: ServerSpec, count: int) -> list[socket.socket]:
+def _open(spec: ServerSpec, *, reuse_port: bool) -> socket.socket:
     try:
         infos = socket.getaddrinfo(
             spec.host or None, spec.port, spec.family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
@@ -53,32 +56,17 @@ def _open(spec: ServerSpec, count: int) -> list[socket.socket]:
     except socket.gaierror as exc:
         raise ManycoreError(f"cannot listen on {spec.host!r}: {exc.strerror}") from None
     family, type_, proto, _, address = infos[0]
-    probe = _bind(family, type_, proto, address, spec, reuse_port=False)
-    if count == 1:
-        probe.listen(spec.backlog)
-        probe.setblocking(False)
-        return [probe]
-    address = (address[0], probe.getsockname()[1], *address[2:])
-    probe.close()
-    socks = []
-    try:
-        for _ in range(count):
-            sock = _bind(family, type_, proto, address, spec, reuse_port=True)
-            sock.listen(spec.backlog)
-            sock.setblocking(False)
-            socks.append(sock)
-    except BaseException:
-        for sock in socks:
-            sock.close()
-        raise
-    return socks
+    sock = _bind(family, type_, proto, address, spec, reuse_port=reuse_port)
+    sock.listen(spec.backlog)
+    sock.setblocking(False)
+    return sock
 
 
 def _bind(family, type_, proto, address, spec: ServerSpec, *, reuse_port: bool) -> socket.socket:
     sock = socket.socket(family, type_, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
+        if reuse_port and hasattr(socket, "SO_REUSEPORT"):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)

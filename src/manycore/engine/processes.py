@@ -11,16 +11,19 @@ same state.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
+import socket
 import sys
 import traceback
+from collections.abc import Callable
 
 from ..context import _enter_parallel_process
 from ..work import _install_link, _Link
 from .supervisor import STOP_SIGNALS, Supervisor
-from .worker import Plan, Worker
+from .worker import Plan, StartHookFailed, Worker
 
 __all__ = ["ProcessSupervisor"]
 
@@ -37,14 +40,22 @@ class ProcessSupervisor(Supervisor):
         main_ends = self.other_links()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        parent = os.getpid()
+        try:
+            pid = os.fork()
+        except OSError:
+            worker_end.close()
+            raise
         if pid == 0:  # child: never returns
             status = 1
             try:
+                _die_with_parent(parent)
                 for sock in main_ends:
                     sock.close()
                 _become_worker(index, worker_end, self.plan)
                 status = 0
+            except StartHookFailed:
+                pass  # the worker logged it and told the main context
             except BaseException:
                 traceback.print_exc()
             finally:
@@ -81,13 +92,46 @@ class ProcessSupervisor(Supervisor):
         return ended
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel send SIGTERM to this worker when the main process dies.
+
+    Otherwise a main process killed with SIGKILL leaves its workers serving and
+    holding the port.  If the main process died before this took effect, the
+    worker has been adopted already: leave at once.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+class _WatchedLink(_Link):
+    """The pipe to the main context; its end (the main process died) stops the worker."""
+
+    def __init__(self, sock: socket.socket, on_lost: Callable[[], None]) -> None:
+        self._on_lost = on_lost
+        super().__init__(sock)
+
+    def _read_replies(self) -> None:
+        super()._read_replies()
+        self._on_lost()
+
+
 def _become_worker(index: int, link_sock, plan: Plan) -> None:
     signal.set_wakeup_fd(-1)
     for sig in (*STOP_SIGNALS, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     _enter_parallel_process(index)
-    _install_link(_Link(link_sock), process_wide=True)
-    Worker(index, plan).run_with_signals()
+    worker = Worker(index, plan)
+    _install_link(_WatchedLink(link_sock, worker.request_stop), process_wide=True)
+    worker.run_with_signals()
 
 
 def _describe(pid: int, status: int) -> str | None:

@@ -21,12 +21,16 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..context import _set_thread_context
+from ..context import ManycoreError, _set_thread_context
 from ..work import _FRAME, _install_main_scheduler, _recv_exactly, serve_main_call
-from .worker import Plan
+from .listeners import close_listeners
 
-__all__ = ["Supervisor"]
+if TYPE_CHECKING:
+    from .worker import Plan
+
+__all__ = ["Supervisor", "worker_event"]
 
 log = logging.getLogger("manycore.engine")
 
@@ -45,10 +49,20 @@ class _Handle:
         self.cancelled = True
 
 
+_active: Supervisor | None = None
+
+
+def worker_event(event: str, index: int, detail: str = "", trace: str = "") -> None:
+    """Runs in the main context: worker ``index`` serves, or could not start and why."""
+    if _active is not None:
+        _active.on_worker_event(event, index, detail, trace)
+
+
 class Supervisor:
     """Runs in the main thread of the main context until every worker has stopped."""
 
     restart_backoff_max = 5.0
+    max_start_failures = 5  # in a row, before ever serving: then the server ends
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -60,7 +74,12 @@ class Supervisor:
         self._links: dict[int, socket.socket] = {}  # worker index -> main end of its pipe
         self._started_at: dict[int, float] = {}
         self._failures: dict[int, int] = {}
+        self._serving: set[int] = set()  # workers that reached serving since their start
+        self._start_failures: dict[int, int] = {}
+        self._start_errors: dict[int, tuple[str, str]] = {}  # index -> (why, traceback)
+        self._spawn_failures: dict[int, int] = {}  # the main context could not even start it
         self._stop_deadline: float | None = None
+        self.failure: str | None = None  # why the server gave up, if it did
 
     # ------------------------------------------------------ for subclasses
 
@@ -98,6 +117,13 @@ class Supervisor:
         self.selector.register(main_end, selectors.EVENT_READ, ("link", index))
         return worker_end
 
+    def on_worker_event(self, event: str, index: int, detail: str, trace: str = "") -> None:
+        if event == "serving":
+            self._serving.add(index)
+            self._start_failures.pop(index, None)
+        elif event == "start-failed":
+            self._start_errors[index] = (detail, trace)
+
     def other_links(self) -> list[socket.socket]:
         return list(self._links.values())
 
@@ -111,6 +137,17 @@ class Supervisor:
     # ---------------------------------------------------------------- loop
 
     def run(self) -> None:
+        """Supervise until every worker has stopped; raises ManycoreError if one never starts."""
+        global _active
+        _active = self
+        try:
+            self._run()
+        finally:
+            _active = None
+        if self.failure is not None:
+            raise ManycoreError(self.failure)
+
+    def _run(self) -> None:
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_r, False)
         os.set_blocking(wake_w, False)
@@ -181,6 +218,9 @@ class Supervisor:
         self._timers = [(w, c, h) for (w, c, h) in self._timers if h.fn is not self._restart]
         heapq.heapify(self._timers)
         self._stop_deadline = time.monotonic() + self.plan.grace + 2.0
+        # The main context's copies of the listening sockets: once the workers close
+        # theirs too, new clients are refused at once instead of queueing for nobody.
+        close_listeners(self.plan.listeners)
         self.stop_workers()
 
     def _reap(self) -> None:
@@ -191,6 +231,10 @@ class Supervisor:
                 continue
             if why is None:
                 continue  # finished on its own (no servers, clients done)
+            if index not in self._serving:
+                self._start_failed(index, why)
+                continue
+            self._start_failures.pop(index, None)
             lived = time.monotonic() - self._started_at.get(index, 0.0)
             failures = self._failures.get(index, 0) + 1 if lived < 1.0 else 0
             self._failures[index] = failures
@@ -198,13 +242,49 @@ class Supervisor:
             log.error("worker %d %s; restarting it in %.1f s", index, why, delay)
             self.call_later(delay, lambda index=index: self._restart(index))
 
+    def _start_failed(self, index: int, why: str) -> None:
+        """A worker ended before it served: retry with back-off, a few times in a row."""
+        reason, trace = self._start_errors.pop(index, None) or (why, "")
+        failures = self._start_failures.get(index, 0) + 1
+        self._start_failures[index] = failures
+        if failures == 1 and trace:  # the traceback once; the retries just say it again
+            log.error("worker %d failed in on_worker_start:\n%s", index, trace.rstrip())
+        if failures >= self.max_start_failures:
+            self.failure = (
+                f"worker {index} could not start {failures} times in a row ({reason}); "
+                "stopping the server"
+            )
+            self.request_stop()
+            return
+        delay = min(self.restart_backoff_max, 0.1 * (2**failures))
+        log.error(
+            "worker %d failed to start (%s); attempt %d of %d in %.1f s",
+            index,
+            reason,
+            failures + 1,
+            self.max_start_failures,
+            delay,
+        )
+        self.call_later(delay, lambda index=index: self._restart(index))
+
     def _restart(self, index: int) -> None:
         if not self.stopping:
             self._start(index)
 
     def _start(self, index: int) -> None:
         self._started_at[index] = time.monotonic()
-        self.start_worker(index)
+        self._serving.discard(index)
+        self._start_errors.pop(index, None)
+        try:
+            self.start_worker(index)
+        except (OSError, RuntimeError) as exc:  # out of descriptors, processes or threads
+            attempts = self._spawn_failures.get(index, 0) + 1
+            self._spawn_failures[index] = attempts
+            delay = min(self.restart_backoff_max, 0.1 * (2**attempts))
+            log.error("could not start worker %d (%s); trying again in %.1f s", index, exc, delay)
+            self.call_later(delay, lambda index=index: self._restart(index))
+            return
+        self._spawn_failures.pop(index, None)
 
     def _run_timers(self) -> None:
         now = time.monotonic()

@@ -17,7 +17,7 @@ import threading
 from ..context import _set_thread_context
 from ..work import _install_link, _Link, gil_enabled
 from .supervisor import Supervisor
-from .worker import Plan, Worker
+from .worker import Plan, StartHookFailed, Worker
 
 __all__ = ["ThreadSupervisor", "warn_if_gil_reenabled"]
 
@@ -52,8 +52,12 @@ class ThreadSupervisor(Supervisor):
             name=f"manycore-worker-{index}",
             daemon=True,
         )
+        try:
+            thread.start()
+        except RuntimeError:
+            worker_end.close()
+            raise
         self._threads[index] = (thread, worker)
-        thread.start()
 
     def _thread_main(self, index: int, worker: Worker, link_sock) -> None:
         why = None
@@ -62,6 +66,11 @@ class ThreadSupervisor(Supervisor):
         _install_link(link, process_wide=False)
         try:
             worker.run()
+        except StartHookFailed as exc:  # the worker logged it and told the main context
+            why = str(exc)
+        except OSError as exc:  # out of descriptors for its event loop, say
+            log.error("worker %d could not run: %s", index, exc)
+            why = f"could not run: {exc}"
         except BaseException as exc:
             log.exception("worker %d crashed", index)
             why = f"crashed: {exc!r}"

@@ -4,10 +4,11 @@ The same :class:`Worker` runs in a forked process, in a thread, or inline in
 the main thread; the engines differ only in how they start it, how they ask it
 to stop, and how it reaches the main context.
 
-Lifecycle: start hooks -> listen/connect -> serve until asked to stop (or, with
-no servers, until the last client connection closes) -> stop accepting ->
-close idle connections, let busy ones finish within the grace period, abort
-the rest -> stop hooks.
+Lifecycle: start hooks (abandoned if asked to stop first) -> listen/connect ->
+tell the main context it serves -> serve until asked to stop (or, with no
+servers, until the last client connection closes) -> stop accepting and close
+this process's listening sockets -> close idle connections, let busy ones
+finish within the grace period, abort the rest -> stop hooks.
 """
 
 from __future__ import annotations
@@ -18,17 +19,22 @@ import logging
 import signal
 import socket
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import stats
+from ..context import ManycoreError
 from ..loop import new_event_loop
 from ..protocol import GuardedProtocolAdapter, ProtocolAdapter
 from ..registry import ClientSpec, Registration
 from ..shared import GlobalsGuard
-from ..work import shutdown_work_pools
+from ..work import call_from_main_thread, shutdown_work_pools
+from .acceptor import Acceptor
+from .listeners import close_listeners
+from .supervisor import worker_event
 
-__all__ = ["Plan", "Worker"]
+__all__ = ["Plan", "StartHookFailed", "Worker", "hook_traceback"]
 
 log = logging.getLogger("manycore.engine")
 
@@ -40,18 +46,19 @@ class Plan:
     engine: str
     workers: int
     registrations: list[Registration]
-    listeners: dict[int, list[socket.socket]]  # id(registration) -> sockets (1 shared or N)
+    listeners: dict[int, list[socket.socket]]  # id(registration) -> its one listening socket
     start_hooks: list[Callable]
     stop_hooks: list[Callable]
     grace: float = 10.0
     guard_modules: list = field(default_factory=list)
     board: stats.StatsBoard | None = None
 
-    def sockets_for(self, registration: Registration, index: int) -> list[socket.socket]:
-        socks = self.listeners.get(id(registration), [])
-        if len(socks) <= 1:
-            return socks
-        return [socks[index % len(socks)]]
+    def sockets_for(self, registration: Registration) -> list[socket.socket]:
+        return self.listeners.get(id(registration), [])
+
+
+class StartHookFailed(ManycoreError):
+    """An ``on_worker_start`` hook raised, so this worker cannot serve."""
 
 
 class Worker:
@@ -67,6 +74,7 @@ class Worker:
         self._stop_event: asyncio.Event | None = None
         self._clients_open = 0
         self._stats_timer: asyncio.TimerHandle | None = None
+        self._stats_failed = False
         self.counters = stats.WorkerCounters()
 
     # ------------------------------------------------------------ run / stop
@@ -114,25 +122,11 @@ class Worker:
     # ------------------------------------------------------------ internals
 
     async def _serve(self) -> None:
-        loop = self.loop
         self._stop_event = asyncio.Event()
-        for hook in self.plan.start_hooks:
-            await _call_hook(hook)
-        servers = []
-        adapter = GuardedProtocolAdapter if self.guard is not None else ProtocolAdapter
-        for registration in self.plan.registrations:
-            spec = registration.spec
-            if isinstance(registration.transport, ClientSpec):
-                if self.index == 0:
-                    await self._connect(registration)
-                continue
-            for sock in self.plan.sockets_for(registration, self.index):
-                server = await loop.create_server(
-                    lambda spec=spec: adapter(spec, self),
-                    sock=sock.dup(),
-                    backlog=registration.transport.backlog,
-                )
-                servers.append(server)
+        if not await self._start_hooks_or_stop():
+            return
+        servers = await self._listen()
+        _tell_main("serving", self.index)
         self._publish_stats()
         try:
             if servers or self._clients_open:
@@ -146,8 +140,55 @@ class Worker:
                     await _call_hook(hook)
                 except Exception:
                     log.exception("on_worker_stop hook %r raised", hook)
-            if self.plan.board is not None:
-                self.plan.board.publish(self.index, self.counters)
+            self._publish_stats_once()
+
+    async def _start_hooks_or_stop(self) -> bool:
+        """Run the start hooks; False if asked to stop first (a hook may never return)."""
+        if not self.plan.start_hooks:
+            return True
+        hooks = self.loop.create_task(self._run_start_hooks())
+        stop = self.loop.create_task(self._stop_event.wait())
+        await asyncio.wait({hooks, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not hooks.done():
+            hooks.cancel()
+            await asyncio.gather(hooks, return_exceptions=True)
+            return False
+        hooks.result()
+        return True
+
+    async def _run_start_hooks(self) -> None:
+        for hook in self.plan.start_hooks:
+            try:
+                await _call_hook(hook)
+            except Exception as exc:
+                name = f"{getattr(hook, '__module__', '?')}.{getattr(hook, '__qualname__', hook)}"
+                message = f"on_worker_start hook {name} raised {type(exc).__name__}: {exc}"
+                _tell_main("start-failed", self.index, message, hook_traceback(exc))
+                raise StartHookFailed(message) from exc
+
+    async def _listen(self) -> list:
+        """Serve every server registration on its listening socket (shared by all workers)."""
+        servers = []
+        adapter = GuardedProtocolAdapter if self.guard is not None else ProtocolAdapter
+        # asyncio's own loop mishandles running out of descriptors; uvloop does not.
+        on_asyncio = isinstance(self.loop, asyncio.selector_events.BaseSelectorEventLoop)
+        for registration in self.plan.registrations:
+            spec = registration.spec
+            if isinstance(registration.transport, ClientSpec):
+                if self.index == 0:
+                    await self._connect(registration)
+                continue
+            for sock in self.plan.sockets_for(registration):
+                factory = lambda spec=spec: adapter(spec, self)  # noqa: E731
+                if on_asyncio:
+                    servers.append(Acceptor(self.loop, sock.dup(), factory))
+                    continue
+                server = await self.loop.create_server(
+                    factory, sock=sock.dup(), backlog=registration.transport.backlog
+                )
+                servers.append(server)
+        return servers
 
     async def _connect(self, registration: Registration) -> None:
         target = registration.transport
@@ -178,6 +219,10 @@ class Worker:
         self.stopping = True
         for server in servers:
             server.close()
+        if self.plan.engine != "threads":
+            # This process's own copies of the listening sockets: with every copy closed
+            # (the main context closes its own), new clients are refused at once.
+            close_listeners(self.plan.listeners)
         for conn in list(self.connections):
             conn.shutdown()
         deadline = time.monotonic() + self.plan.grace
@@ -194,11 +239,40 @@ class Worker:
         await asyncio.sleep(0)  # let connection_lost callbacks run
 
     def _publish_stats(self) -> None:
-        """Publish this worker's counters now and then once a second until it stops."""
-        board = self.plan.board
-        if board is not None:
-            board.publish(self.index, self.counters)
+        """Publish this worker's counters now and then once a second until it stops.
+
+        The timer is re-armed first, so one failed publication cannot stop it.
+        """
+        if self.plan.board is not None:
             self._stats_timer = self.loop.call_later(1.0, self._publish_stats)
+            self._publish_stats_once()
+
+    def _publish_stats_once(self) -> None:
+        board = self.plan.board
+        if board is None:
+            return
+        try:
+            board.publish(self.index, self.counters)
+        except Exception:
+            if not self._stats_failed:
+                self._stats_failed = True
+                log.exception("worker %d could not publish its statistics", self.index)
+
+
+def hook_traceback(exc: BaseException) -> str:
+    """The traceback of a hook's exception, from the hook's own frame on."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _tell_main(event: str, index: int, detail: str = "", trace: str = "") -> None:
+    """Tell the supervisor how this worker's start went (it decides about restarts and logs)."""
+    try:
+        call_from_main_thread(worker_event, event, index, detail, trace)
+    except Exception:  # the main context went away: nobody to tell
+        log.debug("could not tell the main context that worker %d is %s", index, event)
 
 
 async def _call_hook(hook: Callable) -> None:

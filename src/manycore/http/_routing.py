@@ -246,6 +246,8 @@ def build_router(cls: type) -> Router:
         for name, member in vars(base).items():
             members[name] = member
             routes = getattr(member, "__manycore_routes__", None)
+            if routes is None and isinstance(member, staticmethod | classmethod):
+                routes = getattr(member.__func__, "__manycore_routes__", None)
             if routes:
                 if isinstance(member, staticmethod | classmethod):
                     raise TypeError(

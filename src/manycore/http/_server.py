@@ -79,6 +79,7 @@ class HttpServer:
     max_pipeline: ClassVar[int] = 64
     write_buffer_limit: ClassVar[int] = 1 << 20
     access_log: ClassVar[bool] = False
+    url_scheme: ClassVar[str] = "http"  # the ready line shows a URL to click
 
     _router: ClassVar[Router] = Router()
     _bind_data_received: ClassVar[bool] = True

@@ -17,7 +17,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._head_builder import CLOSE, build_head, header_block
+from ._errors import LocalProtocolError
+from ._head_builder import CLOSE, NO_BODY_STATUSES, build_head, header_block
 from ._response import Response
 
 __all__ = ["StreamResponse", "pump_stream"]
@@ -44,6 +45,13 @@ class StreamResponse(Response):
             )
         if isinstance(chunks, bytes | str):
             raise TypeError("Response.stream() got bytes/str; use Response(body) instead")
+        if status in NO_BODY_STATUSES or (type(status) is int and status < 200):
+            # RFC 9112 §6.3: such a response ends with its head; a body would be read
+            # as the start of the next response.
+            raise LocalProtocolError(
+                f"a {status} response has no body; return Response(b'', {status}) "
+                "instead of Response.stream()"
+            )
         super().__init__(b"", status, headers, content_type)
         self.chunks = chunks
 

@@ -7,6 +7,7 @@ needs the HTTP layer) serves it.  The command line is ``manycore wiki``.
 
 from __future__ import annotations
 
+from . import _gil  # noqa: F401  (first: before anything here imports mwparserfromhell)
 from .build import BuildResult, build_index
 from .errors import DumpError, IndexFormatError, WikiError
 from .index import Hit, WikiIndex

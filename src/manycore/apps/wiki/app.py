@@ -35,8 +35,9 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from importlib import resources
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, TypeVarTuple
 from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
@@ -52,6 +53,9 @@ __all__ = ["WikiApp"]
 XML = "application/xml; charset=utf-8"
 MAX_OFFSETS = 100_000
 MAX_RANGE = 64 << 20
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
+
 RENDER_CACHE = 64
 MAX_FULLTEXT_LIMIT = 100
 MAX_OPENSEARCH_LIMIT = 500  # as MediaWiki
@@ -59,6 +63,7 @@ RANDOM_TRIES = 64
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$")
 # A rendered article is ours, but defence in depth: even opened on its own it runs no script.
 HTML_HEADERS = [("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")]
+_Render = Callable[[WikiIndex, int], bytes]  # an article's id to its rendered bytes
 _PAGE = resources.files(__package__).joinpath("static/index.html").read_bytes()
 _local = threading.local()
 
@@ -139,7 +144,7 @@ class WikiApp(HttpServer):
     @route("/search")
     def search(self, request: Request) -> Response:
         query = request.query
-        hits = self._index().search(query.get("q", ""), clamp_limit(query.get("limit")))
+        hits = self._index().search(query.get("q") or "", clamp_limit(query.get("limit")))
         return Response.json([hit.as_json() for hit in hits])
 
     def _find(self, request: Request, title: str) -> tuple[int | None, int | None]:
@@ -189,13 +194,13 @@ class WikiApp(HttpServer):
             return _not_found(title)
         body = await self._rendered(_render_html, index, key_id)
         headers = [("X-Wiki-Title", _quoted(index.title(key_id))), *HTML_HEADERS]
-        if key_id != named:
+        if named is not None and key_id != named:
             headers.append(("X-Wiki-Redirected-From", _quoted(index.title(named))))
         return Response(body, headers=headers, content_type="text/html; charset=utf-8")
 
-    async def _rendered(self, render: Any, index: WikiIndex, key_id: int) -> bytes:
+    async def _rendered(self, render: _Render, index: WikiIndex, key_id: int) -> bytes:
         """``render(index, key_id)`` on the thread pool, through this thread's small cache."""
-        cache = getattr(_local, "rendered", None)
+        cache: OrderedDict[tuple[_Render, int], bytes] | None = getattr(_local, "rendered", None)
         if cache is None:
             cache = _local.rendered = OrderedDict()
         key = (render, key_id)
@@ -313,9 +318,10 @@ class WikiApp(HttpServer):
         return Response.json(figures, headers=[("Cache-Control", "no-store")])
 
     @staticmethod
-    async def _offload(fn: Any, *args: Any) -> Any:
+    async def _offload(fn: Callable[[*Ts], R], *args: *Ts) -> R:
         """Run ``fn(*args)`` on this worker's thread pool; the event loop keeps serving."""
-        return await asyncio.wrap_future(manycore.submit_work(fn, *args))
+        result: R = await asyncio.wrap_future(manycore.submit_work(fn, *args))
+        return result
 
 
 _OPENSEARCH = """<?xml version="1.0" encoding="UTF-8"?>

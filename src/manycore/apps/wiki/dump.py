@@ -21,8 +21,10 @@ import bz2
 import os
 import re
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -95,7 +97,9 @@ class DumpInfo:
     warnings: tuple[str, ...] = ()
 
 
-def inspect_dump(path: str | os.PathLike, index_path: str | os.PathLike | None = None) -> DumpInfo:
+def inspect_dump(
+    path: str | os.PathLike[str], index_path: str | os.PathLike[str] | None = None
+) -> DumpInfo:
     """Identify and validate ``path``; raise ``DumpError`` with a one-line reason if unusable."""
     path = Path(path)
     try:
@@ -239,7 +243,7 @@ def decompress_to(source: Path, target: Path, progress: Progress | None = None) 
             os.fsync(out.fileno())
 
 
-def _decompress_into(f, out, progress: Progress | None) -> bool:
+def _decompress_into(f: BinaryIO, out: BinaryIO, progress: Progress | None) -> bool:
     decompressor = bz2.BZ2Decompressor()
     fed = False  # has the current decompressor been given any data?
     carry = b""
@@ -276,10 +280,10 @@ _OFFSET_LINE = re.compile(rb"^(\d+):", re.MULTILINE)
 
 def read_stream_offsets(index_path: Path, progress: Progress | None = None) -> np.ndarray:
     """The sorted distinct stream offsets listed in a multistream index."""
-    opener = bz2.open if index_path.name.endswith(".bz2") else open
+    compressed = index_path.name.endswith(".bz2")
     found = []
     try:
-        with open(index_path, "rb") as raw, opener(raw, "rb") as f:
+        with open(index_path, "rb") as raw, bz2.open(raw) if compressed else nullcontext(raw) as f:
             tail = b""
             last = 0
             while True:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from html import escape
+from typing import TypeGuard
 from urllib.parse import quote
 
 import mwparserfromhell
@@ -100,7 +101,7 @@ def parse(wikitext: str) -> Wikicode:
     for section in _SECTION.split(wikitext):
         if section:
             nodes.extend(mwparserfromhell.parse(_mend_tables(section)).nodes)
-    return Wikicode(SmartList(nodes))
+    return Wikicode(SmartList(nodes))  # type: ignore[no-untyped-call]  # unannotated library
 
 
 def _mend_tables(wikitext: str) -> str:
@@ -655,5 +656,5 @@ def _param(node: Template, name: str, position: int) -> Wikicode | None:
     return None
 
 
-def _is_cell(node: Node) -> bool:
+def _is_cell(node: Node) -> TypeGuard[Tag]:
     return isinstance(node, Tag) and str(node.tag).lower() in ("td", "th")

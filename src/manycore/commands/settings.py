@@ -1,23 +1,26 @@
 """Run settings: one frozen dataclass, from which the command line is derived.
 
 Every option is written once, here, with its default and its help text;
-``manycore serve`` and the applications' commands add them to their parsers
-with :func:`add_run_options` and read them back with :func:`RunSettings.from_args`.
+every command that serves adds them to its parser with :func:`add_run_options`
+and reads them back with :func:`RunSettings.from_args`.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
-from .engine import ENGINES
+from ..engine import ENGINES
 
-__all__ = ["RunSettings", "add_run_options"]
+__all__ = ["LOG_LEVELS", "RunKwargs", "RunSettings", "add_run_options"]
+
+T = TypeVar("T")
 
 
-def _option(default: Any, help: str, **argparse_kwargs: Any) -> Any:
+def _option(default: T, help: str, **argparse_kwargs: Any) -> T:
     return field(default=default, metadata={"help": help, **argparse_kwargs})
 
 
@@ -41,19 +44,42 @@ def _positive(text: str) -> int:
     return value
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(text: str) -> str:
+    level = text.upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(LOG_LEVELS)} (any case), got {text!r}"
+        )
+    return level
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not math.isfinite(value):  # a stop that never ends, or never begins
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds, got {text!r}")
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {value}")
     return value
 
 
+class RunKwargs(TypedDict):
+    """The settings ``manycore.run()`` takes, as keyword arguments."""
+
+    workers: int | None
+    engine: str
+    guard: bool
+    grace: float
+
+
 @dataclass(frozen=True)
 class RunSettings:
-    """How to run: where to listen and on which engine."""
+    """How to run: where to listen, on which engine, and how much to log."""
 
     host: str = _option("127.0.0.1", "address to listen on (0.0.0.0 for every interface)")
     port: int = _option(8080, "TCP port (0 picks a free one)", type=_port)
@@ -71,22 +97,33 @@ class RunSettings:
     grace: float = _option(
         10.0, "seconds in-flight callbacks get to finish after SIGTERM/SIGINT", type=_seconds
     )
+    log_level: str = _option(
+        "INFO", f"{', '.join(LOG_LEVELS)} (any case)", type=_log_level, metavar="LEVEL"
+    )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunSettings:
         return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
 
-    def run_kwargs(self) -> dict:
-        return {
-            "workers": self.workers,
-            "engine": self.engine,
-            "guard": self.guard,
-            "grace": self.grace,
-        }
+    def run_kwargs(self) -> RunKwargs:
+        return RunKwargs(
+            workers=self.workers,
+            engine=self.engine,
+            guard=self.guard,
+            grace=self.grace,
+        )
 
 
 def add_run_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
-    """Add ``--host --port --workers --engine --guard --grace`` (defaults overridable)."""
+    """Add ``--host --port --workers --engine --guard --grace --log-level``.
+
+    ``defaults`` overrides a default, e.g. ``port=8000``; a name that is not a
+    setting is refused, so a misspelt override cannot go unnoticed.
+    """
+    names = {f.name for f in dataclasses.fields(RunSettings)}
+    unknown = sorted(set(defaults) - names)
+    if unknown:
+        raise TypeError(f"not run settings: {', '.join(unknown)}; choose from {sorted(names)}")
     for f in dataclasses.fields(RunSettings):
         meta = dict(f.metadata)
         help_text = meta.pop("help")

@@ -13,35 +13,30 @@ import os
 import sys
 from pathlib import Path
 
+import manycore
+from manycore.apps.wiki import WikiError, WikiIndex, build_index
+from manycore.apps.wiki.build import default_index_dir
 from manycore.context import ManycoreError
+from manycore.work import shutdown_work_pools
+
+from .running import configure_logging, run_until_stopped
+from .settings import RunSettings, add_run_options
+from .usage import USAGE_ERROR, Parser, report
 
 __all__ = ["main"]
 
-USAGE_ERROR = 2
+PROG = "manycore wiki"
 INTERRUPTED = 130
 DEMO_PAGES = 100_000
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (no usage dump) and exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _UsageError(f"{self.prog}: {message}")
-
-
-class _UsageError(Exception):
-    pass
-
-
 def _parser() -> argparse.ArgumentParser:
-    from manycore.settings import add_run_options
-
-    parser = _Parser(
-        prog="manycore wiki",
+    parser = Parser(
+        prog=PROG,
         description="Instant search over every title of a MediaWiki dump; pages served "
         "straight from the dump.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     build = commands.add_parser(
         "build",
         help="index a MediaWiki XML export (.xml, .xml.bz2 or multistream .xml.bz2)",
@@ -103,23 +98,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return USAGE_ERROR
         return {"build": _build, "serve": _serve, "demo": _demo}[args.command](args)
-    except _UsageError as exc:
-        print(f"{exc} (see: manycore wiki --help)", file=sys.stderr)
-        return USAGE_ERROR
     except (ManycoreError, ValueError, OSError) as exc:
-        print(f"manycore wiki: error: {_one_line(exc)}", file=sys.stderr)
-        return USAGE_ERROR
+        return report(PROG, exc)
     except KeyboardInterrupt:
         if getattr(args, "command", None) in ("build", "demo"):
             print("manycore wiki: interrupted; no index was written", file=sys.stderr)
             return INTERRUPTED
         return 0
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.filename and exc.strerror:
-        return f"{exc.filename}: {exc.strerror}"
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -143,10 +128,6 @@ def _run_build(
     serial: bool = False,
     fulltext: bool | str = False,
 ) -> Path:
-    from manycore.work import shutdown_work_pools
-
-    from .build import build_index
-
     try:
         result = build_index(
             dump,
@@ -184,20 +165,16 @@ def _run_build(
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .index import WikiIndex
-
     index = WikiIndex.open(args.index_dir)
     _serve_index(index, args)
     return 0
 
 
-def _serve_index(index, args: argparse.Namespace) -> None:
-    import manycore
-    from manycore.settings import RunSettings
-
-    from .app import WikiApp
+def _serve_index(index: WikiIndex, args: argparse.Namespace) -> None:
+    from manycore.apps.wiki.app import WikiApp  # the HTTP layer, only when serving
 
     settings = RunSettings.from_args(args)
+    configure_logging(settings.log_level)
     WikiApp.serve_index(index)
     print(
         f"manycore wiki: serving {len(index):,} titles from {index.directory}",
@@ -206,16 +183,12 @@ def _serve_index(index, args: argparse.Namespace) -> None:
     )
     manycore.register(transport=manycore.server(settings.host, settings.port), protocol=WikiApp)
     try:
-        manycore.run(**settings.run_kwargs())
+        run_until_stopped(settings)
     finally:
         index.close()
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .build import default_index_dir
-    from .errors import WikiError
-    from .index import WikiIndex
-
     if args.dump is not None:
         dump = Path(args.dump)
         directory = default_index_dir(dump)
@@ -250,7 +223,7 @@ def _cache_dir() -> Path:
 
 
 def _write_demo(dump: Path, pages: int) -> None:
-    from .demo import write_demo
+    from manycore.apps.wiki.demo import write_demo
 
     print(
         f"manycore wiki: writing the demo wiki ({pages:,} pages: 206 real Wikipedia pages, "

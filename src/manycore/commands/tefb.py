@@ -23,24 +23,18 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from manycore.settings import RunSettings, add_run_options
+import manycore
+from manycore.work import cpu_count
+
+from .running import configure_logging, run_until_stopped
+from .settings import RunSettings, add_run_options
+from .usage import Parser, UsageError, report
 
 __all__ = ["main"]
 
 PROG = "manycore tefb"
 DEFAULT_POOL_SIZE = 4
 _OPTIONAL_PACKAGES = {"asyncpg", "jinja2", "markupsafe"}
-
-
-class _UsageError(Exception):
-    """A bad command-line argument (exit status 2)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad argument in one line instead of usage + error."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def _pool_size(text: str) -> int:
@@ -61,8 +55,8 @@ def _dsn(text: str) -> str:
     return text
 
 
-def _serve_parser() -> _Parser:
-    parser = _Parser(
+def _serve_parser() -> Parser:
+    parser = Parser(
         prog=PROG,
         description="Serve the seven TechEmpower benchmark tests on every core. Also: "
         "`manycore tefb init-db --dsn URL` creates the schema and data on an existing server.",
@@ -78,7 +72,6 @@ def _serve_parser() -> _Parser:
     where.add_argument(
         "--dsn", type=_dsn, default=None, help="use this existing server, not the embedded one"
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     parser.add_argument(
         "--pool-size",
         type=_pool_size,
@@ -88,8 +81,8 @@ def _serve_parser() -> _Parser:
     return parser
 
 
-def _init_parser() -> _Parser:
-    parser = _Parser(
+def _init_parser() -> Parser:
+    parser = Parser(
         prog=f"{PROG} init-db",
         description="Create the hello_world database, its tables and the benchmark data on an "
         "existing PostgreSQL server (a correct database is left as it is).",
@@ -107,9 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args[:1] == ["init-db"]:
             return _init_db(_init_parser().parse_args(args[1:]))
         return _serve(_serve_parser().parse_args(args))
-    except _UsageError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    except UsageError as exc:
+        return report(PROG, exc)
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
 
@@ -121,7 +113,7 @@ def _fail(message: str) -> int:
 
 def _init_db(args: argparse.Namespace) -> int:
     try:
-        from .schema import DatabaseError, ensure_database
+        from manycore.apps.tefb.schema import DatabaseError, ensure_database
     except ImportError as exc:
         if exc.name not in _OPTIONAL_PACKAGES:
             raise
@@ -136,21 +128,17 @@ def _init_db(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import manycore
-    from manycore.cli import configure_logging
-    from manycore.work import cpu_count
-
     try:
-        from . import app
-        from .postgres import EmbeddedPostgres, PostgresError
-        from .schema import DatabaseError, check_database, ensure_database
+        from manycore.apps.tefb import app
+        from manycore.apps.tefb.postgres import EmbeddedPostgres, PostgresError
+        from manycore.apps.tefb.schema import DatabaseError, check_database, ensure_database
     except ImportError as exc:
         if exc.name not in _OPTIONAL_PACKAGES:
             raise
         return _fail(f"needs the {exc.name} package: pip install 'manycore[tefb]'")
 
     settings = RunSettings.from_args(args)
-    configure_logging(args.log_level)
+    configure_logging(settings.log_level)
     pg = None
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # until run() takes over
     try:
@@ -171,7 +159,7 @@ def _serve(args: argparse.Namespace) -> int:
         server = manycore.server(settings.host, settings.port)
         manycore.register(transport=server, protocol=app.TefbApp)
         signal.signal(signal.SIGTERM, previous)
-        manycore.run(**settings.run_kwargs())
+        run_until_stopped(settings)
         return 0
     except (PostgresError, DatabaseError) as exc:
         return _fail(str(exc))

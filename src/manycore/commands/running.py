@@ -1,0 +1,27 @@
+"""What every serving command does around ``manycore.run()``: logging first, a stop line last."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from ..engine import run
+from .settings import RunSettings
+
+__all__ = ["STOPPED_MESSAGE", "configure_logging", "run_until_stopped"]
+
+STOPPED_MESSAGE = "manycore: stopped"
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_until_stopped(settings: RunSettings) -> None:
+    """Serve what is registered until SIGTERM/SIGINT, then say so, the same for every command."""
+    run(**settings.run_kwargs())
+    print(STOPPED_MESSAGE, file=sys.stderr, flush=True)

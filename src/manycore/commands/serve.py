@@ -1,0 +1,50 @@
+"""``manycore serve MODULE:CLASS``: import the user's module in the main context, serve CLASS."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import registry
+from .running import configure_logging, run_until_stopped
+from .settings import RunSettings, add_run_options
+from .target import Target, import_target, parse_target, protocol_class
+from .usage import UsageError
+
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "serve"]
+
+HELP = "serve a protocol class (MODULE:CLASS or path/file.py:CLASS)"
+DESCRIPTION = "Import MODULE in the main context, then serve CLASS on every core."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="MODULE:CLASS")
+    add_run_options(parser)
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = RunSettings.from_args(args)
+    configure_logging(settings.log_level)
+    target = parse_target(args.target)
+    module = import_target(target)
+    if target.attr:
+        cls = protocol_class(module, target)
+        _refuse_servers_registered_at_import(target)
+        registry.register(transport=registry.server(settings.host, settings.port), protocol=cls)
+    elif not registry.registrations():
+        raise UsageError(f"{args.target} registered nothing; name the class: MODULE:CLASS")
+    run_until_stopped(settings)
+    return 0
+
+
+def _refuse_servers_registered_at_import(target: Target) -> None:
+    """A module that registers its own server at import would be served twice."""
+    servers = registry.registered_servers()
+    if servers:
+        where = ", ".join(
+            f"{r.protocol.__qualname__} on {r.transport.host}:{r.transport.port}" for r in servers
+        )
+        raise UsageError(
+            f"{target.module} registers {where} when imported, and {target.text} would be "
+            'a second server; put its register() calls under if __name__ == "__main__":, '
+            f"or serve what it registers with: manycore serve {target.module}"
+        )
