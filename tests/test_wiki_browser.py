@@ -123,6 +123,23 @@ class DevTools:
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {expression}; last value {value!r}")
 
+    def click(self, selector: str) -> None:
+        """A real left click (mouse down and up) in the middle of the element ``selector``."""
+        box = self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
+            "return [r.left + r.width / 2, r.top + r.height / 2]; })()"
+        )
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=box[0],
+                y=box[1],
+                button="left",
+                clickCount=1,
+            )
+
     def key(self, key: str, code: int) -> None:
         for kind in ("keyDown", "keyUp"):
             self.call(
@@ -153,7 +170,7 @@ def wiki_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     dump = root / "sample.xml"
     dump.write_bytes(bz2.decompress(SAMPLE.read_bytes()))
-    index = build_index(dump, root / "sample.index", progress=False).directory
+    index = build_index(dump, root / "sample.index", progress=False, fulltext=True).directory
     command = [
         sys.executable, "-m", "manycore", "wiki", "serve", str(index),
         "--host", "127.0.0.1", "--port", "0", "--engine", "processes", "--workers", "2",
@@ -228,3 +245,84 @@ def test_a_query_with_no_hits_says_so_and_the_next_hit_clears_it(wiki_server, br
     browser.call("Input.insertText", text="apollo")
     assert browser.wait_for(FIRST_RESULT) == "Apollo"
     assert browser.evaluate("document.getElementById('none').hidden") is True
+
+
+SHOWN_TITLE = "document.getElementById('title').textContent"
+TEXT_LOADED = (  # the page-XML link appears once the article is in (not every article has a <p>)
+    "document.querySelector('#meta a') !== null && "
+    "document.getElementById('text').childElementCount > 0"
+)
+
+
+def test_read_an_article_follow_a_link_in_it_and_come_back(wiki_server, browser):
+    browser.call("Page.navigate", url=wiki_server.url + "/")
+    browser.wait_for("document.readyState === 'complete' && !!document.getElementById('q')")
+    browser.evaluate("document.getElementById('q').focus()")
+    for letter in "anar":
+        browser.call("Input.insertText", text=letter)
+    assert browser.wait_for(FIRST_RESULT) == "Anarchism"
+    browser.key("Enter", 13)
+    browser.wait_for(TEXT_LOADED)
+    # The article is rendered: a heading, a footnote, and links that open articles in the page.
+    assert browser.evaluate("document.querySelector('#text h2').textContent") == (
+        "Etymology and terminology"
+    )
+    assert browser.evaluate("document.querySelectorAll('#text sup.reference').length") > 100
+    link = "#text a[href^='/#']:not(.missing)"
+    target = browser.evaluate(f"document.querySelector({json.dumps(link)}).title")
+    browser.click(link)
+    browser.wait_for(f"{SHOWN_TITLE} !== 'Anarchism' && {TEXT_LOADED}")
+    followed = browser.evaluate(SHOWN_TITLE)
+    assert followed.lower() == target.lower()
+    assert browser.evaluate("location.pathname") == "/"  # the page never left the app
+    assert browser.evaluate("history.length") >= 3
+    browser.evaluate("history.back()")
+    browser.wait_for(f"{SHOWN_TITLE} === 'Anarchism' && {TEXT_LOADED}")
+    assert browser.evaluate("location.hash") == "#Anarchism"
+    browser.evaluate("history.forward()")
+    assert browser.wait_for(f"{TEXT_LOADED} && {SHOWN_TITLE}") == followed
+
+
+def test_search_inside_articles_finds_a_word_of_the_body(wiki_server, browser):
+    browser.call("Page.navigate", url=wiki_server.url + "/")
+    browser.wait_for("document.readyState === 'complete' && !!document.getElementById('q')")
+    browser.evaluate("document.getElementById('q').focus()")
+    browser.call("Input.insertText", text="abacist")  # no title has it; Abacus's text does
+    browser.wait_for("document.querySelector('#results .inside') !== null")
+    browser.click("#results .inside")
+    browser.wait_for("document.querySelector('#found li') !== null")
+    assert browser.evaluate("document.querySelector('#found li a').textContent") == "Abacus"
+    assert browser.evaluate("document.querySelector('#found mark').textContent") == "abacist"
+    assert browser.evaluate("location.search") == "?fulltext=abacist"
+    browser.click("#found li a")
+    browser.wait_for(f"{SHOWN_TITLE} === 'Abacus' && {TEXT_LOADED}")
+    browser.evaluate("history.back()")
+    assert browser.wait_for("document.querySelector('#found li a')?.textContent") == "Abacus"
+    assert browser.evaluate("location.search") == "?fulltext=abacist"
+
+
+def test_the_page_offers_itself_as_a_search_engine_and_a_random_article(wiki_server, browser):
+    browser.call("Page.navigate", url=wiki_server.url + "/?search=apollo")
+    settled(browser, f"{SHOWN_TITLE} === 'Apollo' && {TEXT_LOADED}")  # an exact title opens
+    assert browser.evaluate("location.hash") == "#Apollo"
+    assert (
+        browser.evaluate("document.querySelector('link[rel=search]').getAttribute('href')")
+        == "/opensearch.xml"
+    )
+    browser.evaluate("window.before = true")
+    browser.click("#random")  # a new page load: /random answers with a redirect to /#Title
+    settled(browser, f"window.before === undefined && location.hash.length > 1 && {TEXT_LOADED}")
+    assert browser.evaluate(SHOWN_TITLE)
+
+
+def settled(browser: DevTools, expression: str, timeout: float = 20.0) -> None:
+    """Wait for ``expression`` across a page load (while it loads, evaluating may fail)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if browser.evaluate(f"document.readyState === 'complete' && ({expression})"):
+                return
+        except RuntimeError:  # the old document went away under the expression
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {expression}")

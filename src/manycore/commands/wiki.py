@@ -49,6 +49,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="the multistream index (*-multistream-index.txt.bz2); found beside DUMP by default",
     )
+    build.add_argument(
+        "--fulltext",
+        action="store_true",
+        help="also build the full-text search index (GET /fulltext)",
+    )
+    build.add_argument(
+        "--fulltext-engine",
+        choices=("auto", "tantivy", "sqlite"),
+        default="auto",
+        help="tantivy (the fast one, where installed), sqlite (FTS5, in every Python), "
+        "or auto (default: tantivy if this Python can load it)",
+    )
     build.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     build.add_argument(
         "--serial", action="store_true", help="scan in this process only (no parallel contexts)"
@@ -96,16 +108,34 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    _run_build(args.dump, args.output, args.index, quiet=args.quiet, serial=args.serial)
+    _run_build(
+        args.dump,
+        args.output,
+        args.index,
+        quiet=args.quiet,
+        serial=args.serial,
+        fulltext=args.fulltext_engine if args.fulltext else False,
+    )
     return 0
 
 
 def _run_build(
-    dump: str, output: str | None, index: str | None, *, quiet: bool = False, serial: bool = False
+    dump: str,
+    output: str | None,
+    index: str | None,
+    *,
+    quiet: bool = False,
+    serial: bool = False,
+    fulltext: bool | str = False,
 ) -> Path:
     try:
         result = build_index(
-            dump, output, index_path=index, parallel=not serial, progress=False if quiet else None
+            dump,
+            output,
+            index_path=index,
+            parallel=not serial,
+            progress=False if quiet else None,
+            fulltext=fulltext,
         )
     finally:
         # The scanning processes are done; stop them now (before a demo forks its workers).
@@ -119,6 +149,18 @@ def _run_build(
         f"-> {result.directory}",
         file=sys.stderr,
     )
+    figures = result.fulltext
+    if figures is not None:
+        megabytes = figures["wikitext_bytes"] / 1e6
+        share = figures["bytes"] / max(figures["wikitext_bytes"], 1)
+        print(
+            f"manycore wiki: full text ({figures['engine']}) of {figures['articles']:,} articles "
+            f"({megabytes:,.1f} MB "
+            f"of wikitext) in {figures['seconds']:.1f} s "
+            f"({megabytes / max(figures['seconds'], 1e-9):,.1f} MB/s); "
+            f"{figures['bytes'] / 1e6:,.1f} MB, {share:.0%} of the text",
+            file=sys.stderr,
+        )
     return result.directory
 
 
@@ -161,10 +203,15 @@ def _demo(args: argparse.Namespace) -> int:
         index = WikiIndex.open(directory)
     except WikiError:
         index = None
-    if index is None or not dump.exists() or index.header["dump"]["path"] != str(dump.absolute()):
+    if (
+        index is None
+        or index.fulltext is None
+        or not dump.exists()
+        or index.header["dump"]["path"] != str(dump.absolute())
+    ):
         if index is not None:
             index.close()
-        _run_build(str(dump), str(directory), None)
+        _run_build(str(dump), str(directory), None, fulltext=True)
         index = WikiIndex.open(directory)
     _serve_index(index, args)
     return 0

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict, TypeVar
 
 import marisa_trie
 import numpy as np
@@ -64,6 +64,7 @@ class BuildResult:
     bytes_scanned: int
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    fulltext: dict[str, Any] | None = None  # figures of the full-text build, if asked for
 
 
 class IndexCounts(TypedDict):
@@ -75,6 +76,7 @@ class IndexCounts(TypedDict):
     missing_redirect_targets: int
     duplicates: int
     namespace_codes: list[int]
+    fulltext: NotRequired[dict[str, Any]]  # with --fulltext: what the full-text build counted
 
 
 def default_index_dir(dump: str | os.PathLike[str]) -> Path:
@@ -94,10 +96,13 @@ def build_index(
     chunk_bytes: int = CHUNK_BYTES,
     parallel: bool = True,
     progress: bool | None = None,
+    fulltext: bool | str = False,
 ) -> BuildResult:
     """Index ``dump`` into directory ``out`` (default: beside the dump, ``NAME.index``).
 
-    ``progress=None`` shows progress bars only on a terminal.  Raises
+    ``progress=None`` shows progress bars only on a terminal; ``fulltext`` also
+    builds the full-text index (``fulltext_build``): True picks the engine
+    (``fulltext.default_engine``), or name one of ``fulltext.ENGINES``.  Raises
     ``DumpError`` for input that cannot be indexed; problems that still leave
     an index (a truncated dump, duplicate titles) are returned as warnings.
     """
@@ -146,6 +151,9 @@ def build_index(
             },
         }
         counts = write_index(staging, chunks, header, extra, parallel, bars, warnings)
+        if fulltext:
+            engine = _fulltext_engine(fulltext)
+            counts["fulltext"] = _write_fulltext(staging, source, counts, parallel, bars, engine)
         staging.commit(
             {
                 **header,
@@ -163,6 +171,7 @@ def build_index(
         bytes_scanned=scanned,
         seconds=time.monotonic() - began,
         warnings=warnings,
+        fulltext=counts.get("fulltext"),
     )
 
 
@@ -434,6 +443,50 @@ def write_index(
         "duplicates": duplicates,
         "namespace_codes": [int(x) for x in namespaces],
     }
+
+
+def _fulltext_engine(choice: bool | str) -> str:
+    """The engine to build with: the default, or the one named (if this Python has it)."""
+    from . import fulltext
+
+    if choice is True or choice == "auto":
+        return fulltext.default_engine()
+    if choice not in fulltext.ENGINES:
+        raise ValueError(
+            f"unknown full-text engine {choice!r}; choose one of: auto, "
+            + ", ".join(fulltext.ENGINES)
+        )
+    if choice == "tantivy" and not fulltext.importable("tantivy"):
+        raise ValueError(
+            "the full-text engine tantivy is not installed for this Python (pip install "
+            "tantivy; free-threaded builds cannot load it); use --fulltext-engine sqlite"
+        )
+    return str(choice)
+
+
+def _write_fulltext(
+    staging: layout.Staging,
+    source: dict[str, Any],
+    counts: IndexCounts,
+    parallel: bool,
+    bars: _Bars,
+    engine: str,
+) -> dict[str, Any]:
+    from .fulltext_build import build_fulltext
+
+    try:
+        return build_fulltext(
+            staging.path,
+            source,
+            counts["namespace_codes"],
+            uuid.uuid4().hex,
+            lambda fn, tasks: _map(fn, tasks, parallel),
+            lambda total: bars.counter("full text", total=total),
+            os.cpu_count() or 1,
+            engine,
+        )
+    finally:
+        bars.close()
 
 
 # ------------------------------------------------------------------ progress

@@ -35,6 +35,7 @@ import numpy as np
 
 from . import keys, layout
 from .errors import IndexFormatError
+from .fulltext import FullText, Unavailable, open_fulltext
 from .pages import PageSource, open_source
 
 __all__ = ["Hit", "HitJson", "WikiIndex"]
@@ -150,6 +151,9 @@ class WikiIndex:
             starts = _load(directory, "stream_starts")
             streams = (starts, _load(directory, "stream_offsets", len(starts)))
         self.source: PageSource = open_source(directory, header["source"], streams)
+        found = open_fulltext(directory, header.get("fulltext"))
+        self.fulltext: FullText | None = None if isinstance(found, Unavailable) else found
+        self.fulltext_missing = found.reason if isinstance(found, Unavailable) else ""
         self.index_bytes = sum(
             entry.stat().st_size
             for entry in directory.iterdir()
@@ -389,4 +393,5 @@ class WikiIndex:
             "schema": header["dump"]["schema"],
             "site": header["dump"].get("site", {}).get("sitename"),
             "built": header.get("built"),
+            "fulltext": header.get("fulltext"),
         }
