@@ -21,14 +21,12 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from ..channel import FRAME, recv_exactly, serve_main_call
 from ..context import ManycoreError, _set_thread_context
-from ..work import _FRAME, _install_main_scheduler, _recv_exactly, serve_main_call
+from ..work import install_main_scheduler
 from .listeners import close_listeners
-
-if TYPE_CHECKING:
-    from .worker import Plan
+from .plan import Plan
 
 __all__ = ["Supervisor", "worker_event"]
 
@@ -157,7 +155,7 @@ class Supervisor:
             sig: signal.signal(sig, self._on_signal) for sig in (*STOP_SIGNALS, signal.SIGCHLD)
         }
         _set_thread_context(False, None)
-        _install_main_scheduler(self)
+        install_main_scheduler(self)
         try:
             for index in range(self.plan.workers):
                 self._start(index)
@@ -166,7 +164,7 @@ class Supervisor:
                 if not self.stopping and self.alive() == 0 and self._pending_restarts() == 0:
                     break  # every worker finished on its own (client-only programs)
         finally:
-            _install_main_scheduler(None)
+            install_main_scheduler(None)
             signal.set_wakeup_fd(previous_wakeup)
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
@@ -298,8 +296,8 @@ class Supervisor:
 
     def _serve_link(self, index: int, sock: socket.socket) -> None:
         try:
-            header = _recv_exactly(sock, _FRAME.size)
-            message = header and _recv_exactly(sock, _FRAME.unpack(header)[0])
+            header = recv_exactly(sock, FRAME.size)
+            message = header and recv_exactly(sock, FRAME.unpack(header)[0])
         except OSError:
             message = None
         if not message:

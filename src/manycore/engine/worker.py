@@ -17,11 +17,9 @@ import asyncio
 import inspect
 import logging
 import signal
-import socket
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from .. import stats
 from ..context import ManycoreError
@@ -32,29 +30,12 @@ from ..shared import GlobalsGuard
 from ..work import call_from_main_thread, shutdown_work_pools
 from .acceptor import Acceptor
 from .listeners import close_listeners
+from .plan import Plan
 from .supervisor import worker_event
 
 __all__ = ["Plan", "StartHookFailed", "Worker", "hook_traceback"]
 
 log = logging.getLogger("manycore.engine")
-
-
-@dataclass
-class Plan:
-    """Everything a worker needs, prepared in the main context before workers start."""
-
-    engine: str
-    workers: int
-    registrations: list[Registration]
-    listeners: dict[int, list[socket.socket]]  # id(registration) -> its one listening socket
-    start_hooks: list[Callable]
-    stop_hooks: list[Callable]
-    grace: float = 10.0
-    guard_modules: list = field(default_factory=list)
-    board: stats.StatsBoard | None = None
-
-    def sockets_for(self, registration: Registration) -> list[socket.socket]:
-        return self.listeners.get(id(registration), [])
 
 
 class StartHookFailed(ManycoreError):
