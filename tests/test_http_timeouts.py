@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ENGINES
 from manycore.http import HttpServer, Request, route
-from manycore.testing import MemoryTransport, ServerProcess, feed
+from manycore.testing import MemoryTransport, ServerProcess, connect, feed
 from test_http_apps import recv_responses, split_responses
 
 pytestmark = pytest.mark.timeout(120)
@@ -173,7 +173,7 @@ def _connect(transport: MemoryTransport | None = None):
     transport = transport or MemoryTransport()
     transport.loop = loop
     app = TimedApp()
-    app.connection_made(transport)
+    connect(app, transport)
     return app, transport, loop
 
 
