@@ -413,6 +413,8 @@ class ProtocolAdapter(asyncio.Protocol):
         log.debug("%s: file send failed: %r", self._spec.name, exc)
 
     def _close_when_flushed(self) -> None:
+        if self._state is _CLOSED:
+            return
         if self._pending:
             self._state = _CLOSE_AFTER_PENDING
         elif self.transport is not None:
@@ -473,9 +475,10 @@ class GuardedProtocolAdapter(ProtocolAdapter):
         self._guarded_call(lambda: self._start_protocol(protocol))
 
     def data_received(self, data: bytes) -> None:
-        self._guarded_call(lambda: self._on_data(self.transport, data), emit=True)
+        self._guarded_call(lambda: self._on_data(self.transport, data))
 
-    def _guarded_call(self, call: Callable[[], Any], emit: bool = False) -> None:
+    def _guarded_call(self, call: Callable[[], Any]) -> None:
+        """Run ``call``, check the guard, then send what it returned (if anything)."""
         transport = self.transport
         mark = transport.hold_output()
         failure: Exception | None = None
@@ -493,7 +496,7 @@ class GuardedProtocolAdapter(ProtocolAdapter):
         transport.release_held_output(mark)
         if failure is not None:
             self._failed(failure)
-        elif emit and result is not None:
+        elif result is not None:
             self._emit(result)
 
 
