@@ -52,8 +52,10 @@ class Served(asyncio.Protocol):
         self.received = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        raw = transport.get_extra_info("socket")
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+        self.raw = transport
+        transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024
+        )
         self.transport = Transport(transport, self.loop)  # type: ignore[arg-type]
         self.made.set_result(self)
 
@@ -221,6 +223,18 @@ def test_abort_drops_what_is_queued_and_releases_the_file(kind, big_file):
         assert not got.endswith(b"never")
 
     run(kind, test)
+
+
+def test_without_an_owner_close_closes_after_the_output_asked_for(big_file):
+    path, data = big_file
+
+    async def test(c: Connection) -> None:
+        unowned = Transport(c.served.raw, c.loop)  # type: ignore[arg-type]
+        unowned.sendfile(b"", path, b"end")
+        unowned.close()
+        assert await c.read_to_end() == data + b"end"
+
+    run("best", test)
 
 
 # ------------------------------------------------------------------ file ranges

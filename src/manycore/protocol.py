@@ -168,7 +168,7 @@ class ProtocolAdapter(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         # A stream server always hands over an asyncio.Transport (uvloop's included).
-        self.open(Transport(transport, self._loop))
+        self.open(Transport(transport, self._loop, self))
 
     def open(self, transport: Transport, protocol: Any = None) -> None:
         """Serve the connection on ``transport`` with ``protocol`` (a new instance if None).

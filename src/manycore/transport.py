@@ -124,10 +124,15 @@ class Transport:
         "writing_paused",
     )
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        loop: asyncio.AbstractEventLoop,
+        events: TransportEvents | None = None,
+    ) -> None:
         self._t = transport
         self.loop = loop
-        self.events: TransportEvents = _NoOwner(self)
+        self.events: TransportEvents = _NoOwner(self) if events is None else events
         """Who hears of close requests, idle output and failed sends (the owning connection)."""
         self.direct_write: Callable[[bytes], Any] = transport.write
         """The loop transport's own write: callers may use it only while not ``sending_file``."""
