@@ -12,6 +12,7 @@ return); everything else happens in the loop.  Engines subclass
 
 from __future__ import annotations
 
+import enum
 import heapq
 import itertools
 import logging
@@ -28,7 +29,7 @@ from ..work import install_main_scheduler
 from .listeners import close_listeners
 from .plan import Plan
 
-__all__ = ["Supervisor", "worker_event"]
+__all__ = ["Supervisor", "SupervisorState", "worker_event"]
 
 log = logging.getLogger("manycore.engine")
 
@@ -56,6 +57,16 @@ def worker_event(event: str, index: int, detail: str = "", trace: str = "") -> N
         _active.on_worker_event(event, index, detail, trace)
 
 
+class SupervisorState(enum.Enum):
+    """Whether the main context keeps its workers running or is stopping them."""
+
+    RUNNING = "starting and restarting workers"
+    STOPPING = "stopping the workers; none is restarted"
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
 class Supervisor:
     """Runs in the main thread of the main context until every worker has stopped."""
 
@@ -64,7 +75,7 @@ class Supervisor:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.stopping = False
+        self.state = SupervisorState.RUNNING
         self.selector = selectors.DefaultSelector()
         self._timers: list[tuple[float, int, _Handle]] = []
         self._counter = itertools.count()
@@ -209,10 +220,14 @@ class Supervisor:
                 log.info("%s received: stopping workers", signal.Signals(signum).name)
                 self.request_stop()
 
+    @property
+    def stopping(self) -> bool:
+        return self.state is SupervisorState.STOPPING
+
     def request_stop(self) -> None:
         if self.stopping:
             return
-        self.stopping = True
+        self.state = SupervisorState.STOPPING
         self._timers = [(w, c, h) for (w, c, h) in self._timers if h.fn is not self._restart]
         heapq.heapify(self._timers)
         self._stop_deadline = time.monotonic() + self.plan.grace + 2.0
