@@ -319,7 +319,7 @@ def test_an_http_server_announces_a_url():
 
 
 def test_wiki_says_stopped_like_serve(tmp_path):
-    for package in ("numpy", "marisa_trie", "mwparserfromhell"):
+    for package in ("numpy", "marisa_trie", "manycore.apps.wiki.text"):
         pytest.importorskip(package)
     command = [
         *("manycore", "wiki", "demo", "--pages", "300", "--dir", str(tmp_path)),

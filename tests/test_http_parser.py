@@ -7,13 +7,15 @@ header callbacks) says the bytes contain.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import httptools
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from manycore.http import RemoteProtocolError
-from manycore.http._heads import chunked_wire_length
+from manycore.http._heads import ChunkedScanner
 from manycore.http._parser import RequestReader
 
 
@@ -173,6 +175,21 @@ def test_heads_can_be_read_in_any_order_after_the_read():
         assert got[i][0].headers["host"] == f"h{i}"
 
 
+def test_repeated_and_differing_pipelined_requests_keep_their_own_heads():
+    same = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    other = b"GET /a HTTP/1.1\r\nHost: h\r\nX: 1\r\n\r\n"
+    wire = same * 3 + other + same + b"\r\n" + same * 2 + other
+    expected = [b"Host: h"] * 3 + [b"Host: h\r\nX: 1"] + [b"Host: h"] * 3 + [b"Host: h\r\nX: 1"]
+    for cuts in ([], [len(same) * 2 + 5], list(range(len(wire)))):
+        reader, got, _ = collect()
+        last = 0
+        for cut in [*cuts, len(wire)]:
+            reader.feed(wire[last:cut])
+            last = cut
+        assert [r.head.split(b"\r\n", 1)[1] for r, _ in got] == expected
+        assert not reader.in_message
+
+
 def test_sixteen_pipelined_requests_in_one_read():
     reader, got, _ = collect()
     reader.feed(b"GET /json HTTP/1.1\r\nHost: h\r\n\r\n" * 16)
@@ -305,7 +322,7 @@ def test_connect_is_not_implemented():
         (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
         (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
         (b"GET /\r\n\r\n", 505),
-        (b"GET / HTTP/1.1\r\n\r\n", None),  # no Host: accepted by the parser, 400 on use
+        (b"GET / HTTP/1.1\r\n\r\n", 400),  # no Host (RFC 9112 section 3.2)
         (b"GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n", 400),
     ],
@@ -425,11 +442,35 @@ def test_duplicate_host_is_400():
 
 
 # ------------------------------------------------------------------ chunked framing
-@given(st.lists(st.binary(min_size=1, max_size=40), max_size=8), st.booleans())
-def test_chunked_wire_length_finds_the_end(chunks, trailer):
-    body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks)
+@given(
+    st.lists(st.binary(min_size=1, max_size=40), max_size=8),
+    st.booleans(),
+    st.lists(st.integers(0, 400), max_size=6),
+)
+def test_chunked_scanner_finds_the_end_however_split(chunks, trailer, cuts):
+    body = b"".join(b"%x;e=1\r\n%s\r\n" % (len(c), c) for c in chunks)
     body += b"0\r\n" + (b"T: v\r\n" if trailer else b"") + b"\r\n"
-    assert chunked_wire_length(body + b"GET / HTTP/1.1\r\n", 0) == len(body)
+    wire = body + b"GET / HTTP/1.1\r\n"
+    for pieces in (
+        [wire],
+        [wire[i : i + 1] for i in range(len(wire))],
+        split_at(wire, cuts),
+    ):
+        scanner = ChunkedScanner(1000, 10)
+        seen = 0
+        for piece in pieces:
+            end = scanner.feed(piece, 0)
+            if end >= 0:
+                assert seen + end == len(body)
+                break
+            seen += len(piece)
+        else:
+            raise AssertionError("the end of the chunked body was not found")
+
+
+def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
+    bounds = [0, *sorted({c for c in cuts if 0 < c < len(data)}), len(data)]
+    return [data[a:b] for a, b in pairwise(bounds)]
 
 
 @pytest.mark.parametrize(

@@ -289,13 +289,21 @@ def test_expect_100_continue_with_a_body_too_large_gets_413_only():
 
 
 # ------------------------------------------------------------------ async handlers and streams
-def run_with_loop(app: HttpServer, data: bytes, settle: float = 0.3) -> CountingTransport:
+def run_with_loop(app: HttpServer, data: bytes) -> CountingTransport:
+    """Feed ``data``, then run the loop until every request in it has been answered."""
     loop = asyncio.new_event_loop()
+
+    async def answered() -> None:
+        deadline = loop.time() + 20  # a generous bound on a hang, not a wait
+        while app.is_busy():
+            assert loop.time() < deadline, "the connection never finished answering"
+            await asyncio.sleep(0.001)
+
     try:
         transport = CountingTransport(loop)
         app.connection_made(transport)
         feed(app, data, transport)
-        loop.run_until_complete(asyncio.sleep(settle))
+        loop.run_until_complete(answered())
         app.connection_lost(transport, None)
         loop.run_until_complete(asyncio.sleep(0))
     finally:

@@ -245,10 +245,27 @@ def test_arbitrary_bytes_never_stop_the_server(server, junk):
 
 
 # ------------------------------------------------------------------ observability
+def stats_since(server, since: float) -> dict:
+    """``/stats`` once every worker has published its counters after wall-clock ``since``.
+
+    Workers publish at least once a second; a row's ``age`` dates its publication.
+    """
+    deadline = time.monotonic() + 20
+    while True:
+        asked = time.time()  # the server's clock read no earlier than this
+        stats = json.loads(exchange(server, request("/stats"))[0][2])
+        rows = stats["workers"]
+        if len(rows) == _workers(server_engine(server)) and all(
+            asked - row["age"] >= since for row in rows
+        ):
+            return stats
+        assert time.monotonic() < deadline, f"workers stopped publishing: {stats}"
+        time.sleep(0.05)
+
+
 def test_stats_counts_requests_across_workers(server):
     exchange(server, b"".join(request("/json") for _ in range(10)), 10)
-    time.sleep(1.2)  # workers publish their counters at least once a second
-    stats = json.loads(exchange(server, request("/stats"))[0][2])
+    stats = stats_since(server, time.time())
     assert len(stats["workers"]) == _workers(server_engine(server))
     assert stats["totals"]["requests"] >= 10
     assert all(w["rss_bytes"] > 0 and w["uptime"] >= 0 for w in stats["workers"])
@@ -361,8 +378,7 @@ def test_client_that_stops_reading_does_not_grow_the_worker(strict_server):
     """Ask for ~200 MB of answers and read none: the worker pauses, then drops the client."""
 
     def stats() -> dict:
-        time.sleep(1.1)  # counters are published once a second
-        return json.loads(exchange(strict_server, request("/stats"))[0][2])
+        return stats_since(strict_server, time.time())
 
     def rss() -> int:
         return max(w["rss_bytes"] for w in stats()["workers"])
@@ -380,8 +396,7 @@ def test_client_that_stops_reading_does_not_grow_the_worker(strict_server):
 
 
 def _open_connections(server) -> int:
-    time.sleep(1.1)  # counters are published once a second
-    totals = json.loads(exchange(server, request("/stats"))[0][2])["totals"]
+    totals = stats_since(server, time.time())["totals"]
     return totals["connections_open"] - 1  # not the /stats connection itself
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ENGINES
 from manycore.http import HttpServer, Request, route
-from manycore.testing import MemoryTransport, ServerProcess, connect, feed
+from manycore.testing import ClockedConnection, FakeClock, MemoryTransport, ServerProcess
 from test_http_apps import recv_responses, split_responses
 
 pytestmark = pytest.mark.timeout(120)
@@ -94,50 +94,9 @@ def test_min_rate_settings_are_checked_when_the_class_is_made():
 
 
 # ------------------------------------------------------------------ the timer's decisions
-# A virtual clock drives one connection in memory: bytes arrive at chosen times and the
-# connection's single timer fires when the loop's time reaches it, so each deadline is
+# A FakeClock drives one connection in memory: bytes arrive at chosen times and the
+# connection's single timer fires when the clock reaches it, so each deadline is
 # checked exactly, without waiting for it.
-
-
-class _Timer:
-    def __init__(self, when: float, callback, args: tuple) -> None:
-        self.when, self.callback, self.args = when, callback, args
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-class VirtualLoop:
-    """The two loop methods a connection's timer uses, on a clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.timers: list[_Timer] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def call_at(self, when: float, callback, *args) -> _Timer:
-        timer = _Timer(when, callback, args)
-        self.timers.append(timer)
-        return timer
-
-    def pending(self) -> list[float]:
-        return sorted(t.when for t in self.timers if not t.cancelled)
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock, firing every timer that falls due on the way, in order."""
-        end = self.now + seconds
-        while True:
-            due = [t for t in self.timers if not t.cancelled and t.when <= end]
-            if not due:
-                break
-            timer = min(due, key=lambda t: t.when)
-            self.timers.remove(timer)
-            self.now = max(self.now, timer.when)
-            timer.callback(*timer.args)
-        self.now = end
 
 
 class Buffering(MemoryTransport):
@@ -168,142 +127,146 @@ class TimedApp(HttpServer):
         return {"size": len(request.body)}
 
 
-def _connect(transport: MemoryTransport | None = None):
-    loop = VirtualLoop()
-    transport = transport or MemoryTransport()
-    transport.loop = loop
-    app = TimedApp()
-    connect(app, transport)
-    return app, transport, loop
-
-
-def _send(app, transport, loop: VirtualLoop, data: bytes, after: float = 0.0) -> None:
-    loop.advance(after)
-    feed(app, data, transport)
+def _connect(transport: MemoryTransport | None = None) -> ClockedConnection:
+    return FakeClock(start=1000.0).connect(TimedApp(), transport)
 
 
 def test_an_idle_connection_closes_after_the_keepalive_timeout_without_an_answer():
-    app, transport, loop = _connect()
-    _send(app, transport, loop, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-    transport.take()
-    loop.advance(14.9)
-    assert not transport.closed
-    loop.advance(0.2)
-    assert transport.closed and not transport.aborted
-    assert transport.take() == b""
+    conn = _connect()
+    conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    conn.take()
+    conn.clock.advance(14.9)
+    assert not conn.closed
+    conn.clock.advance(0.2)
+    assert conn.closed and not conn.aborted
+    assert conn.take() == b""
 
 
 def test_each_request_restarts_the_keepalive_timeout():
-    app, transport, loop = _connect()
+    conn = _connect()
     for _ in range(5):
-        _send(app, transport, loop, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", after=10.0)
-    loop.advance(14.0)
-    assert not transport.closed
-    assert [status for status, _, _ in split_responses(transport.take())] == [200] * 5
+        conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", after=10.0)
+    conn.clock.advance(14.0)
+    assert not conn.closed
+    assert [status for status, _, _ in split_responses(conn.take())] == [200] * 5
 
 
 def test_a_head_that_keeps_trickling_is_cut_off_when_its_time_is_up():
-    app, transport, loop = _connect()
-    _send(app, transport, loop, b"GET / HTTP/1.1\r\n", after=3.0)
+    conn = _connect()
+    conn.send(b"GET / HTTP/1.1\r\n", after=3.0)
     for _ in range(9):  # a line a second never stalls, but the head never ends
-        _send(app, transport, loop, b"X-Slow: 1\r\n", after=1.0)
-    assert not transport.closed
-    loop.advance(1.0)  # 10 s after the head began
-    answer = transport.take()
+        conn.send(b"X-Slow: 1\r\n", after=1.0)
+    assert not conn.closed
+    conn.clock.advance(1.0)  # 10 s after the head began
+    answer = conn.take()
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert b"the request head was not received in time" in answer
-    assert transport.closed
+    conn.clock.advance(1.1)  # after the linger
+    assert conn.closed
 
 
 def test_a_new_head_gets_the_whole_header_timeout_after_an_idle_wait():
-    app, transport, loop = _connect()
-    _send(app, transport, loop, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-    _send(app, transport, loop, b"GET / HTTP/1.1\r\n", after=14.0)
-    loop.advance(9.5)
-    assert not transport.closed
-    _send(app, transport, loop, b"Host: t\r\n\r\n")
-    assert [status for status, _, _ in split_responses(transport.take())] == [200, 200]
+    conn = _connect()
+    conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    conn.send(b"GET / HTTP/1.1\r\n", after=14.0)
+    conn.clock.advance(9.5)
+    assert not conn.closed
+    conn.send(b"Host: t\r\n\r\n")
+    assert [status for status, _, _ in split_responses(conn.take())] == [200, 200]
 
 
 def test_a_body_that_stops_arriving_is_answered_408():
-    app, transport, loop = _connect()
-    _send(app, transport, loop, _upload_head(100_000) + b"x" * 20_000)  # far above the rate
-    loop.advance(29.9)
-    assert not transport.closed
-    loop.advance(0.2)
-    answer = transport.take()
+    conn = _connect()
+    conn.send(_upload_head(100_000) + b"x" * 20_000)  # far above the rate
+    conn.clock.advance(29.9)
+    assert not conn.closed
+    conn.clock.advance(0.2)
+    answer = conn.take()
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert b"the request body stopped arriving" in answer
 
 
+def test_after_a_408_the_connection_lingers_so_a_client_still_sending_reads_it():
+    """Closing with the client's bytes unread sends a reset, which can destroy the answer."""
+    conn = _connect()
+    conn.send(_upload_head(100_000) + b"x" * 20_000)
+    conn.clock.advance(30.1)
+    assert conn.take().startswith(b"HTTP/1.1 408 ")
+    assert not conn.closed  # still reading, and discarding, what the client sends
+    conn.send(b"x" * 1000)
+    assert conn.take() == b""
+    conn.clock.advance(1.1)
+    assert conn.closed and not conn.aborted
+
+
 def test_a_body_below_the_minimum_rate_is_cut_off_after_the_grace():
-    app, transport, loop = _connect()
-    _send(app, transport, loop, _upload_head(1_000_000))
+    conn = _connect()
+    conn.send(_upload_head(1_000_000))
     received = 0
-    while not transport.closed and loop.now < 1100:
-        _send(app, transport, loop, b"x" * 100, after=1.0)  # 100 bytes/s, never a stall
+    while not conn.closed and conn.clock.time() < 1100:
+        conn.send(b"x" * 100, after=1.0)  # 100 bytes/s, never a stall
         received += 100
-    answer = transport.take()
+    answer = conn.take()
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert b"the request body arrived too slowly" in answer
     # cut off once the average fell below 500 bytes/s after the 20 s grace: within 30 s
-    assert 20 <= loop.now - 1000 <= 30, loop.now
+    assert 20 <= conn.clock.time() - 1000 <= 30, conn.clock.time()
 
 
 def test_a_body_at_the_minimum_rate_is_never_cut_off():
-    app, transport, loop = _connect()
+    conn = _connect()
     size = 600 * 60
-    _send(app, transport, loop, _upload_head(size))
+    conn.send(_upload_head(size))
     for _ in range(60):
-        _send(app, transport, loop, b"y" * 600, after=1.0)
-    (response,) = split_responses(transport.take())
+        conn.send(b"y" * 600, after=1.0)
+    (response,) = split_responses(conn.take())
     assert (response[0], response[2]) == (200, b'{"size":%d}' % size)
 
 
 def test_each_request_body_gets_its_own_grace():
-    app, transport, loop = _connect()
+    conn = _connect()
     for _ in range(3):
-        _send(app, transport, loop, _upload_head(4000), after=1.0)
+        conn.send(_upload_head(4000), after=1.0)
         for _ in range(4):
-            _send(app, transport, loop, b"z" * 1000, after=4.0)  # 250 bytes/s, within grace
-    assert [status for status, _, _ in split_responses(transport.take())] == [200, 200, 200]
+            conn.send(b"z" * 1000, after=4.0)  # 250 bytes/s, within grace
+    assert [status for status, _, _ in split_responses(conn.take())] == [200, 200, 200]
 
 
 def test_output_that_makes_no_progress_aborts_the_connection():
-    app, transport, loop = _connect(Buffering())
-    _send(app, transport, loop, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-    transport.buffered = 5000  # the client stopped reading
-    loop.advance(59.0)  # an idle keep-alive timeout would have closed it by now
-    assert not transport.closed
-    loop.advance(61.0)  # no progress for send_timeout, however the timer fell
-    assert transport.aborted
+    conn = _connect(Buffering())
+    conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    conn.transport.buffered = 5000  # the client stopped reading
+    conn.clock.advance(59.0)  # an idle keep-alive timeout would have closed it by now
+    assert not conn.closed
+    conn.clock.advance(61.0)  # no progress for send_timeout, however the timer fell
+    assert conn.aborted
 
 
 def test_output_that_drains_slowly_is_never_aborted():
-    app, transport, loop = _connect(Buffering())
-    _send(app, transport, loop, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-    transport.buffered = 100_000
+    conn = _connect(Buffering())
+    conn.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    conn.transport.buffered = 100_000
     for _ in range(20):
-        loop.advance(50.0)
-        transport.buffered -= 5000  # a slow reader, but a reader
-    assert not transport.closed
-    transport.buffered = 0
-    loop.advance(61.0)
-    assert transport.closed and not transport.aborted  # then the idle keep-alive timeout
+        conn.clock.advance(50.0)
+        conn.transport.buffered -= 5000  # a slow reader, but a reader
+    assert not conn.closed
+    conn.transport.buffered = 0
+    conn.clock.advance(61.0)
+    assert conn.closed and not conn.aborted  # then the idle keep-alive timeout
 
 
 def test_after_an_error_answer_the_connection_lingers_then_closes():
-    app, transport, loop = _connect()
-    _send(app, transport, loop, b"BROKEN\r\n\r\n")
-    assert transport.take().startswith(b"HTTP/1.1 400 ")
-    assert not transport.closed
-    loop.advance(1.1)
-    assert transport.closed and not transport.aborted
+    conn = _connect()
+    conn.send(b"BROKEN\r\n\r\n")
+    assert conn.take().startswith(b"HTTP/1.1 400 ")
+    assert not conn.closed
+    conn.clock.advance(1.1)
+    assert conn.closed and not conn.aborted
 
 
 def test_only_one_timer_is_pending_however_many_reads_arrive():
-    app, transport, loop = _connect()
-    _send(app, transport, loop, _upload_head(100_000))
+    conn = _connect()
+    conn.send(_upload_head(100_000))
     for _ in range(50):
-        _send(app, transport, loop, b"x" * 1000, after=0.1)
-    assert len(loop.pending()) == 1
+        conn.send(b"x" * 1000, after=0.1)
+    assert len(conn.clock.pending()) == 1

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 pytest.importorskip("marisa_trie")
-pytest.importorskip("mwparserfromhell")
+pytest.importorskip("manycore.apps.wiki.text")  # through the package: see apps/wiki/_gil.py
 
 from manycore.apps.wiki import WikiIndex, build_index
 from manycore.testing import ServerProcess

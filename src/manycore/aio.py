@@ -21,11 +21,15 @@ import functools
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, AnyStr, Generic, TypeVar, TypeVarTuple, overload
+
+if TYPE_CHECKING:
+    from _typeshed import OpenBinaryMode, OpenTextMode, StrPath
 
 __all__ = ["AsyncFile", "open", "read_file", "write_file"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 MAX_THREADS = 4
 
 _local = threading.local()
@@ -42,32 +46,33 @@ def _pool() -> concurrent.futures.ThreadPoolExecutor:
     return pool
 
 
-async def _run(fn: Callable[..., T], *args: Any) -> T:
+async def _run(fn: Callable[[*Ts], T], *args: *Ts) -> T:
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_pool(), functools.partial(fn, *args))
 
 
-class AsyncFile:
+class AsyncFile(Generic[AnyStr]):
     """A file whose ``read``/``write``/``seek``/``close`` are coroutines.
 
     Use it with ``async with``; operations on one file run one at a time, in
-    the order they were awaited.
+    the order they were awaited.  ``AsyncFile[bytes]`` or ``AsyncFile[str]``
+    as the mode it was opened with.
     """
 
-    def __init__(self, raw: Any) -> None:
-        self._file = raw
+    def __init__(self, raw: IO[AnyStr]) -> None:
+        self._file: IO[AnyStr] = raw
         self._lock = asyncio.Lock()
         self.name = raw.name
         self.mode = raw.mode
 
-    async def _do(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _do(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         async with self._lock:
             return await _run(fn, *args)
 
-    async def read(self, size: int = -1) -> bytes | str:
+    async def read(self, size: int = -1) -> AnyStr:
         return await self._do(self._file.read, size)
 
-    async def write(self, data: bytes | str) -> int:
+    async def write(self, data: AnyStr) -> int:
         return await self._do(self._file.write, data)
 
     async def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
@@ -95,30 +100,44 @@ class AsyncFile:
     def closed(self) -> bool:
         return self._file.closed
 
-    async def __aenter__(self) -> AsyncFile:
+    async def __aenter__(self) -> AsyncFile[AnyStr]:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
 
-async def open(path: str | os.PathLike, mode: str = "rb", **kwargs: Any) -> AsyncFile:
+# The overloads give bytes for binary modes and str for text modes, as the builtin does.
+@overload
+async def open(path: StrPath, mode: OpenBinaryMode = ..., **kwargs: Any) -> AsyncFile[bytes]: ...
+@overload
+async def open(path: StrPath, mode: OpenTextMode, **kwargs: Any) -> AsyncFile[str]: ...
+@overload
+async def open(path: StrPath, mode: str, **kwargs: Any) -> AsyncFile[Any]: ...
+async def open(path: StrPath, mode: str = "rb", **kwargs: Any) -> AsyncFile[Any]:
     """Open ``path`` without blocking the loop; arguments as for the builtin ``open``."""
     return AsyncFile(await _run(functools.partial(builtins.open, path, mode, **kwargs)))
 
 
-async def read_file(path: str | os.PathLike, mode: str = "rb") -> bytes | str:
+@overload
+async def read_file(path: StrPath, mode: OpenBinaryMode = ...) -> bytes: ...
+@overload
+async def read_file(path: StrPath, mode: OpenTextMode) -> str: ...
+@overload
+async def read_file(path: StrPath, mode: str) -> bytes | str: ...
+async def read_file(path: StrPath, mode: str = "rb") -> bytes | str:
     """The whole content of ``path``."""
 
     def read() -> bytes | str:
         with builtins.open(path, mode) as f:
-            return f.read()
+            content: bytes | str = f.read()
+            return content
 
     return await _run(read)
 
 
 async def write_file(
-    path: str | os.PathLike, data: bytes | str, *, append: bool = False, fsync: bool = False
+    path: StrPath, data: bytes | str, *, append: bool = False, fsync: bool = False
 ) -> int:
     """Write (or append) ``data`` to ``path``; ``fsync=True`` waits until it is on disk."""
     mode = ("a" if append else "w") + ("b" if isinstance(data, bytes | bytearray) else "")

@@ -45,6 +45,9 @@ class _ContextState(threading.local):
     worker: int | None = None
 
 
+ThreadContext = tuple[bool | None, int | None]
+"""A thread's (parallel flag, worker index); None in either means the process default."""
+
 _process_parallel = False
 _process_worker: int | None = None
 _state = _ContextState()
@@ -77,7 +80,7 @@ def _enter_parallel_process(index: int) -> None:
     _state.worker = None
 
 
-def _set_thread_context(parallel: bool | None, worker: int | None = None) -> tuple:
+def _set_thread_context(parallel: bool | None, worker: int | None = None) -> ThreadContext:
     """Set this thread's context; returns the previous one for :func:`_restore_thread_context`."""
     previous = (_state.parallel, _state.worker)
     _state.parallel = parallel
@@ -85,7 +88,7 @@ def _set_thread_context(parallel: bool | None, worker: int | None = None) -> tup
     return previous
 
 
-def _restore_thread_context(previous: tuple) -> None:
+def _restore_thread_context(previous: ThreadContext) -> None:
     _state.parallel, _state.worker = previous
 
 

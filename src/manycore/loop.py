@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from types import ModuleType
 
 __all__ = ["loop_name", "new_event_loop"]
 
 
-def _uvloop_module():
+def _uvloop_module() -> ModuleType | None:
     if os.environ.get("MANYCORE_LOOP", "").lower() == "asyncio":
         return None
     try:

@@ -26,14 +26,19 @@ import dataclasses
 import mmap
 import sys
 import types
-from collections.abc import Iterable
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeGuard, TypeVar, overload
 
 from .context import ParallelContextError, context_name
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["FrozenDict", "FrozenList", "GlobalsGuard", "register_immutable", "share"]
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 _IMMUTABLE_TYPES: set[type] = {
     type(None),
@@ -89,26 +94,26 @@ def _refuse(obj: object, operation: str) -> NoReturn:
     )
 
 
-def _mutator(name: str):
-    def method(self, *args, **kwargs):
+def _mutator(name: str) -> Callable[..., NoReturn]:
+    def method(self: object, *args: object, **kwargs: object) -> NoReturn:
         _refuse(self, name)
 
     method.__name__ = name
     return method
 
 
-class FrozenDict(dict):
+class FrozenDict(dict[K, V]):
     """A ``dict`` whose mutating methods raise :class:`ParallelContextError`."""
 
     __slots__ = ()
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[FrozenDict[K, V]], tuple[dict[K, V]]]:
         return (FrozenDict, (dict(self),))
 
     def __repr__(self) -> str:
         return f"FrozenDict({dict.__repr__(self)})"
 
-    def copy(self) -> dict:  # type: ignore[override]
+    def copy(self) -> dict[K, V]:
         """A plain, mutable ``dict`` copy (for code that wants to build on it)."""
         return dict(self)
 
@@ -126,21 +131,22 @@ for _name in (
     setattr(FrozenDict, _name, _mutator(_name))
 
 
-class FrozenList(list):
+class FrozenList(list[T]):
     """A ``list`` whose mutating methods raise :class:`ParallelContextError`."""
 
     __slots__ = ()
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[FrozenList[T]], tuple[list[T]]]:
         return (FrozenList, (list(self),))
 
     def __repr__(self) -> str:
         return f"FrozenList({list.__repr__(self)})"
 
+    # list declares itself unhashable (__hash__ = None); a frozen list hashes like a tuple.
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(self))
 
-    def copy(self) -> list:  # type: ignore[override]
+    def copy(self) -> list[T]:
         """A plain, mutable ``list`` copy."""
         return list(self)
 
@@ -162,7 +168,18 @@ for _name in (
     setattr(FrozenList, _name, _mutator(_name))
 
 
-def share(obj: T) -> T:
+# The overloads name the frozen type a container becomes; everything else keeps its type.
+@overload
+def share(obj: dict[K, V]) -> FrozenDict[K, V]: ...
+@overload
+def share(obj: list[T]) -> FrozenList[T]: ...
+@overload
+def share(obj: set[T] | frozenset[T]) -> frozenset[T]: ...
+@overload
+def share(obj: bytearray) -> bytes: ...
+@overload
+def share(obj: T) -> T: ...
+def share(obj: object) -> object:
     """Deep-freeze ``obj`` so every parallel context can read it and none can change it.
 
     Call it in the main context while loading state, before ``manycore.run()``.
@@ -211,7 +228,7 @@ def _freeze(obj: Any, memo: dict[int, Any]) -> Any:
     return frozen
 
 
-def _rebuild(original: tuple, items: tuple) -> tuple:
+def _rebuild(original: tuple[Any, ...], items: tuple[Any, ...]) -> tuple[Any, ...]:
     if hasattr(original, "_fields"):  # namedtuple
         return type(original)(*items)
     return items
@@ -226,12 +243,12 @@ def _is_frozen_dataclass(obj: object) -> bool:
     return dataclasses.is_dataclass(obj) and params is not None and params.frozen
 
 
-def _is_numpy_array(obj: object) -> bool:
+def _is_numpy_array(obj: object) -> TypeGuard[npt.NDArray[Any]]:
     numpy = sys.modules.get("numpy")
     return numpy is not None and isinstance(obj, numpy.ndarray)
 
 
-def _freeze_numpy(array):
+def _freeze_numpy(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
     if array.dtype.hasobject:
         raise TypeError(
             "manycore.share() cannot freeze a numpy array of Python objects: the objects "
@@ -303,7 +320,7 @@ def _restore_contents(value: Any, original: Any) -> None:
         value[:] = original
 
 
-def _fingerprint(value: Any) -> tuple:
+def _fingerprint(value: Any) -> tuple[object, ...]:
     if isinstance(value, dict):
         return (len(value), tuple(map(id, value.keys())), tuple(map(id, value.values())))
     if isinstance(value, set):

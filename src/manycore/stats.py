@@ -19,15 +19,17 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from .context import worker_index
 
 try:
     import resource
 except ImportError:  # not Unix
+    # A module name cannot be typed optional; _rss_bytes checks for None before use.
     resource = None  # type: ignore[assignment]
 
-__all__ = ["WorkerCounters", "snapshot", "worker_counters"]
+__all__ = ["Snapshot", "Totals", "WorkerCounters", "WorkerRow", "snapshot", "worker_counters"]
 
 log = logging.getLogger("manycore.stats")
 
@@ -43,6 +45,37 @@ class WorkerCounters:
     connections_open: int = 0
     connections_total: int = 0
     started_at: float = field(default_factory=time.time)
+
+
+class WorkerRow(TypedDict):
+    """One worker's published figures, as ``/stats`` shows them."""
+
+    index: int
+    pid: int
+    requests: int
+    connections_open: int
+    connections_total: int
+    rss_bytes: int
+    uptime: float
+    age: float
+
+
+class Totals(TypedDict):
+    """Sums over all workers (memory counted once per process)."""
+
+    requests: int
+    connections_open: int
+    connections_total: int
+    rss_bytes: int
+
+
+class Snapshot(TypedDict):
+    """What :func:`snapshot` returns: JSON-ready, the body of ``/stats``."""
+
+    engine: str
+    workers: list[WorkerRow]
+    totals: Totals
+    uptime: float
 
 
 class StatsBoard:
@@ -71,9 +104,9 @@ class StatsBoard:
             time.time(),
         )
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[WorkerRow]:
         now = time.time()
-        rows = []
+        rows: list[WorkerRow] = []
         for index in range(self.workers):
             req, open_, total, rss, pid, started, published = _ROW.unpack_from(
                 self._map, index * _ROW.size
@@ -81,16 +114,16 @@ class StatsBoard:
             if not pid:
                 continue
             rows.append(
-                {
-                    "index": index,
-                    "pid": pid,
-                    "requests": req,
-                    "connections_open": open_,
-                    "connections_total": total,
-                    "rss_bytes": rss,
-                    "uptime": round(now - started, 3),
-                    "age": round(now - published, 3),
-                }
+                WorkerRow(
+                    index=index,
+                    pid=pid,
+                    requests=req,
+                    connections_open=open_,
+                    connections_total=total,
+                    rss_bytes=rss,
+                    uptime=round(now - started, 3),
+                    age=round(now - published, 3),
+                )
             )
         return rows
 
@@ -102,7 +135,7 @@ _main_counters = WorkerCounters()
 
 def worker_counters() -> WorkerCounters:
     """This parallel context's own counters (the main context gets a private set)."""
-    counters = getattr(_local, "counters", None)
+    counters: WorkerCounters | None = getattr(_local, "counters", None)
     if counters is None:
         return _main_counters
     return counters
@@ -123,40 +156,41 @@ def _publish_own() -> None:
         _board.publish(index, counters)
 
 
-def snapshot() -> dict:
+def snapshot() -> Snapshot:
     """A frozen-in-time view of every worker's counters and their totals."""
     _publish_own()
     if _board is None:
         counters = worker_counters()
         rows = [
-            {
-                "index": 0,
-                "pid": os.getpid(),
-                "requests": counters.requests,
-                "connections_open": counters.connections_open,
-                "connections_total": counters.connections_total,
-                "rss_bytes": _sample_rss() or 0,
-                "uptime": round(time.time() - counters.started_at, 3),
-                "age": 0.0,
-            }
+            WorkerRow(
+                index=0,
+                pid=os.getpid(),
+                requests=counters.requests,
+                connections_open=counters.connections_open,
+                connections_total=counters.connections_total,
+                rss_bytes=_sample_rss() or 0,
+                uptime=round(time.time() - counters.started_at, 3),
+                age=0.0,
+            )
         ]
         engine, started = "none", counters.started_at
     else:
         rows = _board.rows()
         engine, started = _board.engine, _board.started_at
-    totals = {
-        key: sum(row[key] for row in rows)
-        for key in ("requests", "connections_open", "connections_total")
-    }
     # Threads share one process: its RSS is counted once, not once per worker.
     pids = {row["pid"]: row["rss_bytes"] for row in rows}
-    totals["rss_bytes"] = sum(pids.values())
-    return {
-        "engine": engine,
-        "workers": rows,
-        "totals": totals,
-        "uptime": round(time.time() - started, 3),
-    }
+    totals = Totals(
+        requests=sum(row["requests"] for row in rows),
+        connections_open=sum(row["connections_open"] for row in rows),
+        connections_total=sum(row["connections_total"] for row in rows),
+        rss_bytes=sum(pids.values()),
+    )
+    return Snapshot(
+        engine=engine,
+        workers=rows,
+        totals=totals,
+        uptime=round(time.time() - started, 3),
+    )
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

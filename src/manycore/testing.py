@@ -8,6 +8,8 @@
   would, waits until it listens, and on exit stops it with SIGTERM and checks
   that it exited cleanly.
 * :func:`check_protocol` is a conformance check any protocol class can run.
+* :class:`FakeClock` stands in for the event loop's clock and timers, so a
+  timeout is tested by moving the clock, not by waiting for it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -29,7 +32,16 @@ from .protocol import ProtocolAdapter, ProtocolSpec
 from .shared import GlobalsGuard
 from .transport import Transport
 
-__all__ = ["MemoryTransport", "ServerProcess", "check_protocol", "connect", "feed"]
+__all__ = [
+    "ClockedConnection",
+    "FakeClock",
+    "FakeTimer",
+    "MemoryTransport",
+    "ServerProcess",
+    "check_protocol",
+    "connect",
+    "feed",
+]
 
 _LISTENING = re.compile(r"listening on (?:(\w+)://)?(\[[^\]]+\]|[^\s:]+):(\d+)")
 
@@ -136,6 +148,11 @@ class MemoryTransport(Transport):
         self.files: list[tuple[str | int, int, int]] = []
         self.adapter: ProtocolAdapter | None = None
         self._owner: _MemoryOwner | None = None
+
+    def elapsed(self) -> float:
+        """Seconds since the transport was made, on its loop's clock when it has one."""
+        now = self.loop.time() if self.loop is not None else time.monotonic()
+        return now - self._started
 
     @property
     def output(self) -> bytearray:
@@ -396,3 +413,144 @@ class ServerProcess:
 def repo_root() -> Path:
     """The source checkout this package runs from (examples and bench live there)."""
     return Path(__file__).resolve().parents[2]
+
+
+# ------------------------------------------------------------------ a clock the test moves
+class FakeTimer:
+    """A timer on a :class:`FakeClock`: the part of ``asyncio.TimerHandle`` callers use."""
+
+    __slots__ = ("_args", "_callback", "_cancelled", "_when")
+
+    def __init__(self, when: float, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
+        self._when = when
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+
+    def when(self) -> float:
+        return self._when
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def __repr__(self) -> str:
+        state = " cancelled" if self._cancelled else ""
+        return f"<FakeTimer at {self._when}{state} {self._callback!r}>"
+
+
+class FakeClock:
+    """An event loop's clock and timers, moved by the test rather than by time.
+
+    Given to a transport as ``transport.loop``, it is what a connection reads
+    the time from and schedules its timers on, so a test checks a deadline
+    exactly (just before it, just after it) without waiting for it, and a
+    slow run cannot fire a timer early.  Time moves only in :meth:`advance`
+    and :meth:`jump`, which fire the timers that fall due, in order, each
+    seeing the clock at its own deadline.  ``call_soon`` callbacks run at the
+    next move, ``advance(0)`` included.  Coroutines need a real event loop.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._now = start
+        self._timers: list[FakeTimer] = []
+
+    def time(self) -> float:
+        return self._now
+
+    def call_at(
+        self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> FakeTimer:
+        timer = FakeTimer(when, callback, args)
+        self._timers.append(timer)
+        return timer
+
+    def call_later(
+        self, delay: float, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> FakeTimer:
+        return self.call_at(self._now + delay, callback, *args)
+
+    def call_soon(
+        self, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> FakeTimer:
+        return self.call_at(self._now, callback, *args)
+
+    def create_task(self, coro: Coroutine[Any, Any, Any], **_kwargs: Any) -> Any:
+        coro.close()
+        raise RuntimeError(
+            "a FakeClock runs no coroutines: test async handlers and streams with a real "
+            "event loop or a real server (ServerProcess)"
+        )
+
+    def pending(self) -> list[float]:
+        """The deadlines of the timers not yet fired or cancelled, earliest first."""
+        return sorted(t._when for t in self._timers if not t._cancelled)
+
+    def advance(self, seconds: float = 0.0) -> None:
+        """Move the clock ``seconds`` forward, firing every timer due on the way."""
+        if seconds < 0:
+            raise ValueError(f"a clock cannot go back: advance({seconds})")
+        self._run_until(self._now + seconds)
+
+    def jump(self) -> float:
+        """Move the clock to the next pending timer and fire it; the seconds moved.
+
+        Raises ``LookupError`` when no timer is pending: nothing would ever happen.
+        """
+        pending = self.pending()
+        if not pending:
+            raise LookupError("no timer is pending on this FakeClock")
+        start = self._now
+        self._run_until(max(start, pending[0]))
+        return self._now - start
+
+    def _run_until(self, end: float) -> None:
+        while True:
+            due = [t for t in self._timers if not t._cancelled and t._when <= end]
+            if not due:
+                break
+            timer = min(due, key=FakeTimer.when)  # min keeps scheduling order on ties
+            self._timers.remove(timer)
+            self._now = max(self._now, timer._when)
+            timer._callback(*timer._args)
+        self._timers = [t for t in self._timers if not t._cancelled]
+        self._now = end
+
+    def connect(self, protocol: Any, transport: MemoryTransport | None = None) -> ClockedConnection:
+        """Make a connection of ``protocol`` on a transport whose loop is this clock."""
+        return ClockedConnection(self, protocol, transport)
+
+
+class ClockedConnection:
+    """One protocol instance on a :class:`MemoryTransport` timed by a :class:`FakeClock`."""
+
+    def __init__(
+        self, clock: FakeClock, protocol: Any, transport: MemoryTransport | None = None
+    ) -> None:
+        self.clock = clock
+        self.protocol = protocol
+        self.transport = transport if transport is not None else MemoryTransport()
+        self.transport.loop = clock
+        self.transport._started = clock.time()
+        connect(protocol, self.transport)
+        clock.advance(0)
+
+    def send(self, data: bytes, *, after: float = 0.0) -> None:
+        """Let ``after`` seconds pass, then deliver ``data`` as one read."""
+        self.clock.advance(after)
+        feed(self.protocol, data, self.transport)
+        self.clock.advance(0)
+
+    def take(self) -> bytes:
+        """What the protocol sent since the last take."""
+        return self.transport.take()
+
+    @property
+    def closed(self) -> bool:
+        return self.transport.closed
+
+    @property
+    def aborted(self) -> bool:
+        return self.transport.aborted

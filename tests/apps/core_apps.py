@@ -138,6 +138,7 @@ class SlowAsync:
     """Each read is answered after one second (graceful-stop tests)."""
 
     async def data_received(self, transport, data):
+        print(f"slow callback started: {data.decode(errors='replace')}", flush=True)
         await asyncio.sleep(1.0)
         return b"done:" + data
 

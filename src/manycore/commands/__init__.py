@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
 
 from .. import __version__
 from ..context import ManycoreError
@@ -82,4 +83,5 @@ def _run_app(name: str, argv: list[str]) -> int:
             f"install them with: pip install 'manycore[{extra}]'"
         )
         return report(PROG, missing)
-    return module.main(argv)
+    app_main: Callable[[list[str]], int] = module.main
+    return app_main(argv)

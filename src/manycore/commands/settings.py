@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
 from ..engine import ENGINES
 
-__all__ = ["LOG_LEVELS", "RunSettings", "add_run_options"]
+__all__ = ["LOG_LEVELS", "RunKwargs", "RunSettings", "add_run_options"]
+
+T = TypeVar("T")
 
 
-def _option(default: Any, help: str, **argparse_kwargs: Any) -> Any:
+def _option(default: T, help: str, **argparse_kwargs: Any) -> T:
     return field(default=default, metadata={"help": help, **argparse_kwargs})
 
 
@@ -58,9 +61,20 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not math.isfinite(value):  # a stop that never ends, or never begins
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds, got {text!r}")
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {value}")
     return value
+
+
+class RunKwargs(TypedDict):
+    """The settings ``manycore.run()`` takes, as keyword arguments."""
+
+    workers: int | None
+    engine: str
+    guard: bool
+    grace: float
 
 
 @dataclass(frozen=True)
@@ -91,20 +105,25 @@ class RunSettings:
     def from_args(cls, args: argparse.Namespace) -> RunSettings:
         return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
 
-    def run_kwargs(self) -> dict:
-        return {
-            "workers": self.workers,
-            "engine": self.engine,
-            "guard": self.guard,
-            "grace": self.grace,
-        }
+    def run_kwargs(self) -> RunKwargs:
+        return RunKwargs(
+            workers=self.workers,
+            engine=self.engine,
+            guard=self.guard,
+            grace=self.grace,
+        )
 
 
 def add_run_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     """Add ``--host --port --workers --engine --guard --grace --log-level``.
 
-    ``defaults`` overrides a default, e.g. ``port=8000``.
+    ``defaults`` overrides a default, e.g. ``port=8000``; a name that is not a
+    setting is refused, so a misspelt override cannot go unnoticed.
     """
+    names = {f.name for f in dataclasses.fields(RunSettings)}
+    unknown = sorted(set(defaults) - names)
+    if unknown:
+        raise TypeError(f"not run settings: {', '.join(unknown)}; choose from {sorted(names)}")
     for f in dataclasses.fields(RunSettings):
         meta = dict(f.metadata)
         help_text = meta.pop("help")

@@ -681,7 +681,10 @@ class HttpConnection(FlowControl, Timeouts):
             self.out.extend(items)
             self.transport.write(b"".join(self.out))
             self.out.clear()
-        self.transport.close()
+        # Like every error answer, linger: closing with the client's bytes unread sends a
+        # reset, which can destroy the 408 before the client reads it (RFC 9112 section 9.6).
+        self.linger_until = self._time() + _LINGER
+        self._close_after_output()
 
     # ================================================================ access log
     def _log_access(self, request: Request, items: list | None, status: int | None = None) -> None:

@@ -16,19 +16,28 @@ stream, and a request's head (request line and header fields) is sliced out of
 the input when somebody asks for it (see :class:`HeadCursor`).  Positions are
 exact because llhttp is strict: a head ends with CRLF CRLF; a Content-Length
 body is contiguous (its length is the sum of ``on_body`` chunks); a chunked
-body's wire length is re-measured from its raw bytes after llhttp accepted it.
+body's framing is followed read by read (:class:`ChunkedScanner`) after llhttp
+accepted it.  A body is buffered once: the first chunk as it came, several in
+one ``BytesIO`` whose value is taken without a copy.
 
 The fast path -- a bodyless request whose head arrived in one read -- costs
-three parser queries and a few slot stores.  Everything else (a head split
-across reads, any body, a read long enough to break a size limit) takes a slow
-path that locates the head at once, keeps what it needs between reads, and is
-bounded by ``max_head_size`` and ``max_body_size``.
+three parser queries, a check of its request line and a few slot stores.  The
+line must be HTTP/1.0 or HTTP/1.1 (llhttp also accepts HTTP/0.9, HTTP/2.0, RTSP
+and ICE lines, which are 505 here): it is checked where its version must be.
+The first request of a read that is not recognised becomes the head later ones
+are compared with: requests that repeat its bytes exactly (a client asking for
+the same thing again, or pipelining copies of one request) are recognised by
+one comparison, which also gives their end, the start of the next.  Everything
+else (a head split across reads, any body, a read long enough to break a size
+limit) takes a slow path that locates the head at once, keeps what it needs
+between reads, and is bounded by ``max_head_size`` and ``max_body_size``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from io import BytesIO
 from typing import Any
 
 import httptools
@@ -36,20 +45,23 @@ import httptools
 from ._errors import RemoteProtocolError
 from ._headers import parse_fields
 from ._heads import (
+    ChunkedScanner,
     HeadTrackingError,
+    check_bodyless_head,
     check_host,
+    check_request_line,
     check_sizes,
-    check_version,
-    chunked_wire_length,
-    locate_heads,
-    skip_empty_lines,
+    check_target,
+    head_end,
+    request_version,
 )
 from ._request import Request
 
 __all__ = ["PauseParsing", "RequestReader", "StopParsing"]
 
 _new = object.__new__
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}\Z")
+_TOKEN_CHARS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")
+_MAX_METHOD = 32  # longer tokens are not taken for a method name
 
 
 class StopParsing(Exception):
@@ -64,21 +76,26 @@ class RequestReader:
     """Turns the bytes of one connection into Request objects."""
 
     __slots__ = (
+        "_bad_method",
         "_big",
         "_body",
         "_body_size",
         "_body_start",
         "_carry",
         "_chunked",
+        "_close",
         "_data",
         "_deliver",
         "_done",
         "_head",
+        "_known",
+        "_known_length",
         "_last",
+        "_next",
         "_on_continue",
         "_parser",
         "_pos",
-        "_raw",
+        "_scanner",
         "_small_limit",
         "_url",
         "delivered",
@@ -114,15 +131,22 @@ class RequestReader:
         self._data = b""
         self._pos = 0  # exact offset of the next message when _last is None
         self._last: Request | None = None  # this read's last fast-path request
+        self._next = -1  # where the request after _last starts, when already known
+        # A checked fast-path head, with its CRLF CRLF; a NUL (which no request starts
+        # with) until there is one, so the comparison needs no test for "none yet".
+        self._known = b"\0"
+        self._known_length = 1
         self._big = False  # this read could hold a head breaking a size limit
         self._url: bytes | None = None
         self._carry = b""  # the current message's head bytes from earlier reads
         self.in_message = False  # a message is on the slow path (see module docstring)
         self._head: bytes | None = None  # located before completion (a body follows)
-        self._body: bytes | bytearray | None = None
+        self._body: bytes | BytesIO | None = None
         self._body_size = 0
         self._chunked = False
-        self._raw: bytearray | None = None  # chunked wire bytes from earlier reads
+        self._scanner: ChunkedScanner | None = None  # the framing of a chunked body
+        self._close = False  # the current message must close the connection
+        self._bad_method: bytes | None = None  # an unknown method waiting for its end
         self._body_start = 0
         self._done = False
         self.delivered = 0  # requests delivered; the connection takes and resets it
@@ -132,7 +156,9 @@ class RequestReader:
     @property
     def in_head(self) -> bool:
         """A request has begun and its head is not complete yet."""
-        return self._head is None and (self._url is not None or bool(self._carry))
+        return self._head is None and (
+            self._url is not None or bool(self._carry) or self._bad_method is not None
+        )
 
     @property
     def in_body(self) -> bool:
@@ -148,8 +174,7 @@ class RequestReader:
         """Make ``_pos`` exact by locating the heads the fast path deferred."""
         last = self._last
         if last is not None:
-            locate_heads(last)
-            self._pos = last._end
+            self._pos = self._next if self._next >= 0 else head_end(last)
             self._last = None
         return self._pos
 
@@ -157,6 +182,9 @@ class RequestReader:
     def feed(self, data: bytes) -> None:
         """Parse ``data``; deliver complete requests; raise RemoteProtocolError on bad input."""
         if self._done or not data:
+            return
+        if self._bad_method is not None:
+            self._judge_method(data)
             return
         self._data = data
         self._pos = 0
@@ -176,19 +204,26 @@ class RequestReader:
                 raise cause from None
             raise RemoteProtocolError(str(exc)) from None
         except httptools.HttpParserUpgrade as exc:
-            self._last = None
-            self._upgraded(data, exc.args[0] if exc.args else len(data))
+            upgrade_at = exc.args[0] if exc.args else len(data)
+        except httptools.HttpParserInvalidMethodError:
+            self._method_error(data)
             return
         except httptools.HttpParserError as exc:
             self._done = True
-            error = self._parse_error(exc, data)
+            error = self._parse_error(exc)
             self._last = None
             raise error from None
-        # Outside a message, a read ending in LF left nothing partial: an unfinished
-        # request line before its target cannot end in LF, and after it _url is set.
-        if self.in_message or self._url is not None or data[-1] != 10:
-            self._after_partial(data)
+        else:
+            # Outside a message, a read ending in LF left nothing partial: an unfinished
+            # request line before its target cannot end in LF, and after it _url is set.
+            if self.in_message or self._url is not None or data[-1] != 10:
+                self._after_partial(data)
+            self._last = None
+            return
+        # Only an Upgrade gets here, outside its handler: errors while parsing the
+        # rest then keep their own cause.
         self._last = None
+        self._upgraded(data, upgrade_at)
 
     def _paused_at_boundary(self, data: bytes) -> None:
         """Keep the input after the last delivered request; llhttp starts afresh.
@@ -200,20 +235,37 @@ class RequestReader:
         self._last = None
         self._parser = httptools.HttpRequestParser(self)
 
-    def _parse_error(self, exc: Exception, data: bytes) -> RemoteProtocolError:
+    def _method_error(self, data: bytes) -> None:
+        """llhttp stopped inside a method it does not know: 501 or 400, however split.
+
+        llhttp stops at the first byte no known method continues with, so how much
+        of the token it saw depends on the reads.  The answer waits for the byte
+        after the token instead: a space makes it a method (501), anything else
+        garbage (400).
+        """
+        try:
+            pos = self._sync()
+        except HeadTrackingError:
+            pos = 0
+        self._last = None
+        self._bad_method = b""
+        self.in_message = True
+        self._judge_method(self._carry + data[pos:])
+
+    def _judge_method(self, data: bytes) -> None:
+        seen = (self._bad_method + data).lstrip(b"\r\n")[: _MAX_METHOD + 2]  # type: ignore[operator]
+        self._bad_method = seen
+        length = _TOKEN_CHARS.match(seen).end()  # type: ignore[union-attr]
+        if length == len(seen) and length <= _MAX_METHOD:
+            return  # the token goes on: wait for its end
+        self._done = True
+        if 0 < length <= _MAX_METHOD and seen[length] == 32:
+            method = seen[:length].decode("latin-1")
+            raise RemoteProtocolError(f"method {method!r} is not implemented", 501)
+        raise RemoteProtocolError("malformed request line (invalid method)", 400)
+
+    def _parse_error(self, exc: Exception) -> RemoteProtocolError:
         reason = str(exc) or type(exc).__name__
-        if isinstance(exc, httptools.HttpParserInvalidMethodError):
-            try:
-                pos = self._sync()
-            except HeadTrackingError:
-                pos = 0
-            start = (self._carry + data[pos : pos + 64]).lstrip(b"\r\n")
-            method = start.split(b" ", 1)[0]
-            if b" " in start and _TOKEN.match(method):
-                return RemoteProtocolError(
-                    f"method {method.decode('latin-1')!r} is not implemented", 501
-                )
-            return RemoteProtocolError("malformed request line (invalid method)", 400)
         if "HTTP version" in reason or "PRI" in reason:
             return RemoteProtocolError(
                 "only HTTP/1.0 and HTTP/1.1 are supported over plain TCP", 505
@@ -239,17 +291,14 @@ class RequestReader:
         """Keep what an incomplete message needs for the next read, within limits."""
         if self._head is not None:  # in a body
             # Wire bytes not accounted for by on_body are chunked framing (possibly
-            # before llhttp has reported the first chunk header): keep them.
+            # before llhttp has reported the first chunk header): follow them.
             piece = data[self._body_start :] if self._chunked else data[self._pos :]
             if piece:
-                raw = self._raw
-                if raw is None:
-                    self._raw = raw = bytearray(piece)
-                else:
-                    raw += piece
-                if len(raw) > 2 * self.max_body_size + 65536:
+                try:
+                    self._chunked_framing().feed(piece, 0)
+                except RemoteProtocolError:
                     self._done = True
-                    raise RemoteProtocolError("request body is too large", 413)
+                    raise
             self._body_start = 0
             return
         rest = data[self._sync() :]
@@ -269,7 +318,8 @@ class RequestReader:
             self._pos = 0
             self._locate_head(waiting_for_body=True)
             extra = carry[end + 4 :]
-            self._raw = bytearray(extra) if extra else None
+            if extra:
+                self._chunked_framing().feed(extra, 0)
             self._body_start = 0
             return
         if len(carry) > self.max_head_size:
@@ -309,46 +359,75 @@ class RequestReader:
             self._pos += len(chunk)
         body = self._body
         if body is None:
-            self._body = chunk
+            self._body = chunk  # most bodies come in one piece: kept as it is
         elif type(body) is bytes:
-            self._body = bytearray(body)
-            self._body += chunk
+            buffer = self._body = BytesIO()
+            buffer.write(body)
+            buffer.write(chunk)
         else:
-            body += chunk
+            body.write(chunk)  # type: ignore[union-attr]
 
     def on_message_complete(self) -> None:
-        url = self._url
+        url: bytes = self._url  # type: ignore[assignment]
         self._url = None
         parser = self._parser
+        method = parser.get_method()
         request = _new(Request)
         self.delivered += 1
         if self.in_message:
-            self._complete_slow_request(request)
+            close = self._complete_slow_request(request, url)
         else:
-            # The fast path: record where the head starts; find its end only if asked.
+            # The fast path: where the head starts, and where it ends when that comes
+            # cheaply; a handler that reads the head has it sliced out then.
+            close = False
+            data = self._data
             last = self._last
             if last is None:
-                request._data = self._data
-                request._at = self._pos
+                start = self._pos
             else:
-                request._prev = last
+                start = self._next
+                if start < 0:  # where the head before this one ends
+                    start = head_end(last)
+                    self._known = known = data[last._at : start]
+                    self._known_length = len(known)
+            request._data = data
+            if data[start : (end := start + self._known_length)] == self._known:
+                # The same bytes as a head already checked: the same request line,
+                # and the end of this head (the start of the next request) is known.
+                request._at = start
+                self._next = request._end = end
+            else:
+                # llhttp separates method, target and version by single spaces, and
+                # after "HTTP/1." accepts only 0 or 1 and CRLF.  (Slices compare
+                # faster than startswith, which parses its arguments.)
+                at = start + len(method) + 1 + len(url)
+                if data[at : at + 8] != b" HTTP/1.":  # empty lines first, or a 505/400
+                    start = check_request_line(data, start)
+                if url.find(b"#") >= 0:
+                    check_target(url)
+                request._at = start
+                end = head_end(request)
+                head = data[start:end]
+                check_bodyless_head(head)  # a repeat of this head skips it, above
+                if last is None:  # make it the head later requests are compared with
+                    self._known = head
+                    self._known_length = end - start
+                self._next = end
             self._last = request
             if self._big:  # a read long enough that this request might break a limit
-                self._check_fast_sizes(request, url)
+                self._check_fast_request(request, url)
         if parser.should_upgrade():
             self._check_upgrade(request.head)
-        keep_alive = parser.should_keep_alive()
-        if not keep_alive:
-            check_version(request.head)  # HTTP/1.0, /0.9 and /2.0 lines
-        request._method = parser.get_method()
-        request.target = url  # type: ignore[assignment]
+        request._method = method
+        request.target = url
         request.transport = self.transport
-        self._deliver(request, not keep_alive)  # the connection mode: KEEP (0) or CLOSE (1)
+        # The connection mode: KEEP (0) or CLOSE (1).
+        self._deliver(request, close or not parser.should_keep_alive())
 
     # ------------------------------------------------------------------ slow paths
-    def _check_fast_sizes(self, request: Request, url: bytes | None) -> None:
+    def _check_fast_request(self, request: Request, url: bytes) -> None:
         """Limits for a fast-path request in a long read (a short read cannot break them)."""
-        if url is not None and len(url) > self.max_url_length:
+        if len(url) > self.max_url_length:
             raise RemoteProtocolError(
                 f"request target longer than max_url_length={self.max_url_length} bytes", 414
             )
@@ -356,30 +435,41 @@ class RequestReader:
             head = request.head
             check_sizes(head, self.max_url_length, self.max_head_size, self.max_header_count)
 
-    def _complete_slow_request(self, request: Request) -> None:
+    def _complete_slow_request(self, request: Request, url: bytes) -> bool:
+        """Finish a slow-path request; True if the connection must close after it."""
+        check_target(url)
         request._head = self._complete_slow()
         body = self._body
         self._body = None
-        request._body = b"" if body is None else body if type(body) is bytes else bytes(body)
+        if body is None:
+            request._body = b""
+        else:  # getvalue() hands over the buffer without copying it
+            request._body = body if type(body) is bytes else body.getvalue()  # type: ignore[union-attr]
+        close = self._close
+        self._close = False
+        return close
 
     def _complete_slow(self) -> bytes:
         if self._head is None:
             self._locate_head(waiting_for_body=False)
         head = self._head
         if self._chunked:
-            piece = self._data[self._body_start :]
-            if self._raw:
-                raw = self._raw + piece
-                end = chunked_wire_length(raw, 0) - len(self._raw)
-            else:
-                end = chunked_wire_length(piece, 0)
-            self._pos = self._body_start + end
+            end = self._chunked_framing().feed(self._data, self._body_start)
+            if end < 0:
+                raise HeadTrackingError("chunked body ended before its last chunk")
+            self._pos = end
         self._head = None
         self._body_size = 0
         self._chunked = False
-        self._raw = None
+        self._scanner = None
         self.in_message = False
         return head  # type: ignore[return-value]
+
+    def _chunked_framing(self) -> ChunkedScanner:
+        scanner = self._scanner
+        if scanner is None:
+            scanner = self._scanner = ChunkedScanner(self.max_head_size, self.max_header_count)
+        return scanner
 
     def _locate_head(self, waiting_for_body: bool) -> None:
         """Find and check the complete head of the current message (a slow-path one)."""
@@ -391,7 +481,7 @@ class RequestReader:
         else:
             buf = data
             start = self._sync()
-        start = skip_empty_lines(buf, start)
+        start = check_request_line(buf, start)
         end = buf.find(b"\r\n\r\n", start)
         if end < 0:
             if len(buf) - start > self.max_head_size:
@@ -407,18 +497,34 @@ class RequestReader:
         self.in_message = True
         self._head = head
         check_sizes(head, self.max_url_length, self.max_head_size, self.max_header_count)
-        check_version(head)
         check_host(head)
-        if self._parser.get_method() not in (b"GET", b"HEAD") or waiting_for_body:
-            self._check_body_framing(parse_fields(head), waiting_for_body)
+        self._check_body_framing(head, parse_fields(head), waiting_for_body)
 
-    def _check_body_framing(self, fields: list[tuple[str, str]], waiting: bool) -> None:
-        """413 before reading a declared-too-large body; Expect (RFC 9110 §10.1.1)."""
+    def _check_body_framing(
+        self, head: bytes, fields: list[tuple[str, str]], waiting: bool
+    ) -> None:
+        """Body framing and expectations, before any of the body is read.
+
+        413 for a declared-too-large body; 501 for a transfer coding other than
+        chunked (RFC 9112 §6.1); an HTTP/1.0 message with Transfer-Encoding closes
+        the connection after its answer (RFC 9112 §6.1); Expect (RFC 9110 §10.1.1),
+        where only ``100-continue`` is known (417 for anything else) and means
+        something only with a body.
+        """
         length = None
         expect = None
+        coded = False
         for name, value in fields:
             if name == "content-length":
                 length = int(value)  # llhttp validated the digits
+            elif name == "transfer-encoding":
+                coded = True
+                for coding in value.lower().split(","):
+                    coding = coding.strip(" \t")
+                    if coding and coding != "chunked":
+                        raise RemoteProtocolError(
+                            f"transfer coding {coding!r} is not implemented", 501
+                        )
             elif name == "expect":
                 expect = value.lower()
         if length is not None and length > self.max_body_size:
@@ -426,10 +532,14 @@ class RequestReader:
                 f"request body of {length} bytes is larger than max_body_size={self.max_body_size}",
                 413,
             )
+        version = request_version(head)
+        if coded and version == b"1.0":
+            self._close = True
         if expect is not None:
             if expect != "100-continue":
                 raise RemoteProtocolError(f"unsupported expectation {expect!r}", 417)
-            if waiting and self._on_continue is not None:
+            # RFC 9110 §15.2: never a 1xx to an HTTP/1.0 client (it ignores Expect).
+            if (length or coded) and waiting and version == b"1.1" and self._on_continue:
                 self._on_continue()
 
     def _check_upgrade(self, head: bytes) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from . import _json
-from ._errors import HTTPError
+from ._errors import HTTPError, RemoteProtocolError
 from ._headers import Headers, QueryParams, parse_fields
-from ._heads import locate_heads
+from ._heads import check_host_value, locate_head
 
 __all__ = ["Request", "decode_path"]
 
@@ -65,7 +65,6 @@ class Request:
         "_headers",
         "_method",
         "_params",
-        "_prev",
         "_query",
         "target",
         "transport",
@@ -103,7 +102,7 @@ class Request:
         """The request line and header fields as received (without the final CRLF CRLF)."""
         head = _getattr(self, "_head", None)
         if head is None:
-            locate_heads(self)
+            locate_head(self)
             head = self._head
         return head
 
@@ -145,14 +144,19 @@ class Request:
     # ------------------------------------------------------------- the head
     @property
     def headers(self) -> Headers:
-        """The header fields; a request without exactly one Host is answered 400 here."""
+        """The header fields; a request without exactly one valid Host is answered 400 here."""
         headers = _getattr(self, "_headers", None)
         if headers is not None:
             return headers
         headers = Headers(parse_fields(self.head))
-        hosts = len(headers.by_name().get("host", ()))
-        if hosts != 1 and (hosts > 1 or self.version != "1.0"):
-            raise HTTPError(400, f"a request needs exactly one Host header field, not {hosts}")
+        hosts = headers.by_name().get("host", ())
+        if len(hosts) != 1 and (hosts or self.version != "1.0"):
+            raise HTTPError(400, f"a request needs exactly one Host header field, not {len(hosts)}")
+        if hosts:
+            try:
+                check_host_value(hosts[0].encode("latin-1"))
+            except RemoteProtocolError as exc:
+                raise HTTPError(400, str(exc)) from None
         self._headers = headers
         return headers
 

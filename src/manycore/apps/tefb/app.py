@@ -31,6 +31,7 @@ import random
 import threading
 from operator import itemgetter
 from pathlib import Path
+from typing import TypedDict
 
 import asyncpg
 import jinja2
@@ -40,7 +41,7 @@ from manycore.http import HttpServer, Request, Response, route
 
 from .schema import WORLD_ROWS
 
-__all__ = ["TefbApp", "clamp_count", "configure", "load_world_cache"]
+__all__ = ["TefbApp", "World", "clamp_count", "configure", "load_world_cache"]
 
 MAX_QUERIES = 500
 EXTRA_FORTUNE = (0, "Additional fortune added at request time.")
@@ -72,10 +73,19 @@ _sample = random.sample
 _IDS = range(1, WORLD_ROWS + 1)
 
 
+class World(TypedDict):
+    """A row of ``world`` as the benchmark serialises it."""
+
+    id: int
+    randomNumber: int  # the benchmark's JSON name
+
+
 def clamp_count(raw: str | None) -> int:
     """The benchmark's rule: missing, empty, non-numeric or < 1 -> 1; > 500 -> 500."""
+    if raw is None:
+        return 1
     try:
-        count = int(raw)  # type: ignore[arg-type]
+        count = int(raw)
     except (TypeError, ValueError):
         return 1
     return 1 if count < 1 else MAX_QUERIES if count > MAX_QUERIES else count
@@ -108,18 +118,18 @@ class TefbApp(HttpServer):
     # Set once by configure() in the main context; read-only afterwards.
     dsn: str | None = None
     pool_size: int = 4
-    worlds: list | None = None  # every row, in id order: {"id": id, "randomNumber": n}
+    worlds: list[World] | None = None  # every row, in id order
 
     @route("/plaintext")
     def plaintext(self, request: Request) -> Response:
         return Response(b"Hello, World!", content_type="text/plain")
 
     @route("/json")
-    def json(self, request: Request) -> dict:
+    def json(self, request: Request) -> dict[str, str]:
         return {"message": "Hello, World!"}
 
     @route("/db")
-    async def db(self, request: Request) -> dict:
+    async def db(self, request: Request) -> World:
         row = await _pool().fetchrow(SELECT_WORLD, _randint(1, WORLD_ROWS))
         return {"id": row[0], "randomNumber": row[1]}
 
@@ -127,7 +137,7 @@ class TefbApp(HttpServer):
     @route("/queries")
     @route("/queries/")
     @route("/queries/{count}")
-    async def queries(self, request: Request, count: str | None = None) -> list:
+    async def queries(self, request: Request, count: str | None = None) -> list[World]:
         ids = [(world_id,) for world_id in _choices(_IDS, k=_count(request, "queries", count))]
         async with _pool().acquire() as conn:
             rows = await conn.fetchmany(SELECT_WORLD, ids)  # one SELECT per row, pipelined
@@ -136,13 +146,15 @@ class TefbApp(HttpServer):
     @route("/updates")
     @route("/updates/")
     @route("/updates/{count}")
-    async def updates(self, request: Request, count: str | None = None) -> list:
+    async def updates(self, request: Request, count: str | None = None) -> list[World]:
         # Distinct ids: a row named twice in one batch could keep only one of two
         # announced values, which would be a lost update.
         ids = _sample(_IDS, _count(request, "queries", count))
         async with _pool().acquire() as conn:
             rows = await conn.fetchmany(SELECT_WORLD, [(world_id,) for world_id in ids])
-            worlds = [{"id": row[0], "randomNumber": _randint(1, WORLD_ROWS)} for row in rows]
+            worlds: list[World] = [
+                {"id": row[0], "randomNumber": _randint(1, WORLD_ROWS)} for row in rows
+            ]
             batch = sorted((w["id"], w["randomNumber"]) for w in worlds)
             await _update_batch(conn, [b[0] for b in batch], [b[1] for b in batch])
         return worlds
@@ -150,7 +162,7 @@ class TefbApp(HttpServer):
     @route("/cached-queries")
     @route("/cached-queries/")
     @route("/cached-queries/{count}")
-    def cached_queries(self, request: Request, count: str | None = None) -> list:
+    def cached_queries(self, request: Request, count: str | None = None) -> list[World]:
         worlds = self.worlds
         if worlds is None:
             raise RuntimeError("the world cache is not primed: start with `manycore tefb`")
@@ -185,7 +197,7 @@ async def _update_batch(conn: asyncpg.Connection, ids: list[int], numbers: list[
 # -- main context ---------------------------------------------------------------------------
 
 
-async def load_world_cache(dsn: str) -> list:
+async def load_world_cache(dsn: str) -> list[World]:
     """Every world row, in id order, as ``{"id": id, "randomNumber": n}``."""
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
@@ -196,7 +208,7 @@ async def load_world_cache(dsn: str) -> list:
 
 
 @manycore.main_only
-def configure(dsn: str, *, worlds: list, pool_size: int = 4) -> None:
+def configure(dsn: str, *, worlds: list[World], pool_size: int = 4) -> None:
     """Main context, before ``manycore.run()``: set the shared state and the worker hooks."""
     TefbApp.dsn = dsn
     TefbApp.pool_size = pool_size

@@ -42,6 +42,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 __all__ = ["EmbeddedPostgres", "PostgresError", "default_data_dir"]
 
@@ -62,7 +63,7 @@ def default_data_dir() -> Path:
     return Path(base) / "manycore" / "tefb-postgres"
 
 
-def _wheel():
+def _wheel() -> tuple[ModuleType, ModuleType]:
     """Import the wheel lazily and quietly.
 
     Importing it computes a runtime directory through platformdirs, which warns
@@ -195,7 +196,7 @@ class EmbeddedPostgres:
 
     # -- data directory -----------------------------------------------------------------------
 
-    def _system_user(self, utils) -> str | None:
+    def _system_user(self, utils: ModuleType) -> str | None:
         self._uid = os.geteuid()
         self._group: int | None = None
         self._groups: list[int] | None = None
@@ -250,17 +251,18 @@ class EmbeddedPostgres:
         ``data_dir`` itself when that user can reach it; otherwise a directory we
         create for it under ``ROOT_STATE_DIR``, with ``data_dir`` a link to it.
         """
-        data_dir = self.data_dir
+        data_dir, uid, gid = self.data_dir, self._uid, self._group
+        assert gid is not None  # set by _system_user together with the user
         substitute = ROOT_STATE_DIR / f"tefb-postgres-{_digest(str(data_dir))}"
         if data_dir.is_symlink() and data_dir.resolve() == substitute:
-            _own_directory(substitute, self._uid, self._group)
+            _own_directory(substitute, uid, gid)
             return substitute
-        blocked = _closed_directory(data_dir, self._uid, self._group)
+        blocked = _closed_directory(data_dir, uid, gid)
         if blocked is None:
             created = not data_dir.exists()
             _make_data_dir(data_dir)
             if created or not any(data_dir.iterdir()):
-                os.chown(data_dir, self._uid, self._group)
+                os.chown(data_dir, uid, gid)
             return data_dir
         if data_dir.is_dir() and (data_dir / "PG_VERSION").exists():
             raise PostgresError(
@@ -270,7 +272,7 @@ class EmbeddedPostgres:
             )
         if data_dir.is_dir():
             _check_empty(data_dir, data_dir)
-        _own_directory(substitute, self._uid, self._group)
+        _own_directory(substitute, uid, gid)
         try:
             if data_dir.is_dir():
                 data_dir.rmdir()  # empty: the link takes its place
@@ -302,6 +304,8 @@ class EmbeddedPostgres:
     # -- server process -----------------------------------------------------------------------
 
     def _pg_ctl_start(self) -> None:
+        assert self.socket_dir is not None
+        socket = self.socket_dir / SOCKET_NAME
         log = self.data_dir / "log"
         try:
             self._run(
@@ -325,7 +329,7 @@ class EmbeddedPostgres:
             ) from None
         # pg_ctl -w returns once the server accepts connections.
         deadline = time.monotonic() + 10
-        while not (self.socket_dir / SOCKET_NAME).exists() and time.monotonic() < deadline:
+        while not socket.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def _postmaster_pid(self) -> int | None:

@@ -15,4 +15,6 @@ import sysconfig
 __all__: list[str] = []
 
 if sysconfig.get_config_var("Py_GIL_DISABLED") and "mwparserfromhell" not in sys.modules:
+    # None in sys.modules makes importing that name fail, as the import system documents;
+    # typeshed types the values of sys.modules as modules only.
     sys.modules.setdefault("mwparserfromhell.parser._tokenizer", None)  # type: ignore[arg-type]

@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from importlib import resources
-from typing import Any, ClassVar
+from typing import ClassVar, TypeVar, TypeVarTuple
 from urllib.parse import quote
 
 import manycore
@@ -43,6 +44,9 @@ __all__ = ["WikiApp"]
 XML = "application/xml; charset=utf-8"
 MAX_OFFSETS = 100_000
 MAX_RANGE = 64 << 20
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
+
 TEXT_CACHE = 64
 _PAGE = resources.files(__package__).joinpath("static/index.html").read_bytes()
 _local = threading.local()
@@ -89,7 +93,7 @@ class WikiApp(HttpServer):
     @route("/search")
     def search(self, request: Request) -> Response:
         query = request.query
-        hits = self._index().search(query.get("q", ""), clamp_limit(query.get("limit")))
+        hits = self._index().search(query.get("q") or "", clamp_limit(query.get("limit")))
         return Response.json([hit.as_json() for hit in hits])
 
     def _find(self, request: Request, title: str) -> tuple[int | None, int | None]:
@@ -188,9 +192,10 @@ class WikiApp(HttpServer):
         return Response.json(figures, headers=[("Cache-Control", "no-store")])
 
     @staticmethod
-    async def _offload(fn: Any, *args: Any) -> Any:
+    async def _offload(fn: Callable[[*Ts], R], *args: *Ts) -> R:
         """Run ``fn(*args)`` on this worker's thread pool; the event loop keeps serving."""
-        return await asyncio.wrap_future(manycore.submit_work(fn, *args))
+        result: R = await asyncio.wrap_future(manycore.submit_work(fn, *args))
+        return result
 
 
 def _single_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
 
 import marisa_trie
 import numpy as np
@@ -39,10 +39,18 @@ from . import layout
 from .errors import DumpError
 from .scan import Scanned, scan_buffer
 
-__all__ = ["BuildResult", "build_index", "default_index_dir", "write_index"]
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    import numpy.typing as npt
+    from tqdm import tqdm
+
+__all__ = ["BuildResult", "IndexCounts", "build_index", "default_index_dir", "write_index"]
 
 CHUNK_BYTES = 64 << 20
 STREAM_GROUP_BYTES = 8 << 20  # compressed bytes per multistream task
+
+R = TypeVar("R")
 
 
 @dataclass
@@ -58,7 +66,18 @@ class BuildResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def default_index_dir(dump: str | os.PathLike) -> Path:
+class IndexCounts(TypedDict):
+    """What :func:`write_index` counted, as written into the index header."""
+
+    pages: int
+    titles: int
+    redirects: int
+    missing_redirect_targets: int
+    duplicates: int
+    namespace_codes: list[int]
+
+
+def default_index_dir(dump: str | os.PathLike[str]) -> Path:
     """``x.xml``, ``x.xml.bz2`` -> ``x.index`` beside the dump."""
     path = Path(dump)
     name = path.name
@@ -68,10 +87,10 @@ def default_index_dir(dump: str | os.PathLike) -> Path:
 
 
 def build_index(
-    dump: str | os.PathLike,
-    out: str | os.PathLike | None = None,
+    dump: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
     *,
-    index_path: str | os.PathLike | None = None,
+    index_path: str | os.PathLike[str] | None = None,
     chunk_bytes: int = CHUNK_BYTES,
     parallel: bool = True,
     progress: bool | None = None,
@@ -89,6 +108,7 @@ def build_index(
     bars = _Bars(disable=None if progress is None else not progress)
     with layout.Staging(target) as staging:
         if info.kind == "multistream":
+            assert info.index_path is not None  # inspect_dump names it for every multistream
             offsets = dumps.read_stream_offsets(info.index_path, bars.counter("reading index"))
             bounds = np.unique(np.concatenate([[0], offsets, [info.size]]).astype(np.uint64))
             bounds = bounds[bounds <= info.size]
@@ -268,7 +288,7 @@ def _compact(scanned: Scanned) -> Scanned:
     return scanned
 
 
-def _map(fn: Callable[..., Any], tasks: list[tuple], parallel: bool) -> Iterator[Any]:
+def _map(fn: Callable[..., R], tasks: list[tuple[Any, ...]], parallel: bool) -> Iterator[R]:
     """``fn(*task)`` for each task, in order, on parallel contexts when worthwhile."""
     if not parallel or len(tasks) < 2:
         for task in tasks:
@@ -277,7 +297,7 @@ def _map(fn: Callable[..., Any], tasks: list[tuple], parallel: bool) -> Iterator
     import manycore
 
     window = 2 * (os.cpu_count() or 1)
-    pending: deque = deque()
+    pending: deque[Future[R]] = deque()
     try:
         for task in tasks:
             pending.append(manycore.submit_work(fn, *task))
@@ -295,7 +315,9 @@ def _map(fn: Callable[..., Any], tasks: list[tuple], parallel: bool) -> Iterator
 _trie_cache: dict[str, marisa_trie.Trie] = {}
 
 
-def resolve_ids(token: str, trie_path: str, keys_blob: bytes, targets_blob: bytes):
+def resolve_ids(
+    token: str, trie_path: str, keys_blob: bytes, targets_blob: bytes
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
     """Parallel-context task: key ids of a chunk's titles and redirect targets (-1: absent)."""
     trie = _trie_cache.get(token)
     if trie is None:
@@ -324,7 +346,7 @@ def write_index(
     parallel: bool,
     bars: _Bars,
     warnings: list[str],
-) -> dict[str, Any]:
+) -> IndexCounts:
     """Write the trie and arrays of ``chunks`` into ``staging``; return the header counts."""
     chunks = [c for c in chunks if c.count]
     pages = sum(c.count for c in chunks)
@@ -364,8 +386,10 @@ def write_index(
             targets = targets[keep]
             if (targets < 0).any():  # provisional numbers of absent targets, renumbered below
                 target_keys = _split(chunk.redirect_keys)
-                absent = [target_keys[j] for j in np.flatnonzero(keep)[targets < 0]]
-                targets[targets < 0] = [-1 - missing.setdefault(k, len(missing)) for k in absent]
+                absent_keys = [target_keys[j] for j in np.flatnonzero(keep)[targets < 0]]
+                targets[targets < 0] = [
+                    -1 - missing.setdefault(k, len(missing)) for k in absent_keys
+                ]
             redirect_ids.append(ids[chunk.redirect_rows[keep]])
             redirect_targets.append(targets)
         bar(chunk.count, None)
@@ -415,20 +439,26 @@ def write_index(
 # ------------------------------------------------------------------ progress
 
 
+class _Advance(Protocol):
+    """Moves the current bar on by ``amount``, showing ``pages`` found so far if given."""
+
+    def __call__(self, amount: int, pages: int | None = None) -> None: ...
+
+
 class _Bars:
     """tqdm progress bars on stderr (bytes or pages, rate, ETA), or nothing."""
 
     def __init__(self, disable: bool | None) -> None:
         self.disable = disable
-        self.bar = None
+        self.bar: tqdm | None = None
 
-    def counter(self, label: str, total: int | None = None, unit: str = "B"):
+    def counter(self, label: str, total: int | None = None, unit: str = "B") -> _Advance:
         from tqdm import tqdm
 
         tqdm.monitor_interval = 0  # no monitor thread: the main context may fork later
 
         self.close()
-        self.bar = tqdm(
+        bar = self.bar = tqdm(
             total=total,
             desc=label,
             unit=unit,
@@ -439,7 +469,6 @@ class _Bars:
             dynamic_ncols=True,
             leave=False,
         )
-        bar = self.bar
 
         def advance(amount: int, pages: int | None = None) -> None:
             bar.update(amount)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -96,7 +97,9 @@ class DumpInfo:
     warnings: tuple[str, ...] = ()
 
 
-def inspect_dump(path: str | os.PathLike, index_path: str | os.PathLike | None = None) -> DumpInfo:
+def inspect_dump(
+    path: str | os.PathLike[str], index_path: str | os.PathLike[str] | None = None
+) -> DumpInfo:
     """Identify and validate ``path``; raise ``DumpError`` with a one-line reason if unusable."""
     path = Path(path)
     try:
@@ -240,7 +243,7 @@ def decompress_to(source: Path, target: Path, progress: Progress | None = None) 
             os.fsync(out.fileno())
 
 
-def _decompress_into(f, out, progress: Progress | None) -> bool:
+def _decompress_into(f: BinaryIO, out: BinaryIO, progress: Progress | None) -> bool:
     decompressor = bz2.BZ2Decompressor()
     fed = False  # has the current decompressor been given any data?
     carry = b""

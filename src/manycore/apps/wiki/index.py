@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NotRequired, TypedDict
 
 import marisa_trie
 import numpy as np
@@ -37,10 +37,19 @@ from . import keys, layout
 from .errors import IndexFormatError
 from .pages import PageSource, open_source
 
-__all__ = ["Hit", "WikiIndex"]
+__all__ = ["Hit", "HitJson", "WikiIndex"]
 
 MAX_LIMIT = 1000
 MAX_REDIRECT_HOPS = 5
+
+
+class HitJson(TypedDict):
+    """A search result as ``/search`` answers it."""
+
+    title: str
+    redirect_to: NotRequired[str]  # only for a redirect
+    ns: int
+    bytes: int
 
 
 class Hit(NamedTuple):
@@ -52,7 +61,7 @@ class Hit(NamedTuple):
     bytes: int
     redirect_to: str | None
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> HitJson:
         if self.redirect_to is None:
             return {"title": self.title, "ns": self.ns, "bytes": self.bytes}
         return {
@@ -116,7 +125,7 @@ def clamp_limit(limit: int | str | None, default: int = 10) -> int:
 class WikiIndex:
     """A built index, memory-mapped and read-only."""
 
-    def __init__(self, directory: str | os.PathLike) -> None:
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
         directory = Path(directory).absolute()
         self.directory = directory
         self.header = header = layout.read_header(directory)
@@ -148,7 +157,7 @@ class WikiIndex:
         )
 
     @classmethod
-    def open(cls, directory: str | os.PathLike) -> WikiIndex:
+    def open(cls, directory: str | os.PathLike[str]) -> WikiIndex:
         """Open (memory-map) the index in ``directory``; ``IndexFormatError`` if unusable."""
         return cls(directory)
 
@@ -171,9 +180,10 @@ class WikiIndex:
         if keys.SEP in title:  # no title holds it; it would read as part of a key
             return None
         try:
-            return self.trie.get(keys.encode(title))
+            key_id: int | None = self.trie.get(keys.encode(title))
         except ValueError:  # a title with characters no key can hold (lone surrogates)
             return None
+        return key_id
 
     def resolve(self, title: str) -> int | None:
         """The id of ``title`` as a reader means it: exact, then ``_`` as space, capitalised
@@ -192,6 +202,8 @@ class WikiIndex:
             if found is not None:
                 return found
         folded = keys.fold(title)
+        key: str
+        key_id: int
         for key, key_id in self.trie.iteritems(folded):
             if key.partition(keys.SEP)[0] != folded:
                 break
@@ -220,6 +232,10 @@ class WikiIndex:
         """(target title, target id or None if not in the dump) for a redirect, else None."""
         if not self.flags[key_id] & layout.REDIRECT_BIT:
             return None
+        return self._redirect_of(key_id)
+
+    def _redirect_of(self, key_id: int) -> tuple[str, int | None]:
+        """``redirect`` of a page already known to be a redirect."""
         pos = self.redirect_ids.searchsorted(np.uint32(key_id))
         target = self.redirect_targets.item(pos)
         if target >= 0:
@@ -291,7 +307,7 @@ class WikiIndex:
         return self.hits(pairs[:limit])
 
     @staticmethod
-    def _exact_first(pairs: list[tuple[str, int]], exact: frozenset[str]) -> list:
+    def _exact_first(pairs: list[tuple[str, int]], exact: frozenset[str]) -> list[tuple[str, int]]:
         if not pairs or pairs[0][0] in exact or not any(key in exact for key, _ in pairs):
             return pairs
         return [p for p in pairs if p[0] in exact] + [p for p in pairs if p[0] not in exact]
@@ -308,7 +324,7 @@ class WikiIndex:
             length = lengths.item(key_id)
             if length == layout.LONG:
                 length = self.page_range(key_id)[1]
-            target = self.redirect(key_id)[0] if flag & layout.REDIRECT_BIT else None
+            target = self._redirect_of(key_id)[0] if flag & layout.REDIRECT_BIT else None
             fields = (decode(key), key_id, ns_list[flag & layout.NS_MASK], length, target)
             out.append(_new_tuple(Hit, fields))  # Hit(*fields) without NamedTuple's Python __new__
         return out

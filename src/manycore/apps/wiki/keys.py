@@ -157,7 +157,7 @@ class CasePrefix:
         cache = self._cache
         want = self._want
         length = self._length
-        out = []
+        out: list[tuple[str, int]] = []
         append = out.append
         for pair in pairs:
             key = pair[0]

@@ -74,7 +74,7 @@ def split_starts(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def read_header(directory: str | os.PathLike) -> dict[str, Any]:
+def read_header(directory: str | os.PathLike[str]) -> dict[str, Any]:
     """The header of a complete index of this format version, or ``IndexFormatError``."""
     directory = Path(directory)
     if not directory.is_dir():
@@ -111,7 +111,7 @@ class Staging:
     Ctrl-C) removes the staging directory, so nothing half-built remains.
     """
 
-    def __init__(self, target: str | os.PathLike) -> None:
+    def __init__(self, target: str | os.PathLike[str]) -> None:
         self.target = Path(target).absolute()
         self.path = self.target.with_name(f".{self.target.name}.building-{os.getpid()}")
         self.committed = False

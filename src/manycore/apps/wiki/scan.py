@@ -18,6 +18,7 @@ Output is compact and picklable: titles already encoded as trie keys (see
 
 from __future__ import annotations
 
+import mmap
 import re
 from dataclasses import dataclass, field
 
@@ -27,6 +28,9 @@ from . import keys
 from .errors import DumpError
 
 __all__ = ["Scanned", "scan_buffer", "unescape"]
+
+PageBuffer = bytes | mmap.mmap
+"""What the scanner reads: a whole export in memory, or mapped from its file."""
 
 _PAGE = b"<page>"
 _PAGE_END = b"</page>"
@@ -92,7 +96,7 @@ def _title(raw: bytes, offset: int, what: str = "title") -> str:
     return text
 
 
-def _slow_header(buf, start: int, end: int) -> tuple[bytes, int, bytes | None]:
+def _slow_header(buf: PageBuffer, start: int, end: int) -> tuple[bytes, int, bytes | None]:
     """Read a header whose layout the fast pattern does not expect (extra elements, comments)."""
     revision = buf.find(b"<revision>", start, end)
     head = bytes(buf[start : revision if revision != -1 else end])
@@ -104,10 +108,12 @@ def _slow_header(buf, start: int, end: int) -> tuple[bytes, int, bytes | None]:
     return title.group(1), int(ns.group(1)) if ns else 0, redirect.group(1) if redirect else None
 
 
-def scan_buffer(buf, lo: int, hi: int, *, end: int | None = None, base: int = 0) -> Scanned:
+def scan_buffer(
+    buf: PageBuffer, lo: int, hi: int, *, end: int | None = None, base: int = 0
+) -> Scanned:
     """Scan the pages of ``buf`` whose ``<page>`` tag starts in ``[lo, hi)``.
 
-    ``buf`` is anything with ``find`` and slicing (``bytes``, ``mmap``); ``end``
+    ``buf`` is the export's bytes or an ``mmap`` of its file; ``end``
     bounds how far a page may extend (default: the end of ``buf``); ``base`` is
     added to every reported offset.  A page without its ``</page>`` before
     ``end`` is reported in ``incomplete`` and ends the scan.
