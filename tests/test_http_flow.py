@@ -19,6 +19,7 @@ import pytest
 
 from manycore.http import FileResponse, HttpServer, Request, route
 from manycore.testing import MemoryTransport, feed
+from manycore.testing import connect as connect_in_memory
 from test_http_apps import request, split_responses
 
 pytestmark = pytest.mark.timeout(60)
@@ -34,7 +35,6 @@ class SlowReader(MemoryTransport):
         super().__init__()
         self.loop = loop
         self.buffered = 0  # what the client has not read yet
-        self.file_in_flight = False
         self.caught_up = asyncio.Event()
         self.writes = 0
 
@@ -45,17 +45,13 @@ class SlowReader(MemoryTransport):
     def get_write_buffer_size(self) -> int:
         return self.buffered
 
-    @property
-    def sending_file(self) -> bool:
-        return self.file_in_flight
-
     async def drain(self) -> None:
         await self.caught_up.wait()
 
     def catch_up(self) -> None:
         """The client reads everything that waits for it."""
         self.buffered = 0
-        self.file_in_flight = False
+        self.sending_file = False
         self.caught_up.set()
 
 
@@ -123,7 +119,7 @@ def run_a_while(loop: asyncio.AbstractEventLoop) -> None:
 def connect(loop: asyncio.AbstractEventLoop) -> tuple[FlowApp, SlowReader]:
     transport = SlowReader(loop)
     app = FlowApp()
-    app.connection_made(transport)
+    connect_in_memory(app, transport)
     return app, transport
 
 
@@ -241,7 +237,7 @@ def test_a_file_send_in_flight_holds_the_next_one_back(loop, tmp_path):
     FlowApp.file = tmp_path / "file.bin"
     FlowApp.file.write_bytes(b"f" * 1000)
     app, transport = connect(loop)
-    transport.file_in_flight = True  # the first send does not finish at once
+    transport.sending_file = True  # the first send does not finish at once
     feed(app, request("/file") + request("/file") + request("/small/3"), transport)
     run_a_while(loop)
     assert len(transport.files) == 1

@@ -162,6 +162,8 @@ def test_send_after_lets_time_pass_before_the_bytes_arrive():
     conn.send(b"Host: t\r\n\r\n", after=2.5)  # past the 2 s header timeout
     answer = conn.take()
     assert answer.startswith(b"HTTP/1.1 408 ")
+    assert not conn.closed  # lingering, so a client still sending reads the answer
+    conn.clock.advance(1.0)
     assert conn.closed
 
 

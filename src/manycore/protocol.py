@@ -16,30 +16,87 @@ anything later callbacks return waits behind it.
 Failure invariant: an exception in a callback is given to the class's
 ``exception_handler`` (whose return value is sent) or logged with its
 traceback; then that one connection is closed.  The worker keeps serving.
+
+The adapter sees the worker that serves it only as a :class:`ConnectionOwner`,
+and its :class:`~manycore.transport.Transport` only through the transport's
+public surface; the adapter is the transport's
+:class:`~manycore.transport.TransportEvents`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import inspect
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, MutableSet
+from typing import Any, Protocol
 
 from .context import ManycoreError
+from .shared import GlobalsGuard
 from .stats import worker_counters
 from .transport import Transport
 
-if TYPE_CHECKING:
-    from .engine.worker import Worker
-
-__all__ = ["GuardedProtocolAdapter", "LineTooLongError", "ProtocolAdapter", "ProtocolSpec"]
+__all__ = [
+    "ConnectionOwner",
+    "GuardedProtocolAdapter",
+    "LineTooLongError",
+    "ProtocolAdapter",
+    "ProtocolSpec",
+]
 
 log = logging.getLogger("manycore.protocol")
 
 DEFAULT_MAX_LINE_LENGTH = 64 * 1024
-_DONE = object()
+
+
+class _Marker(enum.Enum):
+    """Entries of the pending-output queue that are not output."""
+
+    DONE = "a callback behind an async one returned nothing"
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+_DONE = _Marker.DONE
+
+
+class _Lifecycle(enum.Enum):
+    """Where a connection is on its way from open to closed."""
+
+    OPEN = "open"
+    CLOSE_AFTER_PENDING = "closing once the async callbacks in flight have answered"
+    CLOSED = "closed"
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+_OPEN = _Lifecycle.OPEN
+_CLOSE_AFTER_PENDING = _Lifecycle.CLOSE_AFTER_PENDING
+_CLOSED = _Lifecycle.CLOSED
+
+
+class ConnectionOwner(Protocol):
+    """What an adapter needs from the parallel context that serves its connection."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """Where async callbacks run and later work is scheduled."""
+
+    @property
+    def guard(self) -> GlobalsGuard | None:
+        """Checks the application's globals after every callback (guard mode), or None."""
+
+    @property
+    def connections(self) -> MutableSet[Any]:
+        """The open connections; an adapter is in it from ``connection_made`` to lost."""
+
+    @property
+    def stopping(self) -> bool:
+        """True once the owner is shutting down: idle connections close."""
 
 
 class LineTooLongError(ManycoreError):
@@ -88,47 +145,61 @@ def _resolve(value: Any, protocol: Any, transport: Transport) -> Any:
 class ProtocolAdapter(asyncio.Protocol):
     """The asyncio protocol that runs one user protocol instance."""
 
-    def __init__(self, spec: ProtocolSpec, worker: Worker, on_lost: Callable | None = None):
+    def __init__(
+        self,
+        spec: ProtocolSpec,
+        owner: ConnectionOwner,
+        on_lost: Callable[[ProtocolAdapter], None] | None = None,
+    ) -> None:
         self._spec = spec
-        self._worker = worker
+        self._owner = owner
         self._on_lost = on_lost
-        self._guard = worker.guard
-        self._loop = worker.loop
-        self._pending: deque | None = None  # results waiting behind an async callback
+        self._guard = owner.guard
+        self._loop = owner.loop
+        self._pending: deque[Any] | None = None  # results waiting behind an async callback
         self._line_buffer = bytearray()
         self._send_id = 0
         self._send_complete_armed = False
-        self._closed = False
-        self._close_requested = False
+        self._state = _OPEN
         self.protocol: Any = None
         self.transport: Transport | None = None
 
     # ---------------------------------------------------------- asyncio side
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        # A stream server always hands over an asyncio.Transport (uvloop's included).
+        self.open(Transport(transport, self._loop, self))
+
+    def open(self, transport: Transport, protocol: Any = None) -> None:
+        """Serve the connection on ``transport`` with ``protocol`` (a new instance if None).
+
+        ``connection_made`` opens a socket connection this way; an in-memory
+        transport (:func:`manycore.testing.feed`) opens the same way.
+        """
         self._attach(transport)
         try:
-            self._start_protocol()
+            self._start_protocol(protocol)
             if self._guard is not None:
                 self._guard.check()
         except Exception as exc:
             self._failed(exc)
 
-    def _attach(self, transport: asyncio.Transport) -> None:
+    def _attach(self, transport: Transport) -> None:
         spec = self._spec
-        self.transport = Transport(self, transport, self._loop)
-        self._raw_write = transport.write
+        self.transport = transport
+        transport.events = self
+        self._raw_write = transport.direct_write
         self._direct = not spec.has_send_complete
         counters = worker_counters()
         counters.connections_open += 1
         counters.connections_total += 1
-        self._worker.connections.add(self)
+        self._owner.connections.add(self)
 
-    def _start_protocol(self) -> None:
+    def _start_protocol(self, protocol: Any = None) -> None:
         """Make the user's protocol instance and send what it has to say first."""
         spec = self._spec
         t = self.transport
-        self.protocol = proto = spec.cls()
+        self.protocol = proto = spec.cls() if protocol is None else protocol
         if spec.lines_mode:
             self._on_data = self._split_lines
         elif spec.has_data_received:
@@ -154,7 +225,7 @@ class ProtocolAdapter(asyncio.Protocol):
             type(result) is bytes
             and self._direct
             and self._pending is None
-            and transport._queue is None
+            and not transport.sending_file
         ):
             self._raw_write(result)
             return
@@ -164,14 +235,14 @@ class ProtocolAdapter(asyncio.Protocol):
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._closed:
+        if self._state is _CLOSED:
             return
-        self._closed = True
+        self._state = _CLOSED
         worker_counters().connections_open -= 1
-        self._worker.connections.discard(self)
+        self._owner.connections.discard(self)
         transport = self.transport
         if transport is not None:
-            transport._connection_lost()
+            transport.detach()
         if self._pending:
             for item in self._pending:
                 if isinstance(item, asyncio.Task):
@@ -188,10 +259,10 @@ class ProtocolAdapter(asyncio.Protocol):
             self._on_lost(self)
 
     def pause_writing(self) -> None:
-        self.transport._writing_state(paused=True)
+        self.transport.set_writing_paused(True)
 
     def resume_writing(self) -> None:
-        self.transport._writing_state(paused=False)
+        self.transport.set_writing_paused(False)
         if self._send_complete_armed:
             self._fire_send_complete()
 
@@ -279,13 +350,13 @@ class ProtocolAdapter(asyncio.Protocol):
                     self._send(head)
         if pending is not None and not pending:
             self._pending = None
-            self._output_idle()
-            if self._close_requested:
-                self.transport._close_after_output()
+            self.output_idle()
+            if self._state is _CLOSE_AFTER_PENDING:
+                self.transport.close_after_output()
 
     def _send(self, result: Any) -> None:
         t = self.transport
-        if t is None or self._closed:
+        if t is None or self._state is _CLOSED:
             return
         if type(result) is bytes:
             t.write(result)
@@ -307,15 +378,15 @@ class ProtocolAdapter(asyncio.Protocol):
         if self._spec.has_send_complete:
             self._send_id += 1
             self._send_complete_armed = True
-            if not t._writing_paused and not t.sending_file:
+            if not t.writing_paused and not t.sending_file:
                 self._loop.call_soon(self._fire_send_complete)
 
     def _fire_send_complete(self) -> None:
         t = self.transport
-        if not self._send_complete_armed or self._closed or t.is_closing():
+        if not self._send_complete_armed or self._state is _CLOSED or t.is_closing():
             return
-        if t._writing_paused or t.sending_file or self._pending:
-            return  # resume_writing / _output_idle will call again
+        if t.writing_paused or t.sending_file or self._pending:
+            return  # resume_writing / output_idle will call again
         self._send_complete_armed = False
         try:
             result = self.protocol.send_complete(t, self._send_id)
@@ -325,22 +396,29 @@ class ProtocolAdapter(asyncio.Protocol):
         if result is not None:
             self._emit(result)
 
-    def _output_idle(self) -> None:
-        """Called by the transport when a queued file send finished."""
+    # ------------------------------------------------------ transport events
+
+    def output_idle(self) -> None:
+        """Output queued behind a file, or behind async callbacks, has all gone out."""
         if self._send_complete_armed:
             self._loop.call_soon(self._fire_send_complete)
-        if self._worker.stopping and not self.busy():
-            self.transport._close_after_output()
+        if self._owner.stopping and not self.busy():
+            self.transport.close_after_output()
+
+    def close_requested(self) -> None:
+        """``transport.close()``: close once the calling callback has returned."""
+        self._loop.call_soon(self._close_when_flushed)
+
+    def send_failed(self, exc: BaseException) -> None:
+        log.debug("%s: file send failed: %r", self._spec.name, exc)
 
     def _close_when_flushed(self) -> None:
-        """``transport.close()`` lands here once the calling callback has returned."""
+        if self._state is _CLOSED:
+            return
         if self._pending:
-            self._close_requested = True
+            self._state = _CLOSE_AFTER_PENDING
         elif self.transport is not None:
-            self.transport._close_after_output()
-
-    def _transport_failed(self, exc: BaseException) -> None:
-        log.debug("%s: file send failed: %r", self._spec.name, exc)
+            self.transport.close_after_output()
 
     def _failed(self, exc: BaseException) -> None:
         t = self.transport
@@ -363,7 +441,7 @@ class ProtocolAdapter(asyncio.Protocol):
             )
         self._pending = None
         if t is not None:
-            t._close_after_output()
+            t.close_after_output()
 
     # ------------------------------------------------------------- shutdown
 
@@ -381,7 +459,7 @@ class ProtocolAdapter(asyncio.Protocol):
     def shutdown(self) -> None:
         """Engine stopping: close now if idle, else as soon as in-flight work is done."""
         if self.transport is not None and not self.busy():
-            self.transport._close_after_output()
+            self.transport.close_after_output()
 
 
 class GuardedProtocolAdapter(ProtocolAdapter):
@@ -392,16 +470,17 @@ class GuardedProtocolAdapter(ProtocolAdapter):
     on a violation the held output is dropped and the connection gets the guard's error.
     """
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def open(self, transport: Transport, protocol: Any = None) -> None:
         self._attach(transport)
-        self._guarded_call(self._start_protocol)
+        self._guarded_call(lambda: self._start_protocol(protocol))
 
     def data_received(self, data: bytes) -> None:
-        self._guarded_call(lambda: self._on_data(self.transport, data), emit=True)
+        self._guarded_call(lambda: self._on_data(self.transport, data))
 
-    def _guarded_call(self, call: Callable[[], Any], emit: bool = False) -> None:
+    def _guarded_call(self, call: Callable[[], Any]) -> None:
+        """Run ``call``, check the guard, then send what it returned (if anything)."""
         transport = self.transport
-        mark = transport._hold_output()
+        mark = transport.hold_output()
         failure: Exception | None = None
         result = None
         try:
@@ -411,13 +490,13 @@ class GuardedProtocolAdapter(ProtocolAdapter):
         try:
             self._guard.check()
         except Exception as guard_exc:
-            transport._drop_held_output(mark)
+            transport.drop_held_output(mark)
             self._failed(guard_exc)
             return
-        transport._release_held_output(mark)
+        transport.release_held_output(mark)
         if failure is not None:
             self._failed(failure)
-        elif emit and result is not None:
+        elif result is not None:
             self._emit(result)
 
 

@@ -1,8 +1,9 @@
 """Helpers for testing protocol classes: in memory, and as a real server process.
 
-* :class:`MemoryTransport` and :func:`feed` drive a protocol instance with
-  bytes, no sockets, no loop: the fastest way to test parsing and replies
-  (feed it all at once, one byte at a time, with trailing bytes left over).
+* :class:`MemoryTransport`, :func:`connect` and :func:`feed` drive a protocol
+  instance with bytes through the server's own adapter, no sockets, no loop:
+  the fastest way to test parsing and replies (feed it all at once, one byte
+  at a time, with trailing bytes left over).
 * :class:`ServerProcess` starts ``python -m manycore serve`` exactly as a user
   would, waits until it listens, and on exit stops it with SIGTERM and checks
   that it exited cleanly.
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import re
@@ -21,11 +23,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, cast
 
-from .protocol import ProtocolSpec
+from .protocol import ProtocolAdapter, ProtocolSpec
+from .shared import GlobalsGuard
+from .transport import Transport
 
 __all__ = [
     "ClockedConnection",
@@ -34,25 +39,22 @@ __all__ = [
     "MemoryTransport",
     "ServerProcess",
     "check_protocol",
+    "connect",
     "feed",
 ]
 
 _LISTENING = re.compile(r"listening on (?:(\w+)://)?(\[[^\]]+\]|[^\s:]+):(\d+)")
 
 
-class MemoryTransport:
-    """A transport that records what a protocol sends instead of sending it."""
+class _MemorySink:
+    """The loop transport under a :class:`MemoryTransport`: keeps what is written."""
 
-    def __init__(self, peername: Any = ("127.0.0.1", 50000)) -> None:
+    def __init__(self, peername: Any, sockname: Any) -> None:
         self.output = bytearray()
-        self.files: list[tuple[str | int, int, int]] = []
         self.closed = False
         self.aborted = False
         self.paused_reading = False
-        self.peername = peername
-        self.sockname = ("127.0.0.1", 8080)
-        self.loop: Any = None
-        self._started = time.monotonic()
+        self._extra = {"peername": peername, "sockname": sockname}
 
     def write(self, data: bytes) -> None:
         if not self.closed:
@@ -61,24 +63,6 @@ class MemoryTransport:
     def writelines(self, chunks: Sequence[bytes]) -> None:
         for chunk in chunks:
             self.write(chunk)
-
-    def sendfile(self, before: bytes, path: Any, after: bytes = b"") -> None:
-        self.sendfile_ranged(before, path, after, 0, None)
-
-    def sendfile_ranged(self, before: bytes, path: Any, after: bytes, offset: int, nbytes):
-        """Appends the file's bytes to :attr:`output`, so tests see exactly the wire."""
-        self.write(before)
-        if hasattr(path, "fileno"):
-            path = path.fileno()
-        if isinstance(path, int):
-            data = os.pread(path, nbytes if nbytes is not None else 1 << 62, offset)
-        else:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read() if nbytes is None else f.read(nbytes)
-        self.files.append((path, offset, len(data)))
-        self.write(data)
-        self.write(after)
 
     def close(self) -> None:
         self.closed = True
@@ -101,20 +85,124 @@ class MemoryTransport:
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         pass
 
-    @property
-    def sending_file(self) -> bool:
-        return False
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._extra.get(name, default)
 
-    async def drain(self) -> None:
-        return None
+
+class _SoonQueue:
+    """The adapter's event loop in memory: what it schedules runs once the read is done.
+
+    Outside a read (a timer of the test's own firing), a call runs at once.
+    Callbacks run synchronously here, so a coroutine has no loop to run on.
+    """
+
+    def __init__(self) -> None:
+        self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self.in_read = False
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.in_read:
+            self._calls.append((fn, args))
+        else:
+            fn(*args)
+
+    def create_task(self, coro: Coroutine[Any, Any, Any]) -> NoReturn:
+        coro.close()
+        raise TypeError(
+            "manycore.testing.feed() runs synchronous callbacks only, and a callback "
+            "returned a coroutine; test async def callbacks on a real server (ServerProcess)"
+        )
+
+    def run(self) -> None:
+        calls = self._calls
+        while calls:
+            fn, args = calls.popleft()
+            fn(*args)
+        self.in_read = False
+
+
+class _MemoryOwner:
+    """The parallel context an in-memory connection belongs to."""
+
+    def __init__(self) -> None:
+        self.soon = _SoonQueue()
+        self.loop = cast(asyncio.AbstractEventLoop, self.soon)
+        self.guard: GlobalsGuard | None = None
+        self.connections: set[Any] = set()
+        self.stopping = False
+
+
+class MemoryTransport(Transport):
+    """The real transport over an in-memory socket: records what a protocol sends.
+
+    :func:`feed` runs a protocol on it through the same adapter a server uses,
+    so ordering, ``close()``, ``send_complete`` and lines mode behave as they do
+    on the wire.  A file sent with ``sendfile*`` is read into :attr:`output`.
+    """
+
+    def __init__(self, peername: Any = ("127.0.0.1", 50000)) -> None:
+        self._sink = sink = _MemorySink(peername, ("127.0.0.1", 8080))
+        super().__init__(cast(asyncio.Transport, sink), cast(asyncio.AbstractEventLoop, None))
+        # Every write goes through write(), so a test's subclass sees the wire's writes.
+        self.direct_write = self.write
+        self.files: list[tuple[str | int, int, int]] = []
+        self.adapter: ProtocolAdapter | None = None
+        self._owner: _MemoryOwner | None = None
 
     def elapsed(self) -> float:
         """Seconds since the transport was made, on its loop's clock when it has one."""
         now = self.loop.time() if self.loop is not None else time.monotonic()
         return now - self._started
 
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": self.peername, "sockname": self.sockname}.get(name, default)
+    @property
+    def output(self) -> bytearray:
+        """Everything sent so far (:meth:`take` empties it)."""
+        return self._sink.output
+
+    @property
+    def closed(self) -> bool:
+        return self._sink.closed
+
+    @property
+    def aborted(self) -> bool:
+        return self._sink.aborted
+
+    @property
+    def paused_reading(self) -> bool:
+        return self._sink.paused_reading
+
+    def sendfile_ranged(
+        self,
+        before: bytes,
+        path: str | os.PathLike[str] | int,
+        after: bytes,
+        offset: int,
+        nbytes: int | None,
+    ) -> None:
+        """Sends the file's bytes as ordinary output, so tests see exactly the wire."""
+        if hasattr(path, "fileno"):
+            path = path.fileno()
+        fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            if nbytes is None:
+                nbytes = size - offset
+            if offset < 0 or nbytes < 0 or offset + nbytes > size:
+                raise ValueError(
+                    f"sendfile_ranged: range offset={offset} nbytes={nbytes} lies outside "
+                    f"the file ({size} bytes)"
+                )
+            data = os.pread(fd, nbytes, offset)
+        finally:
+            if fd is not path:
+                os.close(fd)
+        self.files.append((path, offset, len(data)))
+        self.write(before)
+        self.write(data)
+        self.write(after)
+
+    def unsent_bytes(self) -> int | None:
+        return None
 
     def take(self) -> bytes:
         """Return and clear what has been sent so far."""
@@ -122,30 +210,63 @@ class MemoryTransport:
         self.output.clear()
         return data
 
+    def start_read(self) -> None:
+        """Hold what the connection schedules until :meth:`settle`, as a loop would."""
+        if self._owner is not None:
+            self._owner.soon.in_read = True
 
-def _send(transport: MemoryTransport, result: Any) -> None:
-    if result is None:
-        return
-    if isinstance(result, list | tuple):
-        transport.writelines(result)
-    else:
-        transport.write(bytes(result))
+    def settle(self) -> None:
+        """Run what the connection scheduled for later; end it once it is closed."""
+        owner, adapter = self._owner, self.adapter
+        if owner is None or adapter is None:
+            return
+        owner.soon.run()
+        if self.closed and owner.connections:
+            adapter.connection_lost(None)
+            owner.soon.run()
+
+
+def connect(protocol: Any, transport: MemoryTransport | None = None) -> MemoryTransport:
+    """Open an in-memory connection to ``protocol`` (an instance of a protocol class).
+
+    Runs ``initial_bytes_to_send`` and ``connection_made`` exactly as a server
+    does; :func:`feed` connects by itself when given a fresh transport.
+    """
+    transport = MemoryTransport() if transport is None else transport
+    if transport.adapter is not None:
+        raise ValueError(
+            "this MemoryTransport is already connected; use a new MemoryTransport per connection"
+        )
+    owner = transport._owner = _MemoryOwner()
+    adapter = transport.adapter = ProtocolAdapter(ProtocolSpec(type(protocol)), owner)
+    owner.soon.in_read = True
+    adapter.open(transport, protocol)
+    transport.settle()
+    return transport
 
 
 def feed(protocol: Any, data: bytes, transport: MemoryTransport | None = None) -> MemoryTransport:
-    """Deliver ``data`` to ``protocol`` as one read and record what it returns.
+    """Deliver ``data`` to ``protocol`` as one read and record what it sends.
 
+    The first read on a transport connects it (see :func:`connect`).  Once the
+    connection has closed, further bytes are dropped, as a closed socket would.
     Synchronous callbacks only; for ``async def`` callbacks use a real server.
     """
-    transport = transport or MemoryTransport()
-    if getattr(protocol, "lines_mode", False):
-        buffer = getattr(protocol, "_testing_buffer", b"") + data
-        *lines, rest = buffer.split(b"\n")
-        protocol._testing_buffer = rest
-        for line in lines:
-            _send(transport, protocol.line_received(transport, line.removesuffix(b"\r")))
-    else:
-        _send(transport, protocol.data_received(transport, data))
+    transport = MemoryTransport() if transport is None else transport
+    adapter = transport.adapter
+    if adapter is None:
+        connect(protocol, transport)
+        adapter = transport.adapter
+        assert adapter is not None
+    elif adapter.protocol is not protocol:
+        raise ValueError(
+            f"this MemoryTransport is connected to another {type(adapter.protocol).__name__}; "
+            "use a new MemoryTransport per connection"
+        )
+    if not transport.closed:
+        transport.start_read()
+        adapter.data_received(data)
+    transport.settle()
     return transport
 
 
@@ -413,9 +534,7 @@ class ClockedConnection:
         self.transport = transport if transport is not None else MemoryTransport()
         self.transport.loop = clock
         self.transport._started = clock.time()
-        connection_made = getattr(protocol, "connection_made", None)
-        if connection_made is not None:
-            connection_made(self.transport)
+        connect(protocol, self.transport)
         clock.advance(0)
 
     def send(self, data: bytes, *, after: float = 0.0) -> None:

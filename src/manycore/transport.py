@@ -14,30 +14,76 @@ the same socket).
 
 Ownership: a path given to ``sendfile*`` is opened and closed here; an integer
 descriptor belongs to the caller and is never closed by the transport.
+
+The transport knows nothing of the connection that owns it: it reports a
+``close()`` request, output going idle and a failed file send to its
+:class:`TransportEvents` (``transport.events``), and the owner drives it through
+its public methods (:meth:`Transport.close_after_output`,
+:meth:`Transport.set_writing_paused`, :meth:`Transport.detach` and the
+``*_held_output`` trio).
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import fcntl
 import os
 import sys
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 try:
     from termios import TIOCOUTQ as _TIOCOUTQ  # unsent bytes of a socket (Linux)
 except ImportError:
     _TIOCOUTQ = None
 
-if TYPE_CHECKING:
-    from .protocol import ProtocolAdapter
-
-__all__ = ["Transport"]
+__all__ = ["Transport", "TransportEvents"]
 
 _MAX_SENDFILE_CHUNK = 0x7FFFF000  # Linux sends at most this many bytes per call
-_CLOSE = object()  # queue marker: close once everything before it is out
+
+
+class _Marker(enum.Enum):
+    """Queue entries that are not output."""
+
+    CLOSE = "close once everything before it is out"
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+_CLOSE = _Marker.CLOSE
+
+
+class TransportEvents(Protocol):
+    """What a transport tells the connection that owns it."""
+
+    def close_requested(self) -> None:
+        """``close()`` was called; close once the output asked for so far has gone out."""
+
+    def output_idle(self) -> None:
+        """Output that had queued behind a file has all been handed to the loop."""
+
+    def send_failed(self, exc: BaseException) -> None:
+        """A file send failed (the connection is aborted)."""
+
+
+class _NoOwner:
+    """The events of a transport no connection has claimed: a close closes after output."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def close_requested(self) -> None:
+        self._transport.close_after_output()
+
+    def output_idle(self) -> None:
+        pass
+
+    def send_failed(self, exc: BaseException) -> None:
+        pass
 
 
 class _FileRange:
@@ -61,7 +107,6 @@ class Transport:
     """What protocol callbacks use to send, stream files, pause and close."""
 
     __slots__ = (
-        "_adapter",
         "_drain_waiters",
         "_file",
         "_file_sent",
@@ -70,28 +115,37 @@ class Transport:
         "_started",
         "_t",
         "_watch_fd",
-        "_writing_paused",
+        "direct_write",
+        "events",
         "loop",
         "peername",
+        "sending_file",
         "sockname",
+        "writing_paused",
     )
 
     def __init__(
         self,
-        adapter: ProtocolAdapter,
         transport: asyncio.Transport,
         loop: asyncio.AbstractEventLoop,
+        events: TransportEvents | None = None,
     ) -> None:
-        self._adapter = adapter
         self._t = transport
         self.loop = loop
-        self._queue: deque | None = None  # not None while a file send is in flight
+        self.events: TransportEvents = _NoOwner(self) if events is None else events
+        """Who hears of close requests, idle output and failed sends (the owning connection)."""
+        self.direct_write: Callable[[bytes], Any] = transport.write
+        """The loop transport's own write: callers may use it only while not ``sending_file``."""
+        self._queue: deque[Any] | None = None  # not None while output waits behind a file
+        self.sending_file = False
+        """True while a file (or output queued behind one) is still being sent."""
+        self.writing_paused = False
+        """True while the loop's write buffer is above its high-water mark."""
         self._file: _FileRange | None = None
         self._file_sent = 0
         self._sock_fd = -1
         self._watch_fd: int | None = None
-        self._writing_paused = False
-        self._drain_waiters: list[asyncio.Future] = []
+        self._drain_waiters: list[asyncio.Future[None]] = []
         self._started = time.monotonic()
         self.peername: Any = transport.get_extra_info("peername")
         self.sockname: Any = transport.get_extra_info("sockname")
@@ -159,7 +213,7 @@ class Transport:
             self.write(before)
         item = _FileRange(fd, offset, nbytes, owned, keep)
         if self._queue is None:
-            self._queue = deque()
+            self._set_queue(deque())
             self._file = item
             if self._pump_file():
                 self._drain_queue()
@@ -176,9 +230,10 @@ class Transport:
         ``return b"bye"`` sends ``bye`` first.
         """
         if not self._t.is_closing():
-            self.loop.call_soon(self._adapter._close_when_flushed)
+            self.events.close_requested()
 
-    def _close_after_output(self) -> None:
+    def close_after_output(self) -> None:
+        """Close once the output queued so far has gone out (the owner's side of ``close``)."""
         if self._queue is None:
             self._t.close()
         else:
@@ -207,11 +262,6 @@ class Transport:
         self._t.set_write_buffer_limits(high, low)
 
     @property
-    def sending_file(self) -> bool:
-        """True while a file (or output queued behind one) is still being sent."""
-        return self._queue is not None
-
-    @property
     def file_bytes_sent(self) -> int:
         """Bytes of files handed to the kernel so far on this connection.
 
@@ -237,7 +287,7 @@ class Transport:
 
     async def drain(self) -> None:
         """Wait until output is below the low-water mark and no file send is in flight."""
-        while (self._writing_paused or self._queue is not None) and not self._t.is_closing():
+        while (self.writing_paused or self._queue is not None) and not self._t.is_closing():
             waiter = self.loop.create_future()
             self._drain_waiters.append(waiter)
             await waiter
@@ -249,10 +299,11 @@ class Transport:
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self._t.get_extra_info(name, default)
 
-    # ------------------------------------------------------ called by the adapter
+    # ---------------------------------------------------------- the owner's side
 
-    def _writing_state(self, paused: bool) -> None:
-        self._writing_paused = paused
+    def set_writing_paused(self, paused: bool) -> None:
+        """The loop said its write buffer crossed a water mark (``pause/resume_writing``)."""
+        self.writing_paused = paused
         if not paused:
             self._wake_drainers()
 
@@ -262,40 +313,48 @@ class Transport:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _connection_lost(self) -> None:
+    def detach(self) -> None:
+        """The connection is gone: close the files still to send and wake ``drain()``."""
         self._release_files()
         self._wake_drainers()
 
     # ------------------------------------------------------------- guard mode
 
-    def _hold_output(self) -> int:
+    def hold_output(self) -> int | None:
         """Queue output from now on instead of sending it; returns a mark for release/drop.
 
-        Guard mode holds what a callback sends until the guard has checked it.
+        Guard mode holds what a callback sends until the guard has checked it.  The
+        mark is the queue's length when a file was already in flight, else None.
         """
         if self._queue is None:
-            self._queue = deque()
-            return -1
+            self._set_queue(deque())
+            return None
         return len(self._queue)  # a file is in flight: output queues behind it anyway
 
-    def _release_held_output(self, mark: int) -> None:
-        if mark >= 0:
+    def release_held_output(self, mark: int | None) -> None:
+        """Send what was held since ``mark``."""
+        if mark is not None:
             return  # it leaves when the file in flight is done
         if self._queue:
             self._drain_queue()
         else:
-            self._queue = None
+            self._set_queue(None)
 
-    def _drop_held_output(self, mark: int) -> None:
+    def drop_held_output(self, mark: int | None) -> None:
+        """Forget what was held since ``mark``."""
         queue = self._queue
         if queue is None:
             return
-        while len(queue) > max(mark, 0):
+        while len(queue) > (mark or 0):
             item = queue.pop()
             if type(item) is _FileRange:
                 item.release()
-        if mark < 0:
-            self._queue = None
+        if mark is None:
+            self._set_queue(None)
+
+    def _set_queue(self, queue: deque[Any] | None) -> None:
+        self._queue = queue
+        self.sending_file = queue is not None
 
     # -------------------------------------------------------------- file pump
 
@@ -338,7 +397,7 @@ class Transport:
         while queue:
             item = queue.popleft()
             if item is _CLOSE:
-                self._queue = None
+                self._set_queue(None)
                 self._t.close()
                 return
             if type(item) is _FileRange:
@@ -347,9 +406,9 @@ class Transport:
                     return
             else:
                 self._t.write(item)
-        self._queue = None
+        self._set_queue(None)
         self._wake_drainers()
-        self._adapter._output_idle()
+        self.events.output_idle()
 
     def _on_writable(self) -> None:
         if self._file is not None and self._pump_file():
@@ -370,7 +429,7 @@ class Transport:
 
     def _file_failed(self, exc: BaseException) -> None:
         self._release_files()
-        self._adapter._transport_failed(exc)
+        self.events.send_failed(exc)
         self._t.abort()
 
     def _release_files(self) -> None:
@@ -382,4 +441,4 @@ class Transport:
             for item in self._queue:
                 if type(item) is _FileRange:
                     item.release()
-        self._queue = None
+        self._set_queue(None)

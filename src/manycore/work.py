@@ -25,13 +25,12 @@ import logging
 import multiprocessing
 import os
 import pickle
-import socket
-import struct
 import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from .channel import current_link, run_now
 from .context import (
     ParallelContextError,
     _enter_parallel_process,
@@ -184,145 +183,6 @@ def submit_work(
 
 # ---------------------------------------------------------- main-context calls
 
-_FRAME = struct.Struct("!I")
-
-
-class _Link:
-    """A parallel context's end of its pipe to the main context.
-
-    Requests are ``(call_id, fn, args, kwargs)``; replies ``(call_id, ok, value)``.
-    A daemon thread reads replies so that a blocking ``_and_wait`` works even
-    while the event loop of this context is the caller.
-    """
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self._send_lock = threading.Lock()
-        self._futures: dict[int, concurrent.futures.Future] = {}
-        self._next_id = 0
-        self._reader = threading.Thread(target=self._read_replies, daemon=True)
-        self._reader.start()
-
-    def call(self, fn: Callable, args: tuple, kwargs: dict) -> concurrent.futures.Future:
-        payload = _pickle_call(fn, args, kwargs)
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        with self._send_lock:
-            self._next_id += 1
-            call_id = self._next_id
-            self._futures[call_id] = future
-            message = pickle.dumps((call_id, payload))
-            self._sock.sendall(_FRAME.pack(len(message)) + message)
-        return future
-
-    def _read_replies(self) -> None:
-        try:
-            while True:
-                message = _recv_frame(self._sock)
-                if message is None:
-                    break
-                call_id, ok, value = pickle.loads(message)
-                future = self._futures.pop(call_id, None)
-                if future is None:
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
-        except OSError:
-            pass
-        for future in self._futures.values():
-            if not future.done():
-                future.set_exception(ParallelContextError("the main context went away"))
-
-
-class _InlineLink:
-    """The ``inline`` engine: the main context is this very thread."""
-
-    def call(self, fn: Callable, args: tuple, kwargs: dict) -> concurrent.futures.Future:
-        fn, args, kwargs = pickle.loads(_pickle_call(fn, args, kwargs))
-        previous = _set_thread_context(False, None)
-        try:
-            return _run_now(fn, args, kwargs)
-        finally:
-            _set_thread_context(*previous)
-
-
-def _run_now(fn: Callable, args: tuple, kwargs: dict) -> concurrent.futures.Future:
-    """Call ``fn`` here and now; its result or exception in a completed future."""
-    future: concurrent.futures.Future = concurrent.futures.Future()
-    try:
-        future.set_result(fn(*args, **kwargs))
-    except Exception as exc:
-        future.set_exception(exc)
-    return future
-
-
-def _pickle_call(fn: Callable, args: tuple, kwargs: dict) -> bytes:
-    try:
-        return pickle.dumps((fn, args, kwargs))
-    except Exception as exc:
-        name = getattr(fn, "__qualname__", repr(fn))
-        raise TypeError(
-            f"call_from_main_thread({name}, ...) must send the function and its arguments to "
-            f"the main context, and they cannot be pickled ({exc}); use a module-level def "
-            "and plain data arguments"
-        ) from None
-
-
-def _recv_frame(sock: socket.socket) -> bytes | None:
-    header = _recv_exactly(sock, _FRAME.size)
-    if header is None:
-        return None
-    return _recv_exactly(sock, _FRAME.unpack(header)[0])
-
-
-def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
-    chunks = []
-    while n:
-        chunk = sock.recv(min(n, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
-
-
-def serve_main_call(message: bytes) -> bytes:
-    """Main-context side: run one request from a worker and frame the reply."""
-    call_id, payload = pickle.loads(message)
-    try:
-        fn, args, kwargs = pickle.loads(payload)
-        reply = (call_id, True, fn(*args, **kwargs))
-    except Exception as exc:
-        reply = (call_id, False, exc)
-    try:
-        data = pickle.dumps(reply)
-    except Exception as exc:
-        data = pickle.dumps(
-            (call_id, False, ParallelContextError(f"result could not be pickled: {exc}"))
-        )
-    return _FRAME.pack(len(data)) + data
-
-
-class _LinkState(threading.local):
-    link: Any = None
-
-
-_link_state = _LinkState()
-_process_link: Any = None
-
-
-def _install_link(link: Any, *, process_wide: bool) -> None:
-    global _process_link
-    if process_wide:
-        _process_link = link
-    else:
-        _link_state.link = link
-
-
-def _current_link() -> Any:
-    return _link_state.link or _process_link
-
 
 def call_from_main_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any):
     """Ask the main context to run ``fn(*args, **kwargs)``; returns a ``concurrent.futures.Future``.
@@ -331,8 +191,8 @@ def call_from_main_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any):
     blocking the event loop.  Called in the main context, ``fn`` runs at once.
     """
     if not in_parallel_context():
-        return _run_now(fn, args, kwargs)
-    link = _current_link()
+        return run_now(fn, args, kwargs)
+    link = current_link()
     if link is None:
         raise ParallelContextError(
             "call_from_main_thread() needs a running engine: this parallel context has no "
@@ -398,7 +258,7 @@ _main_scheduler: Any = None
 _pending_main_timers: list[Timer] = []
 
 
-def _install_main_scheduler(scheduler: Any) -> None:
+def install_main_scheduler(scheduler: Any) -> None:
     """Engines call this with an object offering ``call_later(delay, fn)`` (or None)."""
     global _main_scheduler
     _main_scheduler = scheduler

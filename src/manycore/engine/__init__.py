@@ -23,7 +23,7 @@ from ..context import ManycoreError, main_only
 from ..loop import loop_name
 from ..work import cpu_count, gil_enabled
 from .listeners import close_listeners, open_listeners
-from .worker import Plan
+from .plan import Plan
 
 __all__ = ["ENGINES", "resolve_engine", "run"]
 

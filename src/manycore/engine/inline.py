@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 
+from ..channel import InlineLink, install_link
 from ..context import ManycoreError, _restore_thread_context, _set_thread_context
-from ..work import _InlineLink, _install_link, _install_main_scheduler
-from .worker import Plan, StartHookFailed, Worker, hook_traceback
+from ..work import install_main_scheduler
+from .plan import Plan
+from .worker import StartHookFailed, Worker, hook_traceback
 
 __all__ = ["run_inline"]
 
@@ -40,11 +42,11 @@ class _MainOnLoop:
 def run_inline(plan: Plan) -> None:
     worker = Worker(0, plan)
     previous = _set_thread_context(True, 0)
-    _install_link(_InlineLink(), process_wide=False)
+    install_link(InlineLink(), process_wide=False)
     original_serve = worker._serve
 
     async def serve_with_main_timers() -> None:
-        _install_main_scheduler(_MainOnLoop(worker))
+        install_main_scheduler(_MainOnLoop(worker))
         await original_serve()
 
     worker._serve = serve_with_main_timers  # type: ignore[method-assign]
@@ -56,6 +58,6 @@ def run_inline(plan: Plan) -> None:
             log.error("worker 0 failed in on_worker_start:\n%s", trace)
         raise ManycoreError(f"worker 0 could not start ({exc}); stopping the server") from None
     finally:
-        _install_main_scheduler(None)
-        _install_link(None, process_wide=False)
+        install_main_scheduler(None)
+        install_link(None, process_wide=False)
         _restore_thread_context(previous)

@@ -15,15 +15,14 @@ import ctypes
 import logging
 import os
 import signal
-import socket
 import sys
 import traceback
-from collections.abc import Callable
 
+from ..channel import PipeLink, install_link
 from ..context import _enter_parallel_process
-from ..work import _install_link, _Link
+from .plan import Plan
 from .supervisor import STOP_SIGNALS, Supervisor
-from .worker import Plan, StartHookFailed, Worker
+from .worker import StartHookFailed, Worker
 
 __all__ = ["ProcessSupervisor"]
 
@@ -112,25 +111,14 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-class _WatchedLink(_Link):
-    """The pipe to the main context; its end (the main process died) stops the worker."""
-
-    def __init__(self, sock: socket.socket, on_lost: Callable[[], None]) -> None:
-        self._on_lost = on_lost
-        super().__init__(sock)
-
-    def _read_replies(self) -> None:
-        super()._read_replies()
-        self._on_lost()
-
-
 def _become_worker(index: int, link_sock, plan: Plan) -> None:
     signal.set_wakeup_fd(-1)
     for sig in (*STOP_SIGNALS, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     _enter_parallel_process(index)
     worker = Worker(index, plan)
-    _install_link(_WatchedLink(link_sock, worker.request_stop), process_wide=True)
+    # The link ending means the main process died: that stops the worker.
+    install_link(PipeLink(link_sock, on_closed=worker.request_stop), process_wide=True)
     worker.run_with_signals()
 
 

@@ -12,6 +12,7 @@ return); everything else happens in the loop.  Engines subclass
 
 from __future__ import annotations
 
+import enum
 import heapq
 import itertools
 import logging
@@ -21,16 +22,14 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from ..channel import FRAME, recv_exactly, serve_main_call
 from ..context import ManycoreError, _set_thread_context
-from ..work import _FRAME, _install_main_scheduler, _recv_exactly, serve_main_call
+from ..work import install_main_scheduler
 from .listeners import close_listeners
+from .plan import Plan
 
-if TYPE_CHECKING:
-    from .worker import Plan
-
-__all__ = ["Supervisor", "worker_event"]
+__all__ = ["Supervisor", "SupervisorState", "worker_event"]
 
 log = logging.getLogger("manycore.engine")
 
@@ -58,6 +57,16 @@ def worker_event(event: str, index: int, detail: str = "", trace: str = "") -> N
         _active.on_worker_event(event, index, detail, trace)
 
 
+class SupervisorState(enum.Enum):
+    """Whether the main context keeps its workers running or is stopping them."""
+
+    RUNNING = "starting and restarting workers"
+    STOPPING = "stopping the workers; none is restarted"
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
 class Supervisor:
     """Runs in the main thread of the main context until every worker has stopped."""
 
@@ -66,7 +75,7 @@ class Supervisor:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.stopping = False
+        self.state = SupervisorState.RUNNING
         self.selector = selectors.DefaultSelector()
         self._timers: list[tuple[float, int, _Handle]] = []
         self._counter = itertools.count()
@@ -157,7 +166,7 @@ class Supervisor:
             sig: signal.signal(sig, self._on_signal) for sig in (*STOP_SIGNALS, signal.SIGCHLD)
         }
         _set_thread_context(False, None)
-        _install_main_scheduler(self)
+        install_main_scheduler(self)
         try:
             for index in range(self.plan.workers):
                 self._start(index)
@@ -166,7 +175,7 @@ class Supervisor:
                 if not self.stopping and self.alive() == 0 and self._pending_restarts() == 0:
                     break  # every worker finished on its own (client-only programs)
         finally:
-            _install_main_scheduler(None)
+            install_main_scheduler(None)
             signal.set_wakeup_fd(previous_wakeup)
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
@@ -211,10 +220,14 @@ class Supervisor:
                 log.info("%s received: stopping workers", signal.Signals(signum).name)
                 self.request_stop()
 
+    @property
+    def stopping(self) -> bool:
+        return self.state is SupervisorState.STOPPING
+
     def request_stop(self) -> None:
         if self.stopping:
             return
-        self.stopping = True
+        self.state = SupervisorState.STOPPING
         self._timers = [(w, c, h) for (w, c, h) in self._timers if h.fn is not self._restart]
         heapq.heapify(self._timers)
         self._stop_deadline = time.monotonic() + self.plan.grace + 2.0
@@ -298,8 +311,8 @@ class Supervisor:
 
     def _serve_link(self, index: int, sock: socket.socket) -> None:
         try:
-            header = _recv_exactly(sock, _FRAME.size)
-            message = header and _recv_exactly(sock, _FRAME.unpack(header)[0])
+            header = recv_exactly(sock, FRAME.size)
+            message = header and recv_exactly(sock, FRAME.unpack(header)[0])
         except OSError:
             message = None
         if not message:

@@ -14,10 +14,12 @@ import signal
 import sysconfig
 import threading
 
+from ..channel import PipeLink, install_link
 from ..context import _set_thread_context
-from ..work import _install_link, _Link, gil_enabled
+from ..work import gil_enabled
+from .plan import Plan
 from .supervisor import Supervisor
-from .worker import Plan, StartHookFailed, Worker
+from .worker import StartHookFailed, Worker
 
 __all__ = ["ThreadSupervisor", "warn_if_gil_reenabled"]
 
@@ -62,8 +64,8 @@ class ThreadSupervisor(Supervisor):
     def _thread_main(self, index: int, worker: Worker, link_sock) -> None:
         why = None
         _set_thread_context(True, index)
-        link = _Link(link_sock)
-        _install_link(link, process_wide=False)
+        link = PipeLink(link_sock)
+        install_link(link, process_wide=False)
         try:
             worker.run()
         except StartHookFailed as exc:  # the worker logged it and told the main context

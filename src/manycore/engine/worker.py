@@ -14,14 +14,13 @@ finish within the grace period, abort the rest -> stop hooks.
 from __future__ import annotations
 
 import asyncio
+import enum
 import inspect
 import logging
 import signal
-import socket
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from .. import stats
 from ..context import ManycoreError
@@ -32,50 +31,53 @@ from ..shared import GlobalsGuard
 from ..work import call_from_main_thread, shutdown_work_pools
 from .acceptor import Acceptor
 from .listeners import close_listeners
+from .plan import Plan
 from .supervisor import worker_event
 
-__all__ = ["Plan", "StartHookFailed", "Worker", "hook_traceback"]
+__all__ = ["Plan", "StartHookFailed", "Worker", "WorkerState", "hook_traceback"]
 
 log = logging.getLogger("manycore.engine")
-
-
-@dataclass
-class Plan:
-    """Everything a worker needs, prepared in the main context before workers start."""
-
-    engine: str
-    workers: int
-    registrations: list[Registration]
-    listeners: dict[int, list[socket.socket]]  # id(registration) -> its one listening socket
-    start_hooks: list[Callable]
-    stop_hooks: list[Callable]
-    grace: float = 10.0
-    guard_modules: list = field(default_factory=list)
-    board: stats.StatsBoard | None = None
-
-    def sockets_for(self, registration: Registration) -> list[socket.socket]:
-        return self.listeners.get(id(registration), [])
 
 
 class StartHookFailed(ManycoreError):
     """An ``on_worker_start`` hook raised, so this worker cannot serve."""
 
 
+class WorkerState(enum.Enum):
+    """Where a worker is in its lifecycle (see the module docstring)."""
+
+    STARTING = "running its start hooks"
+    SERVING = "serving"
+    DRAINING = "closing its connections"
+    STOPPED = "stopped"
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
 class Worker:
-    """A parallel context's event loop and the connections it owns."""
+    """A parallel context's event loop and the connections it owns.
+
+    It is the :class:`~manycore.protocol.ConnectionOwner` of every connection it serves.
+    """
 
     def __init__(self, index: int, plan: Plan) -> None:
         self.index = index
         self.plan = plan
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.connections: set[ProtocolAdapter] = set()
-        self.stopping = False
+        self.state = WorkerState.STARTING
         self.guard = GlobalsGuard(plan.guard_modules) if plan.guard_modules else None
         self._stop_event: asyncio.Event | None = None
         self._clients_open = 0
         self._stats_timer: asyncio.TimerHandle | None = None
         self._stats_failed = False
         self.counters = stats.WorkerCounters()
+
+    @property
+    def stopping(self) -> bool:
+        """True once the worker has begun to close its connections."""
+        return self.state is WorkerState.DRAINING or self.state is WorkerState.STOPPED
 
     # ------------------------------------------------------------ run / stop
 
@@ -124,8 +126,10 @@ class Worker:
     async def _serve(self) -> None:
         self._stop_event = asyncio.Event()
         if not await self._start_hooks_or_stop():
+            self.state = WorkerState.STOPPED
             return
         servers = await self._listen()
+        self.state = WorkerState.SERVING
         _tell_main("serving", self.index)
         self._publish_stats()
         try:
@@ -141,6 +145,7 @@ class Worker:
                 except Exception:
                     log.exception("on_worker_stop hook %r raised", hook)
             self._publish_stats_once()
+            self.state = WorkerState.STOPPED
 
     async def _start_hooks_or_stop(self) -> bool:
         """Run the start hooks; False if asked to stop first (a hook may never return)."""
@@ -216,7 +221,7 @@ class Worker:
             self._set_stop()
 
     async def _drain(self, servers: list) -> None:
-        self.stopping = True
+        self.state = WorkerState.DRAINING
         for server in servers:
             server.close()
         if self.plan.engine != "threads":
