@@ -145,6 +145,10 @@ class FullText(Protocol):
         """The best ``limit`` articles for ``query``, best first; ``QueryError`` if unusable."""
         ...
 
+    def close(self) -> None:
+        """Release what this process opened to search; the index is not searched again."""
+        ...
+
 
 def default_engine() -> str:
     """tantivy where this Python can load it, else SQLite FTS5."""

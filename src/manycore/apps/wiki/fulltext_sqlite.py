@@ -98,6 +98,19 @@ class SqliteFullText:
         self.path = directory / FILE
         self.size = self.path.stat().st_size
         self._local = threading.local()
+        # Every connection any thread opened, with the process that opened it, so close()
+        # can close this process's own; one inherited across a fork is only kept referenced.
+        self._opened: list[tuple[int, sqlite3.Connection]] = []
+        self._opened_lock = threading.Lock()
+
+    def close(self) -> None:
+        pid = os.getpid()
+        with self._opened_lock:
+            for owner, db in self._opened:
+                if owner == pid:
+                    db.close()
+            self._opened = [(owner, db) for owner, db in self._opened if owner != pid]
+        self._local = threading.local()
 
     def _connection(self) -> sqlite3.Connection:
         """This thread's connection (made after any fork, so never shared by two workers)."""
@@ -109,6 +122,8 @@ class SqliteFullText:
             db.execute("PRAGMA query_only = 1")
             self._local.db = db
             self._local.pid = os.getpid()
+            with self._opened_lock:
+                self._opened.append((os.getpid(), db))
         return db
 
     def search(self, query: str, limit: int) -> list[FullTextHit]:

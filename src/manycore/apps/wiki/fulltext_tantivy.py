@@ -95,6 +95,10 @@ class TantivyFullText:
         self.size = sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
         self._local = threading.local()
 
+    def close(self) -> None:
+        """Searchers free themselves; later searches reopen (nothing to release early)."""
+        self._local = threading.local()
+
     def _opened(self) -> tuple[tantivy.Index, tantivy.Searcher]:
         """This thread's index and searcher (opened after any fork)."""
         local = self._local

@@ -167,6 +167,8 @@ class WikiIndex:
 
     def close(self) -> None:
         self.source.close()
+        if self.fulltext is not None:
+            self.fulltext.close()
 
     def __enter__(self) -> WikiIndex:
         return self
