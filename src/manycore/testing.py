@@ -26,11 +26,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any, NoReturn, cast
 
 from .protocol import ProtocolAdapter, ProtocolSpec
 from .shared import GlobalsGuard
-from .transport import Transport
+from .transport import FileSource, Transport
 
 __all__ = [
     "ClockedConnection",
@@ -128,7 +129,7 @@ class _MemoryOwner:
         self.soon = _SoonQueue()
         self.loop = cast(asyncio.AbstractEventLoop, self.soon)
         self.guard: GlobalsGuard | None = None
-        self.connections: set[Any] = set()
+        self.connections: set[ProtocolAdapter] = set()
         self.stopping = False
 
 
@@ -142,10 +143,12 @@ class MemoryTransport(Transport):
 
     def __init__(self, peername: Any = ("127.0.0.1", 50000)) -> None:
         self._sink = sink = _MemorySink(peername, ("127.0.0.1", 8080))
-        super().__init__(cast(asyncio.Transport, sink), cast(asyncio.AbstractEventLoop, None))
+        # No loop: an in-memory connection schedules on its owner's queue, and a FakeClock
+        # takes this place when one times it.
+        super().__init__(sink, cast(asyncio.AbstractEventLoop, None))
         # Every write goes through write(), so a test's subclass sees the wire's writes.
         self.direct_write = self.write
-        self.files: list[tuple[str | int, int, int]] = []
+        self.files: list[tuple[str | os.PathLike[str] | int, int, int]] = []
         self.adapter: ProtocolAdapter | None = None
         self._owner: _MemoryOwner | None = None
 
@@ -174,13 +177,13 @@ class MemoryTransport(Transport):
     def sendfile_ranged(
         self,
         before: bytes,
-        path: str | os.PathLike[str] | int,
+        path: FileSource,
         after: bytes,
         offset: int,
         nbytes: int | None,
     ) -> None:
         """Sends the file's bytes as ordinary output, so tests see exactly the wire."""
-        if hasattr(path, "fileno"):
+        if not isinstance(path, int | str | os.PathLike):
             path = path.fileno()
         fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY)
         try:
@@ -304,7 +307,7 @@ class ServerProcess:
         args: Sequence[str] = (),
         command: Sequence[str] | None = None,
         env: dict[str, str] | None = None,
-        cwd: str | os.PathLike | None = None,
+        cwd: str | os.PathLike[str] | None = None,
         ready_timeout: float = 30.0,
         expect_exit: int | None = 0,
     ) -> None:
@@ -335,7 +338,7 @@ class ServerProcess:
         self.port = 0
         self.url = ""
         self.output: list[str] = []
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[str] | None = None
         self._ready = threading.Event()
         self._reader: threading.Thread | None = None
 
@@ -406,7 +409,12 @@ class ServerProcess:
             raise AssertionError(f"server exited with status {code}\n{self.log()}")
         return code
 
-    def __exit__(self, exc_type, *_exc: object) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.stop(check=exc_type is None)
 
 
@@ -532,7 +540,8 @@ class ClockedConnection:
         self.clock = clock
         self.protocol = protocol
         self.transport = transport if transport is not None else MemoryTransport()
-        self.transport.loop = clock
+        # The part of an event loop a connection uses: its clock, timers and call_soon.
+        self.transport.loop = cast(asyncio.AbstractEventLoop, clock)
         self.transport._started = clock.time()
         connect(protocol, self.transport)
         clock.advance(0)
