@@ -175,7 +175,7 @@ class ProtocolAdapter(asyncio.Protocol):
 
     # ---------------------------------------------------------- asyncio side
 
-    def connection_made(  # type: ignore[override]  # a stream server's is an asyncio.Transport
+    def connection_made(  # type: ignore[override]  # stream servers pass an asyncio.Transport
         self, transport: asyncio.Transport
     ) -> None:
         self.open(Transport(transport, self._loop, self))

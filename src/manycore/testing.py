@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
+from contextvars import Context
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn, cast
@@ -98,10 +99,10 @@ class _SoonQueue:
     """
 
     def __init__(self) -> None:
-        self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._calls: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
         self.in_read = False
 
-    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+    def call_soon(self, fn: Callable[..., object], *args: Any) -> None:
         if self.in_read:
             self._calls.append((fn, args))
         else:
@@ -469,23 +470,31 @@ class FakeClock:
         return self._now
 
     def call_at(
-        self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: Context | None = None,
     ) -> FakeTimer:
         timer = FakeTimer(when, callback, args)
         self._timers.append(timer)
         return timer
 
     def call_later(
-        self, delay: float, callback: Callable[..., object], *args: Any, context: Any = None
+        self,
+        delay: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: Context | None = None,
     ) -> FakeTimer:
         return self.call_at(self._now + delay, callback, *args)
 
     def call_soon(
-        self, callback: Callable[..., object], *args: Any, context: Any = None
+        self, callback: Callable[..., object], *args: Any, context: Context | None = None
     ) -> FakeTimer:
         return self.call_at(self._now, callback, *args)
 
-    def create_task(self, coro: Coroutine[Any, Any, Any], **_kwargs: Any) -> Any:
+    def create_task(self, coro: Coroutine[Any, Any, Any], **_kwargs: Any) -> NoReturn:
         coro.close()
         raise RuntimeError(
             "a FakeClock runs no coroutines: test async handlers and streams with a real "

@@ -289,7 +289,7 @@ def install_main_scheduler(scheduler: Scheduler | None) -> None:
             t._start(scheduler)
 
 
-def timer(delay: float, fn: Callable[..., object], *args: Any, repeat: bool = False) -> Timer:
+def timer(delay: float, fn: Callable[[*Ts], object], *args: *Ts, repeat: bool = False) -> Timer:
     """Call ``fn(*args)`` after ``delay`` seconds (every ``delay`` seconds if ``repeat``).
 
     In a parallel context it runs on that context's event loop.  In the main

@@ -63,8 +63,8 @@ class Worker:
     def __init__(self, index: int, plan: Plan) -> None:
         self.index = index
         self.plan = plan
-        # None until run() makes the loop; only request_stop() can come earlier, and checks.
-        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        # Only request_stop() can come before run() makes the loop, and it checks for None.
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # until run()
         self.connections: set[ProtocolAdapter] = set()
         self.state = WorkerState.STARTING
         self.guard = GlobalsGuard(plan.guard_modules) if plan.guard_modules else None
