@@ -224,7 +224,7 @@ class Transport:
         if isinstance(path, int):
             fd = path
             owned = False
-        elif isinstance(path, str | os.PathLike):
+        elif isinstance(path, (str, os.PathLike)):
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
             owned = True
         else:  # an open file: held until sent
