@@ -61,7 +61,7 @@ class FileLike(Protocol):
     def fileno(self) -> int: ...
 
 
-FileSource: TypeAlias = "str | os.PathLike[str] | int | FileLike"
+FileSource: TypeAlias = str | os.PathLike[str] | int | FileLike
 """What ``sendfile*`` sends: a path (opened and closed here), a descriptor the caller
 keeps open, or an open file object."""
 
@@ -479,5 +479,5 @@ class Transport:
         self._set_queue(None)
 
 
-_Queued: TypeAlias = "bytes | _FileRange | _Marker"
+_Queued: TypeAlias = bytes | _FileRange | _Marker
 """An entry of the output queue: bytes, a file range, or where to close."""
