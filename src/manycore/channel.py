@@ -20,7 +20,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from .context import ParallelContextError, _restore_thread_context, _set_thread_context
 
@@ -37,6 +37,8 @@ __all__ = [
     "run_now",
     "serve_main_call",
 ]
+
+T = TypeVar("T")
 
 FRAME = struct.Struct("!I")
 """The length prefix of every frame on a link."""
@@ -118,10 +120,10 @@ class InlineLink:
 
 
 def run_now(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> concurrent.futures.Future[Any]:
+    fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> concurrent.futures.Future[T]:
     """Call ``fn`` here and now; its result or exception in a completed future."""
-    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
     try:
         future.set_result(fn(*args, **kwargs))
     except Exception as exc:

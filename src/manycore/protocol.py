@@ -31,7 +31,7 @@ import inspect
 import logging
 from collections import deque
 from collections.abc import Callable, MutableSet
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from .context import ManycoreError
 from .shared import GlobalsGuard
@@ -60,7 +60,7 @@ class _Marker(enum.Enum):
         return f"<{self.name}>"
 
 
-_DONE = _Marker.DONE
+_DONE: Final = _Marker.DONE
 
 
 class _Lifecycle(enum.Enum):
@@ -74,9 +74,9 @@ class _Lifecycle(enum.Enum):
         return f"<{self.name}>"
 
 
-_OPEN = _Lifecycle.OPEN
-_CLOSE_AFTER_PENDING = _Lifecycle.CLOSE_AFTER_PENDING
-_CLOSED = _Lifecycle.CLOSED
+_OPEN: Final = _Lifecycle.OPEN
+_CLOSE_AFTER_PENDING: Final = _Lifecycle.CLOSE_AFTER_PENDING
+_CLOSED: Final = _Lifecycle.CLOSED
 
 
 class ConnectionOwner(Protocol):
@@ -91,7 +91,7 @@ class ConnectionOwner(Protocol):
         """Checks the application's globals after every callback (guard mode), or None."""
 
     @property
-    def connections(self) -> MutableSet[Any]:
+    def connections(self) -> MutableSet[ProtocolAdapter]:
         """The open connections; an adapter is in it from ``connection_made`` to lost."""
 
     @property
@@ -137,13 +137,23 @@ class ProtocolSpec:
             )
 
 
-def _resolve(value: Any, protocol: Any, transport: Transport) -> Any:
+def _resolve(value: Any, protocol: Any, transport: Transport) -> object:
     """An ``*_bytes_to_send`` member may be plain bytes or a method taking the transport."""
     return value(protocol, transport) if callable(value) else value
 
 
 class ProtocolAdapter(asyncio.Protocol):
-    """The asyncio protocol that runs one user protocol instance."""
+    """The asyncio protocol that runs one user protocol instance.
+
+    ``protocol`` is the user's instance, typed ``Any``: a protocol class has no
+    base class, and which callbacks it defines is read into its :class:`ProtocolSpec`.
+    """
+
+    transport: Transport
+    """The connection's transport, from :meth:`open` on (nothing uses an adapter before)."""
+    _on_data: Callable[[Transport, bytes], object]
+    _raw_write: Callable[[bytes], None]
+    _direct: bool
 
     def __init__(
         self,
@@ -156,18 +166,18 @@ class ProtocolAdapter(asyncio.Protocol):
         self._on_lost = on_lost
         self._guard = owner.guard
         self._loop = owner.loop
-        self._pending: deque[Any] | None = None  # results waiting behind an async callback
+        self._pending: deque[object] | None = None  # results waiting behind an async callback
         self._line_buffer = bytearray()
         self._send_id = 0
         self._send_complete_armed = False
         self._state = _OPEN
         self.protocol: Any = None
-        self.transport: Transport | None = None
 
     # ---------------------------------------------------------- asyncio side
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        # A stream server always hands over an asyncio.Transport (uvloop's included).
+    def connection_made(  # type: ignore[override]  # stream servers pass an asyncio.Transport
+        self, transport: asyncio.Transport
+    ) -> None:
         self.open(Transport(transport, self._loop, self))
 
     def open(self, transport: Transport, protocol: Any = None) -> None:
@@ -241,8 +251,7 @@ class ProtocolAdapter(asyncio.Protocol):
         worker_counters().connections_open -= 1
         self._owner.connections.discard(self)
         transport = self.transport
-        if transport is not None:
-            transport.detach()
+        transport.detach()
         if self._pending:
             for item in self._pending:
                 if isinstance(item, asyncio.Task):
@@ -268,14 +277,14 @@ class ProtocolAdapter(asyncio.Protocol):
 
     # -------------------------------------------------------- contract side
 
-    def _answer_with_next_bytes(self, transport: Transport, data: bytes) -> Any:
+    def _answer_with_next_bytes(self, transport: Transport, data: bytes) -> object:
         return _resolve(self._spec.next_bytes, self.protocol, transport)
 
-    def _split_lines(self, transport: Transport, data: bytes) -> Any:
+    def _split_lines(self, transport: Transport, data: bytes) -> object:
         buffer = self._line_buffer
         buffer += data
         limit = self._spec.max_line_length
-        results = []
+        results: list[object] = []
         start = 0
         line_received = self.protocol.line_received
         while (end := buffer.find(b"\n", start)) >= 0:
@@ -299,7 +308,7 @@ class ProtocolAdapter(asyncio.Protocol):
             return None
         return results[0] if len(results) == 1 else _Batch(results)
 
-    def _emit(self, result: Any) -> None:
+    def _emit(self, result: object) -> None:
         """Send a callback's result, in callback order."""
         if type(result) is _Batch:
             for item in result:
@@ -321,7 +330,7 @@ class ProtocolAdapter(asyncio.Protocol):
             return
         self._send(result)
 
-    def _flush_pending(self, _task: asyncio.Task | None = None) -> None:
+    def _flush_pending(self, _task: asyncio.Task[Any] | None = None) -> None:
         pending = self._pending
         while pending:
             head = pending[0]
@@ -354,9 +363,9 @@ class ProtocolAdapter(asyncio.Protocol):
             if self._state is _CLOSE_AFTER_PENDING:
                 self.transport.close_after_output()
 
-    def _send(self, result: Any) -> None:
+    def _send(self, result: object) -> None:
         t = self.transport
-        if t is None or self._state is _CLOSED:
+        if self._state is _CLOSED:
             return
         if type(result) is bytes:
             t.write(result)
@@ -417,7 +426,7 @@ class ProtocolAdapter(asyncio.Protocol):
             return
         if self._pending:
             self._state = _CLOSE_AFTER_PENDING
-        elif self.transport is not None:
+        else:
             self.transport.close_after_output()
 
     def _failed(self, exc: BaseException) -> None:
@@ -436,18 +445,17 @@ class ProtocolAdapter(asyncio.Protocol):
             log.error(
                 "%s: exception in a callback for %s; closing that connection",
                 self._spec.name,
-                t.peername if t else "?",
+                t.peername,
                 exc_info=exc,
             )
         self._pending = None
-        if t is not None:
-            t.close_after_output()
+        t.close_after_output()
 
     # ------------------------------------------------------------- shutdown
 
     def busy(self) -> bool:
         """True while a callback is in flight or output is still queued."""
-        if self._pending or (self.transport is not None and self.transport.sending_file):
+        if self._pending or self.transport.sending_file:
             return True
         if self._spec.has_is_busy and self.protocol is not None:
             try:
@@ -458,7 +466,7 @@ class ProtocolAdapter(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """Engine stopping: close now if idle, else as soon as in-flight work is done."""
-        if self.transport is not None and not self.busy():
+        if not self.busy():
             self.transport.close_after_output()
 
 
@@ -470,6 +478,18 @@ class GuardedProtocolAdapter(ProtocolAdapter):
     on a violation the held output is dropped and the connection gets the guard's error.
     """
 
+    def __init__(
+        self,
+        spec: ProtocolSpec,
+        owner: ConnectionOwner,
+        on_lost: Callable[[ProtocolAdapter], None] | None = None,
+    ) -> None:
+        guard = owner.guard
+        if guard is None:
+            raise ValueError("a GuardedProtocolAdapter needs an owner with a GlobalsGuard")
+        super().__init__(spec, owner, on_lost)
+        self._globals_guard = guard
+
     def open(self, transport: Transport, protocol: Any = None) -> None:
         self._attach(transport)
         self._guarded_call(lambda: self._start_protocol(protocol))
@@ -477,18 +497,18 @@ class GuardedProtocolAdapter(ProtocolAdapter):
     def data_received(self, data: bytes) -> None:
         self._guarded_call(lambda: self._on_data(self.transport, data))
 
-    def _guarded_call(self, call: Callable[[], Any]) -> None:
+    def _guarded_call(self, call: Callable[[], object]) -> None:
         """Run ``call``, check the guard, then send what it returned (if anything)."""
         transport = self.transport
         mark = transport.hold_output()
         failure: Exception | None = None
-        result = None
+        result: object = None
         try:
             result = call()
         except Exception as exc:
             failure = exc
         try:
-            self._guard.check()
+            self._globals_guard.check()
         except Exception as guard_exc:
             transport.drop_held_output(mark)
             self._failed(guard_exc)
@@ -500,7 +520,7 @@ class GuardedProtocolAdapter(ProtocolAdapter):
             self._emit(result)
 
 
-class _Batch(list):
+class _Batch(list[object]):
     """Several results from one read in lines mode, each sent in order."""
 
     __slots__ = ()

@@ -12,12 +12,14 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .context import ManycoreError, main_only
 from .protocol import ProtocolSpec
 
 __all__ = [
     "ClientSpec",
+    "Hook",
     "Registration",
     "RunWhileImportingError",
     "ServerSpec",
@@ -29,6 +31,12 @@ __all__ = [
     "registered_servers",
     "registrations",
 ]
+
+
+Hook = Callable[[], object]
+"""A worker hook: called with no arguments, sync or ``async def``."""
+
+H = TypeVar("H", bound=Hook)
 
 
 @dataclass(frozen=True)
@@ -68,8 +76,8 @@ class RunWhileImportingError(ManycoreError):
 
 
 _registrations: list[Registration] = []
-_start_hooks: list[Callable] = []
-_stop_hooks: list[Callable] = []
+_start_hooks: list[Hook] = []
+_stop_hooks: list[Hook] = []
 _importing_target: str | None = None
 
 
@@ -137,7 +145,7 @@ def clear() -> None:
 
 
 @main_only
-def on_worker_start(fn: Callable) -> Callable:
+def on_worker_start(fn: H) -> H:
     """Decorator: run ``fn()`` (sync or async) in every parallel context before it serves.
 
     The place for per-worker resources such as a database pool: created after
@@ -148,15 +156,15 @@ def on_worker_start(fn: Callable) -> Callable:
 
 
 @main_only
-def on_worker_stop(fn: Callable) -> Callable:
+def on_worker_stop(fn: H) -> H:
     """Decorator: run ``fn()`` (sync or async) in every parallel context as it stops."""
     _stop_hooks.append(fn)
     return fn
 
 
-def start_hooks() -> list[Callable]:
+def start_hooks() -> list[Hook]:
     return list(_start_hooks)
 
 
-def stop_hooks() -> list[Callable]:
+def stop_hooks() -> list[Hook]:
     return list(_stop_hooks)

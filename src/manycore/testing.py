@@ -25,12 +25,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
+from contextvars import Context
 from pathlib import Path
+from types import TracebackType
 from typing import Any, NoReturn, cast
 
 from .protocol import ProtocolAdapter, ProtocolSpec
 from .shared import GlobalsGuard
-from .transport import Transport
+from .transport import FileSource, Transport
 
 __all__ = [
     "ClockedConnection",
@@ -97,10 +99,10 @@ class _SoonQueue:
     """
 
     def __init__(self) -> None:
-        self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._calls: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
         self.in_read = False
 
-    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+    def call_soon(self, fn: Callable[..., object], *args: Any) -> None:
         if self.in_read:
             self._calls.append((fn, args))
         else:
@@ -128,7 +130,7 @@ class _MemoryOwner:
         self.soon = _SoonQueue()
         self.loop = cast(asyncio.AbstractEventLoop, self.soon)
         self.guard: GlobalsGuard | None = None
-        self.connections: set[Any] = set()
+        self.connections: set[ProtocolAdapter] = set()
         self.stopping = False
 
 
@@ -142,10 +144,12 @@ class MemoryTransport(Transport):
 
     def __init__(self, peername: Any = ("127.0.0.1", 50000)) -> None:
         self._sink = sink = _MemorySink(peername, ("127.0.0.1", 8080))
-        super().__init__(cast(asyncio.Transport, sink), cast(asyncio.AbstractEventLoop, None))
+        # No loop: an in-memory connection schedules on its owner's queue, and a FakeClock
+        # takes this place when one times it.
+        super().__init__(sink, cast(asyncio.AbstractEventLoop, None))
         # Every write goes through write(), so a test's subclass sees the wire's writes.
         self.direct_write = self.write
-        self.files: list[tuple[str | int, int, int]] = []
+        self.files: list[tuple[str | os.PathLike[str] | int, int, int]] = []
         self.adapter: ProtocolAdapter | None = None
         self._owner: _MemoryOwner | None = None
 
@@ -174,13 +178,13 @@ class MemoryTransport(Transport):
     def sendfile_ranged(
         self,
         before: bytes,
-        path: str | os.PathLike[str] | int,
+        path: FileSource,
         after: bytes,
         offset: int,
         nbytes: int | None,
     ) -> None:
         """Sends the file's bytes as ordinary output, so tests see exactly the wire."""
-        if hasattr(path, "fileno"):
+        if not isinstance(path, int | str | os.PathLike):
             path = path.fileno()
         fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY)
         try:
@@ -304,7 +308,7 @@ class ServerProcess:
         args: Sequence[str] = (),
         command: Sequence[str] | None = None,
         env: dict[str, str] | None = None,
-        cwd: str | os.PathLike | None = None,
+        cwd: str | os.PathLike[str] | None = None,
         ready_timeout: float = 30.0,
         expect_exit: int | None = 0,
     ) -> None:
@@ -335,7 +339,7 @@ class ServerProcess:
         self.port = 0
         self.url = ""
         self.output: list[str] = []
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[str] | None = None
         self._ready = threading.Event()
         self._reader: threading.Thread | None = None
 
@@ -406,7 +410,12 @@ class ServerProcess:
             raise AssertionError(f"server exited with status {code}\n{self.log()}")
         return code
 
-    def __exit__(self, exc_type, *_exc: object) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.stop(check=exc_type is None)
 
 
@@ -461,23 +470,31 @@ class FakeClock:
         return self._now
 
     def call_at(
-        self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: Context | None = None,
     ) -> FakeTimer:
         timer = FakeTimer(when, callback, args)
         self._timers.append(timer)
         return timer
 
     def call_later(
-        self, delay: float, callback: Callable[..., object], *args: Any, context: Any = None
+        self,
+        delay: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: Context | None = None,
     ) -> FakeTimer:
         return self.call_at(self._now + delay, callback, *args)
 
     def call_soon(
-        self, callback: Callable[..., object], *args: Any, context: Any = None
+        self, callback: Callable[..., object], *args: Any, context: Context | None = None
     ) -> FakeTimer:
         return self.call_at(self._now, callback, *args)
 
-    def create_task(self, coro: Coroutine[Any, Any, Any], **_kwargs: Any) -> Any:
+    def create_task(self, coro: Coroutine[Any, Any, Any], **_kwargs: Any) -> NoReturn:
         coro.close()
         raise RuntimeError(
             "a FakeClock runs no coroutines: test async handlers and streams with a real "
@@ -532,7 +549,8 @@ class ClockedConnection:
         self.clock = clock
         self.protocol = protocol
         self.transport = transport if transport is not None else MemoryTransport()
-        self.transport.loop = clock
+        # The part of an event loop a connection uses: its clock, timers and call_soon.
+        self.transport.loop = cast(asyncio.AbstractEventLoop, clock)
         self.transport._started = clock.time()
         connect(protocol, self.transport)
         clock.advance(0)

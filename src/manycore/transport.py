@@ -30,17 +30,15 @@ import enum
 import fcntl
 import os
 import sys
+import termios
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol, TypeAlias
 
-try:
-    from termios import TIOCOUTQ as _TIOCOUTQ  # unsent bytes of a socket (Linux)
-except ImportError:
-    _TIOCOUTQ = None
+__all__ = ["FileLike", "FileSource", "StreamTransport", "Transport", "TransportEvents"]
 
-__all__ = ["Transport", "TransportEvents"]
+_TIOCOUTQ: int | None = getattr(termios, "TIOCOUTQ", None)  # unsent bytes of a socket (Linux)
 
 _MAX_SENDFILE_CHUNK = 0x7FFFF000  # Linux sends at most this many bytes per call
 
@@ -54,7 +52,37 @@ class _Marker(enum.Enum):
         return f"<{self.name}>"
 
 
-_CLOSE = _Marker.CLOSE
+_CLOSE: Final = _Marker.CLOSE
+
+
+class FileLike(Protocol):
+    """An open file: its descriptor is sent, and the object is held until it has gone out."""
+
+    def fileno(self) -> int: ...
+
+
+FileSource: TypeAlias = str | os.PathLike[str] | int | FileLike
+"""What ``sendfile*`` sends: a path (opened and closed here), a descriptor the caller
+keeps open, or an open file object."""
+
+
+class StreamTransport(Protocol):
+    """What a :class:`Transport` drives: the event loop's own transport of one stream.
+
+    asyncio's and uvloop's transports are one; so is the in-memory sink of
+    :mod:`manycore.testing`.
+    """
+
+    def write(self, data: bytes, /) -> None: ...
+    def writelines(self, chunks: list[bytes] | tuple[bytes, ...], /) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    def is_closing(self) -> bool: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None: ...
+    def get_extra_info(self, name: str, default: Any = None, /) -> Any: ...
 
 
 class TransportEvents(Protocol):
@@ -89,7 +117,9 @@ class _NoOwner:
 class _FileRange:
     __slots__ = ("fd", "keep", "offset", "owned", "remaining")
 
-    def __init__(self, fd: int, offset: int, remaining: int, owned: bool, keep: Any) -> None:
+    def __init__(
+        self, fd: int, offset: int, remaining: int, owned: bool, keep: FileLike | None
+    ) -> None:
         self.fd = fd
         self.offset = offset
         self.remaining = remaining
@@ -126,7 +156,7 @@ class Transport:
 
     def __init__(
         self,
-        transport: asyncio.Transport,
+        transport: StreamTransport,
         loop: asyncio.AbstractEventLoop,
         events: TransportEvents | None = None,
     ) -> None:
@@ -134,9 +164,9 @@ class Transport:
         self.loop = loop
         self.events: TransportEvents = _NoOwner(self) if events is None else events
         """Who hears of close requests, idle output and failed sends (the owning connection)."""
-        self.direct_write: Callable[[bytes], Any] = transport.write
+        self.direct_write: Callable[[bytes], None] = transport.write
         """The loop transport's own write: callers may use it only while not ``sending_file``."""
-        self._queue: deque[Any] | None = None  # not None while output waits behind a file
+        self._queue: deque[_Queued] | None = None  # not None while output waits behind a file
         self.sending_file = False
         """True while a file (or output queued behind one) is still being sent."""
         self.writing_paused = False
@@ -169,14 +199,14 @@ class Transport:
         else:
             self._queue.extend(chunk for chunk in chunks if chunk)
 
-    def sendfile(self, before: bytes, path: str | os.PathLike | int, after: bytes = b"") -> None:
+    def sendfile(self, before: bytes, path: FileSource, after: bytes = b"") -> None:
         """Send ``before``, the whole file, then ``after``, the file without copying it."""
         self.sendfile_ranged(before, path, after, 0, None)
 
     def sendfile_ranged(
         self,
         before: bytes,
-        path: str | os.PathLike | int,
+        path: FileSource,
         after: bytes,
         offset: int,
         nbytes: int | None,
@@ -190,12 +220,17 @@ class Transport:
         keeps it open until the send is done) or an open file object with
         ``fileno()``, which is held until its bytes are sent.
         """
-        keep = path if hasattr(path, "fileno") else None  # an open file: held until sent
-        owned = keep is None and not isinstance(path, int)
-        if owned:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))  # type: ignore[arg-type]
-        else:
-            fd = path if keep is None else keep.fileno()  # type: ignore[assignment]
+        keep: FileLike | None = None
+        if isinstance(path, int):
+            fd = path
+            owned = False
+        elif isinstance(path, (str, os.PathLike)):
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            owned = True
+        else:  # an open file: held until sent
+            keep = path
+            fd = path.fileno()
+            owned = False
         try:
             size = os.fstat(fd).st_size
             if nbytes is None:
@@ -352,7 +387,7 @@ class Transport:
         if mark is None:
             self._set_queue(None)
 
-    def _set_queue(self, queue: deque[Any] | None) -> None:
+    def _set_queue(self, queue: deque[_Queued] | None) -> None:
         self._queue = queue
         self.sending_file = queue is not None
 
@@ -400,7 +435,7 @@ class Transport:
                 self._set_queue(None)
                 self._t.close()
                 return
-            if type(item) is _FileRange:
+            if isinstance(item, _FileRange):
                 self._file = item
                 if not self._pump_file():
                     return
@@ -442,3 +477,7 @@ class Transport:
                 if type(item) is _FileRange:
                     item.release()
         self._set_queue(None)
+
+
+_Queued: TypeAlias = bytes | _FileRange | _Marker
+"""An entry of the output queue: bytes, a file range, or where to close."""

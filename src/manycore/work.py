@@ -28,7 +28,7 @@ import pickle
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, Protocol, TypeVar, TypeVarTuple
 
 from .channel import current_link, run_now
 from .context import (
@@ -48,6 +48,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("manycore.work")
+
+T = TypeVar("T")
+P = ParamSpec("P")
+Ts = TypeVarTuple("Ts")
 
 
 def gil_enabled() -> bool:
@@ -128,7 +132,7 @@ def _shutdown_main_pool_at_exit() -> None:
 atexit.register(_shutdown_main_pool_at_exit)
 
 
-def _require_picklable(fn: Callable, api: str) -> None:
+def _require_picklable(fn: Callable[..., object], api: str) -> None:
     try:
         pickle.dumps(fn)
     except Exception as exc:
@@ -140,11 +144,11 @@ def _require_picklable(fn: Callable, api: str) -> None:
 
 
 def submit_work(
-    fn: Callable[..., Any],
-    *args: Any,
-    callback: Callable[[Any], Any] | None = None,
-    errback: Callable[[BaseException], Any] | None = None,
-) -> concurrent.futures.Future:
+    fn: Callable[[*Ts], T],
+    *args: *Ts,
+    callback: Callable[[T], object] | None = None,
+    errback: Callable[[BaseException], object] | None = None,
+) -> concurrent.futures.Future[T]:
     """Run ``fn(*args)`` in a parallel context; returns a ``concurrent.futures.Future``.
 
     ``callback(result)`` or ``errback(exception)`` runs in the submitting
@@ -159,7 +163,7 @@ def submit_work(
     except RuntimeError:
         loop = None
 
-    def finished(done: concurrent.futures.Future) -> None:
+    def finished(done: concurrent.futures.Future[T]) -> None:
         if done.cancelled():
             return
         exc = done.exception()
@@ -184,7 +188,9 @@ def submit_work(
 # ---------------------------------------------------------- main-context calls
 
 
-def call_from_main_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any):
+def call_from_main_thread(
+    fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> concurrent.futures.Future[T]:
     """Ask the main context to run ``fn(*args, **kwargs)``; returns a ``concurrent.futures.Future``.
 
     From a coroutine, ``await asyncio.wrap_future(future)`` waits without
@@ -202,8 +208,8 @@ def call_from_main_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any):
 
 
 def call_from_main_thread_and_wait(
-    fn: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any
-) -> Any:
+    fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs: Any
+) -> T:
     """Like :func:`call_from_main_thread` but block until the result is back.
 
     Blocks this parallel context's event loop for the round trip; from
@@ -215,24 +221,39 @@ def call_from_main_thread_and_wait(
 # ---------------------------------------------------------------------- timers
 
 
+class Cancellable(Protocol):
+    """A scheduled call that can be called off (an ``asyncio.TimerHandle``, say)."""
+
+    def cancel(self) -> None: ...
+
+
+class Scheduler(Protocol):
+    """What runs timers: an event loop, or the main context's supervisor."""
+
+    def call_later(self, delay: float, callback: Callable[[], object], /) -> Cancellable: ...
+
+
 class Timer:
     """A pending call made by :func:`timer`; ``cancel()`` stops it."""
 
-    def __init__(self, delay: float, fn: Callable, args: tuple, repeat: bool) -> None:
+    _scheduler: Scheduler  # set by _start(), before the first call can fire
+
+    def __init__(
+        self, delay: float, fn: Callable[..., object], args: tuple[Any, ...], repeat: bool
+    ) -> None:
         self.delay = delay
         self.fn = fn
         self.args = args
         self.repeat = repeat
         self.cancelled = False
-        self._handle: Any = None
-        self._scheduler: Any = None
+        self._handle: Cancellable | None = None
 
     def cancel(self) -> None:
         self.cancelled = True
         if self._handle is not None:
             self._handle.cancel()
 
-    def _start(self, scheduler: Any) -> None:
+    def _start(self, scheduler: Scheduler) -> None:
         self._scheduler = scheduler
         if not self.cancelled:
             self._handle = scheduler.call_later(self.delay, self._fire)
@@ -254,11 +275,11 @@ class Timer:
         return f"<Timer {self.fn!r} every={self.delay if self.repeat else None} {state}>"
 
 
-_main_scheduler: Any = None
+_main_scheduler: Scheduler | None = None
 _pending_main_timers: list[Timer] = []
 
 
-def install_main_scheduler(scheduler: Any) -> None:
+def install_main_scheduler(scheduler: Scheduler | None) -> None:
     """Engines call this with an object offering ``call_later(delay, fn)`` (or None)."""
     global _main_scheduler
     _main_scheduler = scheduler
@@ -268,7 +289,7 @@ def install_main_scheduler(scheduler: Any) -> None:
             t._start(scheduler)
 
 
-def timer(delay: float, fn: Callable[..., Any], *args: Any, repeat: bool = False) -> Timer:
+def timer(delay: float, fn: Callable[[*Ts], object], *args: *Ts, repeat: bool = False) -> Timer:
     """Call ``fn(*args)`` after ``delay`` seconds (every ``delay`` seconds if ``repeat``).
 
     In a parallel context it runs on that context's event loop.  In the main

@@ -17,6 +17,8 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from .. import registry, stats
 from ..context import ManycoreError, main_only
@@ -24,6 +26,9 @@ from ..loop import loop_name
 from ..work import cpu_count, gil_enabled
 from .listeners import close_listeners, open_listeners
 from .plan import Plan
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
 
 __all__ = ["ENGINES", "resolve_engine", "run"]
 
@@ -102,8 +107,11 @@ def run(
 
             run_inline(plan)
             return
+        supervisor_cls: type[Supervisor]
         if engine == "processes":
-            from .processes import ProcessSupervisor as supervisor_cls
+            from .processes import ProcessSupervisor
+
+            supervisor_cls = ProcessSupervisor
 
             if threading.active_count() > 1:
                 log.warning(
@@ -114,7 +122,9 @@ def run(
             gc.collect()
             gc.freeze()
         else:
-            from .threads import ThreadSupervisor as supervisor_cls
+            from .threads import ThreadSupervisor
+
+            supervisor_cls = ThreadSupervisor
         try:
             supervisor_cls(plan).run()
         finally:
@@ -124,7 +134,7 @@ def run(
         close_listeners(listeners)
 
 
-def _guarded_modules(regs: list) -> list:
+def _guarded_modules(regs: list[registry.Registration]) -> list[ModuleType]:
     names = {r.protocol.__module__ for r in regs}
     return [sys.modules[name] for name in sorted(names) if name in sys.modules]
 

@@ -9,7 +9,9 @@ on ``processes`` and ``threads``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 
 from ..channel import InlineLink, install_link
 from ..context import ManycoreError, _restore_thread_context, _set_thread_context
@@ -28,7 +30,7 @@ class _MainOnLoop:
     def __init__(self, worker: Worker) -> None:
         self._worker = worker
 
-    def call_later(self, delay: float, fn):
+    def call_later(self, delay: float, fn: Callable[[], object], /) -> asyncio.TimerHandle:
         def in_main() -> None:
             previous = _set_thread_context(False, None)
             try:
@@ -39,17 +41,18 @@ class _MainOnLoop:
         return self._worker.loop.call_later(delay, in_main)
 
 
+class _InlineWorker(Worker):
+    """The one worker, which also runs the main context's timers on its loop."""
+
+    async def _serve(self) -> None:
+        install_main_scheduler(_MainOnLoop(self))
+        await super()._serve()
+
+
 def run_inline(plan: Plan) -> None:
-    worker = Worker(0, plan)
+    worker = _InlineWorker(0, plan)
     previous = _set_thread_context(True, 0)
     install_link(InlineLink(), process_wide=False)
-    original_serve = worker._serve
-
-    async def serve_with_main_timers() -> None:
-        install_main_scheduler(_MainOnLoop(worker))
-        await original_serve()
-
-    worker._serve = serve_with_main_timers  # type: ignore[method-assign]
     try:
         worker.run_with_signals()
     except StartHookFailed as exc:  # nothing to retry with: one worker, in this thread

@@ -62,7 +62,15 @@ def _open(spec: ServerSpec, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _bind(family, type_, proto, address, spec: ServerSpec, *, reuse_port: bool) -> socket.socket:
+def _bind(
+    family: socket.AddressFamily,
+    type_: socket.SocketKind,
+    proto: int,
+    address: tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes],
+    spec: ServerSpec,
+    *,
+    reuse_port: bool,
+) -> socket.socket:
     sock = socket.socket(family, type_, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
 
 from .. import stats
-from ..registry import Registration
+from ..registry import Hook, Registration
 
 __all__ = ["Plan"]
 
@@ -22,8 +20,8 @@ class Plan:
     workers: int
     registrations: list[Registration]
     listeners: dict[int, list[socket.socket]]  # id(registration) -> its one listening socket
-    start_hooks: list[Callable[[], Any]]
-    stop_hooks: list[Callable[[], Any]]
+    start_hooks: list[Hook]
+    stop_hooks: list[Hook]
     grace: float = 10.0
     guard_modules: list[ModuleType] = field(default_factory=list)
     board: stats.StatsBoard | None = None

@@ -15,6 +15,7 @@ import ctypes
 import logging
 import os
 import signal
+import socket
 import sys
 import traceback
 
@@ -76,7 +77,7 @@ class ProcessSupervisor(Supervisor):
         return len(self._pids)
 
     def reap(self) -> list[tuple[int, str | None]]:
-        ended = []
+        ended: list[tuple[int, str | None]] = []
         while self._pids:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -111,7 +112,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _become_worker(index: int, link_sock, plan: Plan) -> None:
+def _become_worker(index: int, link_sock: socket.socket, plan: Plan) -> None:
     signal.set_wakeup_fd(-1)
     for sig in (*STOP_SIGNALS, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)

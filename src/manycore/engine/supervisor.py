@@ -13,6 +13,7 @@ return); everything else happens in the loop.  Engines subclass
 from __future__ import annotations
 
 import enum
+import functools
 import heapq
 import itertools
 import logging
@@ -22,6 +23,8 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from types import FrameType
+from typing import cast
 
 from ..channel import FRAME, recv_exactly, serve_main_call
 from ..context import ManycoreError, _set_thread_context
@@ -39,7 +42,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 class _Handle:
     __slots__ = ("cancelled", "fn", "when")
 
-    def __init__(self, when: float, fn: Callable) -> None:
+    def __init__(self, when: float, fn: Callable[[], object]) -> None:
         self.when = when
         self.fn = fn
         self.cancelled = False
@@ -110,7 +113,7 @@ class Supervisor:
 
     # ------------------------------------------------------------- helpers
 
-    def call_later(self, delay: float, fn: Callable) -> _Handle:
+    def call_later(self, delay: float, fn: Callable[[], object], /) -> _Handle:
         handle = _Handle(time.monotonic() + delay, fn)
         heapq.heappush(self._timers, (handle.when, next(self._counter), handle))
         return handle
@@ -200,8 +203,8 @@ class Supervisor:
                         pass
                 except BlockingIOError:
                     pass
-            else:
-                self._serve_link(index, key.fileobj)
+            else:  # a link is registered with its socket (see new_link)
+                self._serve_link(index, cast(socket.socket, key.fileobj))
         self._handle_signals()
         self._reap()
         self._run_timers()
@@ -210,7 +213,7 @@ class Supervisor:
             self.force_stop_workers()
             self._stop_deadline = time.monotonic() + 5.0
 
-    def _on_signal(self, signum: int, _frame) -> None:
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._signals.append(signum)
 
     def _handle_signals(self) -> None:
@@ -227,9 +230,7 @@ class Supervisor:
     def request_stop(self) -> None:
         if self.stopping:
             return
-        self.state = SupervisorState.STOPPING
-        self._timers = [(w, c, h) for (w, c, h) in self._timers if h.fn is not self._restart]
-        heapq.heapify(self._timers)
+        self.state = SupervisorState.STOPPING  # pending restarts find it and do nothing
         self._stop_deadline = time.monotonic() + self.plan.grace + 2.0
         # The main context's copies of the listening sockets: once the workers close
         # theirs too, new clients are refused at once instead of queueing for nobody.
@@ -253,11 +254,11 @@ class Supervisor:
             self._failures[index] = failures
             delay = min(self.restart_backoff_max, 0.1 * (2**failures)) if failures else 0.0
             log.error("worker %d %s; restarting it in %.1f s", index, why, delay)
-            self.call_later(delay, lambda index=index: self._restart(index))
+            self.call_later(delay, functools.partial(self._restart, index))
 
     def _start_failed(self, index: int, why: str) -> None:
         """A worker ended before it served: retry with back-off, a few times in a row."""
-        reason, trace = self._start_errors.pop(index, None) or (why, "")
+        reason, trace = self._start_errors.pop(index, (why, ""))
         failures = self._start_failures.get(index, 0) + 1
         self._start_failures[index] = failures
         if failures == 1 and trace:  # the traceback once; the retries just say it again
@@ -278,7 +279,7 @@ class Supervisor:
             self.max_start_failures,
             delay,
         )
-        self.call_later(delay, lambda index=index: self._restart(index))
+        self.call_later(delay, functools.partial(self._restart, index))
 
     def _restart(self, index: int) -> None:
         if not self.stopping:
@@ -295,7 +296,7 @@ class Supervisor:
             self._spawn_failures[index] = attempts
             delay = min(self.restart_backoff_max, 0.1 * (2**attempts))
             log.error("could not start worker %d (%s); trying again in %.1f s", index, exc, delay)
-            self.call_later(delay, lambda index=index: self._restart(index))
+            self.call_later(delay, functools.partial(self._restart, index))
             return
         self._spawn_failures.pop(index, None)
 

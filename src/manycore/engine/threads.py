@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sysconfig
 import threading
 
@@ -61,8 +62,8 @@ class ThreadSupervisor(Supervisor):
             raise
         self._threads[index] = (thread, worker)
 
-    def _thread_main(self, index: int, worker: Worker, link_sock) -> None:
-        why = None
+    def _thread_main(self, index: int, worker: Worker, link_sock: socket.socket) -> None:
+        why: str | None = None
         _set_thread_context(True, index)
         link = PipeLink(link_sock)
         install_link(link, process_wide=False)
@@ -108,14 +109,16 @@ class ThreadSupervisor(Supervisor):
 
 def _abort_all(worker: Worker) -> None:
     for conn in list(worker.connections):
-        if conn.transport is not None:
-            conn.transport.abort()
+        conn.transport.abort()
     worker._set_stop()
 
 
 def _kick_main_thread() -> None:
     """Wake the supervisor's select() promptly when a worker thread ends."""
+    main = threading.main_thread().ident
+    if main is None:  # the main thread has not started: nothing is waiting in select()
+        return
     try:
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGCHLD)
+        signal.pthread_kill(main, signal.SIGCHLD)
     except (AttributeError, ProcessLookupError, OSError, ValueError):
         pass

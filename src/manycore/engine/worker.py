@@ -20,13 +20,12 @@ import logging
 import signal
 import time
 import traceback
-from collections.abc import Callable
 
 from .. import stats
 from ..context import ManycoreError
 from ..loop import new_event_loop
 from ..protocol import GuardedProtocolAdapter, ProtocolAdapter
-from ..registry import ClientSpec, Registration
+from ..registry import ClientSpec, Hook, Registration
 from ..shared import GlobalsGuard
 from ..work import call_from_main_thread, shutdown_work_pools
 from .acceptor import Acceptor
@@ -64,7 +63,8 @@ class Worker:
     def __init__(self, index: int, plan: Plan) -> None:
         self.index = index
         self.plan = plan
-        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        # Only request_stop() can come before run() makes the loop, and it checks for None.
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # until run()
         self.connections: set[ProtocolAdapter] = set()
         self.state = WorkerState.STARTING
         self.guard = GlobalsGuard(plan.guard_modules) if plan.guard_modules else None
@@ -124,8 +124,8 @@ class Worker:
     # ------------------------------------------------------------ internals
 
     async def _serve(self) -> None:
-        self._stop_event = asyncio.Event()
-        if not await self._start_hooks_or_stop():
+        stop = self._stop_event = asyncio.Event()
+        if not await self._start_hooks_or_stop(stop):
             self.state = WorkerState.STOPPED
             return
         servers = await self._listen()
@@ -134,7 +134,7 @@ class Worker:
         self._publish_stats()
         try:
             if servers or self._clients_open:
-                await self._stop_event.wait()
+                await stop.wait()
             await self._drain(servers)
         finally:
             if self._stats_timer is not None:
@@ -147,12 +147,12 @@ class Worker:
             self._publish_stats_once()
             self.state = WorkerState.STOPPED
 
-    async def _start_hooks_or_stop(self) -> bool:
+    async def _start_hooks_or_stop(self, stop_event: asyncio.Event) -> bool:
         """Run the start hooks; False if asked to stop first (a hook may never return)."""
         if not self.plan.start_hooks:
             return True
         hooks = self.loop.create_task(self._run_start_hooks())
-        stop = self.loop.create_task(self._stop_event.wait())
+        stop = self.loop.create_task(stop_event.wait())
         await asyncio.wait({hooks, stop}, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
         if not hooks.done():
@@ -172,9 +172,9 @@ class Worker:
                 _tell_main("start-failed", self.index, message, hook_traceback(exc))
                 raise StartHookFailed(message) from exc
 
-    async def _listen(self) -> list:
+    async def _listen(self) -> list[Acceptor | asyncio.Server]:
         """Serve every server registration on its listening socket (shared by all workers)."""
-        servers = []
+        servers: list[Acceptor | asyncio.Server] = []
         adapter = GuardedProtocolAdapter if self.guard is not None else ProtocolAdapter
         # asyncio's own loop mishandles running out of descriptors; uvloop does not.
         on_asyncio = isinstance(self.loop, asyncio.selector_events.BaseSelectorEventLoop)
@@ -220,7 +220,7 @@ class Worker:
         if self._clients_open == 0 and not has_servers:
             self._set_stop()
 
-    async def _drain(self, servers: list) -> None:
+    async def _drain(self, servers: list[Acceptor | asyncio.Server]) -> None:
         self.state = WorkerState.DRAINING
         for server in servers:
             server.close()
@@ -237,8 +237,7 @@ class Worker:
                     conn.shutdown()
             await asyncio.sleep(0.02)
         for conn in list(self.connections):
-            if conn.transport is not None:
-                conn.transport.abort()
+            conn.transport.abort()
         for server in servers:
             await server.wait_closed()
         await asyncio.sleep(0)  # let connection_lost callbacks run
@@ -280,7 +279,7 @@ def _tell_main(event: str, index: int, detail: str = "", trace: str = "") -> Non
         log.debug("could not tell the main context that worker %d is %s", index, event)
 
 
-async def _call_hook(hook: Callable) -> None:
+async def _call_hook(hook: Hook) -> None:
     result = hook()
     if inspect.isawaitable(result):
         await result
