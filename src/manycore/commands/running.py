@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from ..engine import run
@@ -24,4 +25,9 @@ def configure_logging(level: str = "INFO") -> None:
 def run_until_stopped(settings: RunSettings) -> None:
     """Serve what is registered until SIGTERM/SIGINT, then say so, the same for every command."""
     run(**settings.run_kwargs())
+    # The server has stopped and the process is ending: a second SIGTERM or Ctrl-C (a
+    # supervisor that repeats its signal, an impatient operator) must not turn a clean
+    # exit into death by signal now that the engine's handlers are gone.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, signal.SIG_IGN)
     print(STOPPED_MESSAGE, file=sys.stderr, flush=True)
