@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("marisa_trie")
 pytest.importorskip("mwparserfromhell")
 
-from manycore.apps.wiki import WikiIndex, build_index, fulltext
+from manycore.apps.wiki import WikiIndex, build_index, fulltext, fulltext_open
 from manycore.apps.wiki.fulltext import QueryError, plain_words, snippet
 from manycore.apps.wiki.fulltext_sqlite import to_match
 from manycore.testing import ServerProcess
@@ -277,10 +277,10 @@ def test_build_with_an_engine_this_python_lacks_is_one_clear_error(tmp_path, mon
 
 def test_an_index_built_with_tantivy_served_without_it_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(fulltext, "importable", lambda module: False)
-    found = fulltext.open_fulltext(tmp_path, {"engine": "tantivy"})
-    assert isinstance(found, fulltext.Unavailable)
+    found = fulltext_open.open_fulltext(tmp_path, {"engine": "tantivy"})
+    assert isinstance(found, fulltext_open.Unavailable)
     assert "--fulltext-engine sqlite" in found.reason and "pip install tantivy" in found.reason
-    missing = fulltext.open_fulltext(tmp_path, None)
+    missing = fulltext_open.open_fulltext(tmp_path, None)
     assert "manycore wiki build DUMP --fulltext" in missing.reason
 
 

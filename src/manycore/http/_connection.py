@@ -33,7 +33,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..stats import worker_counters
 from . import _json
@@ -53,12 +53,10 @@ from ._response import (
     http_error_response,
     render,
 )
+from ._routing import Router
 from ._stats import log_access_line
 from ._stream import StreamResponse, pump_stream
 from ._timeouts import Timeouts
-
-if TYPE_CHECKING:
-    from ._server import HttpServer
 
 __all__ = ["HttpConnection"]
 
@@ -68,6 +66,27 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _SLICE = 16 * 1024  # reads longer than this are parsed a slice at a time
 _JSON = "application/json"
 _LINGER = 1.0  # seconds to keep reading (and discarding) after an error answer
+
+
+class ServedApp(Protocol):
+    """What a connection reads from the application instance it serves (an ``HttpServer``).
+
+    Spelled out here so the connection needs nothing from the module that defines the
+    server class, which builds on the connection.
+    """
+
+    _router: Router
+    max_body_size: int
+    max_head_size: int
+    max_url_length: int
+    max_header_count: int
+    header_timeout: float
+    body_timeout: float
+    keepalive_timeout: float
+    send_timeout: float
+    max_pipeline: int
+    write_buffer_limit: int
+    access_log: bool
 
 
 class _Slot:
@@ -85,7 +104,7 @@ class _Slot:
 
 
 class HttpConnection(FlowControl, Timeouts):
-    """The per-connection HTTP state behind an :class:`HttpServer` instance."""
+    """The per-connection HTTP state behind an ``HttpServer`` instance."""
 
     __slots__ = (
         "_time",
@@ -124,7 +143,7 @@ class HttpConnection(FlowControl, Timeouts):
         "write_buffer_limit",
     )
 
-    def __init__(self, app: HttpServer) -> None:
+    def __init__(self, app: ServedApp) -> None:
         self.app = app
         cls = type(app)
         self.router = cls._router

@@ -36,7 +36,7 @@ from ._clock import head_cache
 from ._errors import HTTPError, StaticDirectoryError
 from ._head_builder import CLOSE, HeaderBlock, build_head, field_line, header_block
 from ._ranges import Unsatisfiable, content_range, multipart_layout, parse_range
-from ._response import Response, error_response
+from ._response import Response, error_response, render
 
 if TYPE_CHECKING:
     from ._request import Request
@@ -315,11 +315,12 @@ def _head(
 
 
 def _plain(response: Response, mode: int) -> tuple[list, int]:
-    from ._response import render
-
     out: list = []
     mode = render(out, response, mode, False)
     return out, mode
+
+
+Response.file_class = FileResponse
 
 
 # ------------------------------------------------------------------ static mounts

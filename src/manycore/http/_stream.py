@@ -67,6 +67,9 @@ class StreamResponse(Response):
         return build_head(self.status, content_type, mode, extra, chunked=chunked), mode
 
 
+Response.stream_class = StreamResponse
+
+
 def _as_bytes(chunk: Any) -> bytes:
     if type(chunk) is bytes:
         return chunk

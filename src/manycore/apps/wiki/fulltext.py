@@ -24,8 +24,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from html import escape, unescape
-from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 __all__ = [
     "ENGINES",
@@ -33,7 +32,6 @@ __all__ = [
     "FullTextHit",
     "QueryError",
     "default_engine",
-    "open_fulltext",
     "plain_words",
     "query_words",
     "snippet",
@@ -159,36 +157,6 @@ def importable(module: str) -> bool:
     except ImportError:
         return False
     return True
-
-
-class Unavailable(NamedTuple):
-    """Why an index's full text cannot be searched here (said in /fulltext's 404)."""
-
-    reason: str
-
-
-def open_fulltext(directory: Path, figures: dict[str, Any] | None) -> FullText | Unavailable:
-    """The index's full text, opened lazily per worker by its engine's module."""
-    if not figures:
-        return Unavailable(
-            "this index has no full-text search; rebuild it with: "
-            f"manycore wiki build DUMP --fulltext -o {directory}"
-        )
-    engine = figures.get("engine", "sqlite")
-    if engine == "tantivy":
-        if not importable("tantivy"):
-            return Unavailable(
-                "this index's full text was built with tantivy, which this Python cannot "
-                "load (free-threaded builds cannot; elsewhere: pip install tantivy); or rebuild "
-                "it with: manycore wiki build DUMP --fulltext --fulltext-engine sqlite "
-                f"-o {directory}"
-            )
-        from .fulltext_tantivy import TantivyFullText
-
-        return TantivyFullText(directory)
-    from .fulltext_sqlite import SqliteFullText
-
-    return SqliteFullText(directory)
 
 
 def snippet(wikitext: str, words: list[str], size: int = SNIPPET_WORDS) -> str:

@@ -35,7 +35,8 @@ import numpy as np
 
 from . import keys, layout
 from .errors import IndexFormatError
-from .fulltext import FullText, Unavailable, open_fulltext
+from .fulltext import FullText
+from .fulltext_open import Unavailable, open_fulltext
 from .pages import PageSource, open_source
 
 __all__ = ["Hit", "HitJson", "WikiIndex"]
