@@ -42,6 +42,7 @@ from ._errors import HTTPError, RemoteProtocolError
 from ._files import FilePart, FileResponse
 from ._flow import FlowControl
 from ._heads import HeadTrackingError
+from ._modes import BIG_BODY, BIG_FILE, NO_BIG_OUTPUT, ConnectionMode
 from ._parser import PauseParsing, RequestReader, StopParsing
 from ._request import Request, _origin_form
 from ._response import (
@@ -94,7 +95,7 @@ class _Slot:
 
     __slots__ = ("items", "mode", "ready", "request", "stream", "task")
 
-    def __init__(self, request: Request | None, mode: int) -> None:
+    def __init__(self, request: Request | None, mode: ConnectionMode) -> None:
         self.request = request
         self.mode = mode
         self.ready = False
@@ -164,7 +165,7 @@ class HttpConnection(FlowControl, Timeouts):
         self.closed = False
         self.paused = False
         self.held: bytes | None = None  # input kept while reading is paused
-        self.big_output = 0  # 1: a large body went out in this read, 2: a file did
+        self.big_output = NO_BIG_OUTPUT
         self.unchecked = 0  # answers returned since the write buffer was last looked at
         self.head_started: float | None = None
         self.body_started: float | None = None
@@ -256,12 +257,12 @@ class HttpConnection(FlowControl, Timeouts):
                     return output
             self.unchecked = 0
             transport.write(output)
-            sent_file = self.big_output == 2
-            self.big_output = 0
+            sent_file = self.big_output is BIG_FILE
+            self.big_output = NO_BIG_OUTPUT
             self._check_output(sent_file)
         elif self.big_output:  # a file went out and nothing after it
-            sent_file = self.big_output == 2
-            self.big_output = 0
+            sent_file = self.big_output is BIG_FILE
+            self.big_output = NO_BIG_OUTPUT
             self._check_output(sent_file)
         held = reader.held  # type: ignore[union-attr]
         if held:
@@ -308,7 +309,7 @@ class HttpConnection(FlowControl, Timeouts):
         return bool(self.reader and self.reader.in_message)
 
     # ================================================================ requests
-    def _deliver(self, request: Request, mode: int) -> None:
+    def _deliver(self, request: Request, mode: ConnectionMode) -> None:
         """Called by the reader, during parsing, for each complete request.
 
         The hot path is written out here: a static route, a sync handler, and a 200
@@ -340,7 +341,7 @@ class HttpConnection(FlowControl, Timeouts):
             raise
         except Exception as exc:
             result = self._handler_failed(request, entry, exc)
-        if mode or not self.inline:  # closing, output queued, or access log on
+        if mode is CLOSE or not self.inline:  # closing, output queued, or access log on
             self._answer(request, result, mode)
             return
         kind = type(result)
@@ -372,7 +373,7 @@ class HttpConnection(FlowControl, Timeouts):
                 return
         self._answer(request, result, mode)
 
-    def _deliver_routed(self, request: Request, mode: int) -> None:
+    def _deliver_routed(self, request: Request, mode: ConnectionMode) -> None:
         """Full routing: queries, escapes, parameters, mounts, async handlers, 404/405."""
         method = request._method
         target = request.target
@@ -431,7 +432,7 @@ class HttpConnection(FlowControl, Timeouts):
             self.queue.append(slot)
 
     # ================================================================ answering
-    def _answer(self, request: Request, result: Any, mode: int) -> None:
+    def _answer(self, request: Request, result: Any, mode: ConnectionMode) -> None:
         """Render any handler result, inline or into a queue slot, in order."""
         if self.queue is None:
             items: list = []
@@ -457,7 +458,7 @@ class HttpConnection(FlowControl, Timeouts):
             raise StopParsing
 
     def _render(
-        self, items: list, request: Request, result: Any, mode: int
+        self, items: list, request: Request, result: Any, mode: ConnectionMode
     ) -> tuple[int, StreamResponse | None]:
         """Append a result's bytes and FileParts to ``items``; return (mode, stream or None)."""
         head_only = request._method == b"HEAD"
@@ -505,14 +506,14 @@ class HttpConnection(FlowControl, Timeouts):
         for item in items:
             if type(item) is bytes:
                 if len(item) > 65536 and not self.big_output:
-                    self.big_output = 1
+                    self.big_output = BIG_BODY
                 out.append(item)
             else:
                 self._send_file(out, item)
 
     def _send_file(self, acc: list, part: FilePart) -> None:
         """Send what ``acc`` holds, then the file range, keeping order; empties ``acc``."""
-        self.big_output = 2
+        self.big_output = BIG_FILE
         before = b"".join(acc)
         try:
             self.transport.sendfile_ranged(before, part.path, b"", part.offset, part.nbytes)
@@ -528,7 +529,9 @@ class HttpConnection(FlowControl, Timeouts):
         acc.clear()
 
     # ================================================================ async handlers and the queue
-    def _start_async(self, entry: Any, request: Request, params: dict | None, mode: int) -> None:
+    def _start_async(
+        self, entry: Any, request: Request, params: dict | None, mode: ConnectionMode
+    ) -> None:
         slot = _Slot(request, mode)
         if self.queue is None:
             self._set_queue(deque())
@@ -614,8 +617,8 @@ class HttpConnection(FlowControl, Timeouts):
             if self.closing:
                 self._close_after_output()
                 return
-        sent_file = self.big_output == 2
-        self.big_output = 0
+        sent_file = self.big_output is BIG_FILE
+        self.big_output = NO_BIG_OUTPUT
         self._check_output(sent_file)
         if self.paused:
             self._resume_reading()

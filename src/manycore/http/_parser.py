@@ -55,6 +55,7 @@ from ._heads import (
     head_end,
     request_version,
 )
+from ._modes import CLOSE, KEEP
 from ._request import Request
 
 __all__ = ["PauseParsing", "RequestReader", "StopParsing"]
@@ -421,8 +422,7 @@ class RequestReader:
         request._method = method
         request.target = url
         request.transport = self.transport
-        # The connection mode: KEEP (0) or CLOSE (1).
-        self._deliver(request, close or not parser.should_keep_alive())
+        self._deliver(request, CLOSE if close or not parser.should_keep_alive() else KEEP)
 
     # ------------------------------------------------------------------ slow paths
     def _check_fast_request(self, request: Request, url: bytes) -> None:

@@ -31,6 +31,7 @@ from ._head_builder import (
     head_prefix,
     header_block,
 )
+from ._modes import ConnectionMode
 
 if TYPE_CHECKING:
     import os
@@ -174,8 +175,8 @@ def _body_bytes(resp: Response) -> tuple[bytes, str | None]:
 
 
 def render(
-    out: list, resp: Response, mode: int, head_only: bool, cache: HeadCache | None = None
-) -> int:
+    out: list, resp: Response, mode: ConnectionMode, head_only: bool, cache: HeadCache | None = None
+) -> ConnectionMode:
     """Append the bytes of ``resp`` to ``out``; returns the connection mode actually used.
 
     ``cache``: the caller's fresh head cache, if it has one at hand (saves finding it).
