@@ -43,7 +43,7 @@ from ._files import FilePart, FileResponse
 from ._flow import FlowControl
 from ._heads import HeadTrackingError
 from ._modes import BIG_BODY, BIG_FILE, NO_BIG_OUTPUT, ConnectionMode
-from ._parser import PauseParsing, RequestReader, StopParsing
+from ._parser import RequestReader
 from ._request import Request, _origin_form
 from ._response import (
     CLOSE,
@@ -55,6 +55,7 @@ from ._response import (
     render,
 )
 from ._routing import Router
+from ._signals import PauseParsing, StopParsing
 from ._stats import log_access_line
 from ._stream import StreamResponse, pump_stream
 from ._timeouts import Timeouts

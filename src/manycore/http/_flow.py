@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._modes import BIG_FILE, BigOutput
-from ._parser import PauseParsing
+from ._signals import PauseParsing
 
 __all__ = ["FlowControl"]
 

@@ -5,6 +5,8 @@ requests, in order, to the ``deliver`` callback, or raises
 :class:`RemoteProtocolError` carrying the status to answer with (400, 413,
 414, 417, 431, 501, 505).  Any input, split in any way, does one of the two.
 After an error the reader is finished: the connection answers and closes.
+``deliver`` may stop the reader at a message boundary by raising one of the
+signals in :mod:`._signals` (closing, or pausing with the rest ``held``).
 
 Strategy.  llhttp does all framing and validation (request line, header
 syntax, Content-Length vs Transfer-Encoding, chunked framing) in strict mode,
@@ -57,20 +59,13 @@ from ._heads import (
 )
 from ._modes import CLOSE, KEEP
 from ._request import Request
+from ._signals import PauseParsing, StopParsing
 
-__all__ = ["PauseParsing", "RequestReader", "StopParsing"]
+__all__ = ["RequestReader"]
 
 _new = object.__new__
 _TOKEN_CHARS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")
 _MAX_METHOD = 32  # longer tokens are not taken for a method name
-
-
-class StopParsing(Exception):
-    """Raised by ``deliver`` to stop at a message boundary (the connection is closing)."""
-
-
-class PauseParsing(Exception):
-    """Raised by ``deliver`` to stop at a message boundary and keep the rest (``held``)."""
 
 
 class RequestReader:
@@ -193,6 +188,7 @@ class RequestReader:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
+            # A callback raised: its exception is the context (see _signals).
             cause = exc.__context__
             if isinstance(cause, PauseParsing):
                 self._paused_at_boundary(data)
