@@ -372,11 +372,11 @@ class RequestReader:
         request = _new(Request)
         self.delivered += 1
         if self.in_message:
-            close = self._complete_slow_request(request, url)
+            mode = CLOSE if self._complete_slow_request(request, url) else KEEP
         else:
             # The fast path: where the head starts, and where it ends when that comes
             # cheaply; a handler that reads the head has it sliced out then.
-            close = False
+            mode = KEEP
             data = self._data
             last = self._last
             if last is None:
@@ -418,7 +418,7 @@ class RequestReader:
         request._method = method
         request.target = url
         request.transport = self.transport
-        self._deliver(request, CLOSE if close or not parser.should_keep_alive() else KEEP)
+        self._deliver(request, mode if parser.should_keep_alive() else CLOSE)
 
     # ------------------------------------------------------------------ slow paths
     def _check_fast_request(self, request: Request, url: bytes) -> None:
