@@ -35,8 +35,9 @@ from ._beneath import FILE_FLAGS, OpenedFile, open_beneath
 from ._clock import head_cache
 from ._errors import HTTPError, StaticDirectoryError
 from ._head_builder import CLOSE, HeaderBlock, build_head, field_line, header_block
+from ._modes import ConnectionMode
 from ._ranges import Unsatisfiable, content_range, multipart_layout, parse_range
-from ._response import Response, error_response
+from ._response import Response, error_response, render
 
 if TYPE_CHECKING:
     from ._request import Request
@@ -168,7 +169,9 @@ class FileResponse(Response):
     def __repr__(self) -> str:
         return f"<FileResponse {self.path!r}>"
 
-    def prepare(self, request: Request, mode: int, head_only: bool) -> tuple[list, int]:
+    def prepare(
+        self, request: Request, mode: ConnectionMode, head_only: bool
+    ) -> tuple[list, ConnectionMode]:
         """Decide the answer for ``request``: a list of bytes and FileParts, and the mode."""
         path = self.path
         try:
@@ -306,7 +309,7 @@ def _head(
     content_type: str | None,
     lines: list[bytes],
     extra: HeaderBlock | None,
-    mode: int,
+    mode: ConnectionMode,
     length: int | None,
 ) -> bytes:
     """A file response head: the common head, then the file's own fields."""
@@ -314,12 +317,13 @@ def _head(
     return build_head(status, content_type, mode, extra, lines, length, cacheable=cacheable)
 
 
-def _plain(response: Response, mode: int) -> tuple[list, int]:
-    from ._response import render
-
+def _plain(response: Response, mode: ConnectionMode) -> tuple[list, ConnectionMode]:
     out: list = []
     mode = render(out, response, mode, False)
     return out, mode
+
+
+Response.file_class = FileResponse
 
 
 # ------------------------------------------------------------------ static mounts

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._parser import PauseParsing
+from ._modes import BIG_FILE, BigOutput
+from ._signals import PauseParsing
 
 __all__ = ["FlowControl"]
 
@@ -34,7 +35,7 @@ class FlowControl:
     paused: bool
     closing: bool
     closed: bool
-    big_output: int
+    big_output: BigOutput
     max_pipeline: int
     write_buffer_limit: int
     send_timeout: float
@@ -60,7 +61,7 @@ class FlowControl:
         """After a large answer or a file: is output over the bounds?"""
         if self.closing:
             return False
-        return self._over_limits() or (self.big_output == 2 and self._output_busy())
+        return self._over_limits() or (self.big_output is BIG_FILE and self._output_busy())
 
     def _output_busy(self) -> bool:
         transport = self.transport

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from ._clock import HeadCache, head_cache
 from ._errors import LocalProtocolError
+from ._modes import CLOSE, KEEP, ConnectionMode
 
 __all__ = [
     "CLOSE",
@@ -37,11 +38,6 @@ __all__ = [
     "status_line",
 ]
 
-# Connection modes: how the response ends its head.  A persistent connection says
-# "keep-alive" explicitly (as nginx does): HTTP/1.0 clients need it, HTTP/1.1 ones
-# ignore it, and the fast path then never needs the request's version.
-KEEP = 0  # "Connection: keep-alive": more requests may follow
-CLOSE = 1  # "Connection: close": the server closes after this response
 
 SERVER = b"manycore"
 CONNECTION_LINES = (b"Connection: keep-alive\r\n", b"Connection: close\r\n")
@@ -149,7 +145,7 @@ def header_block(
 
 
 def head_prefix(
-    status: int, content_type: str | None, mode: int, cache: HeadCache | None = None
+    status: int, content_type: str | None, mode: ConnectionMode, cache: HeadCache | None = None
 ) -> bytes:
     """Status line, Server, Date, Content-Type and Connection, ready for Content-Length.
 
@@ -175,7 +171,7 @@ def head_prefix(
 def build_head(
     status: int,
     content_type: str | None,
-    mode: int,
+    mode: ConnectionMode,
     extra: HeaderBlock | None = None,
     lines: Sequence[bytes] = (),
     length: int | None = None,

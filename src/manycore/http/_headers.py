@@ -19,7 +19,6 @@ from ._errors import HTTPError
 __all__ = ["Headers", "MultiDict", "QueryParams", "parse_fields"]
 
 T = TypeVar("T")
-_MISSING = object()
 
 
 class MultiDict:

@@ -5,6 +5,8 @@ requests, in order, to the ``deliver`` callback, or raises
 :class:`RemoteProtocolError` carrying the status to answer with (400, 413,
 414, 417, 431, 501, 505).  Any input, split in any way, does one of the two.
 After an error the reader is finished: the connection answers and closes.
+``deliver`` may stop the reader at a message boundary by raising one of the
+signals in :mod:`._signals` (closing, or pausing with the rest ``held``).
 
 Strategy.  llhttp does all framing and validation (request line, header
 syntax, Content-Length vs Transfer-Encoding, chunked framing) in strict mode,
@@ -55,21 +57,15 @@ from ._heads import (
     head_end,
     request_version,
 )
+from ._modes import CLOSE, KEEP
 from ._request import Request
+from ._signals import PauseParsing, StopParsing
 
-__all__ = ["PauseParsing", "RequestReader", "StopParsing"]
+__all__ = ["RequestReader"]
 
 _new = object.__new__
 _TOKEN_CHARS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")
 _MAX_METHOD = 32  # longer tokens are not taken for a method name
-
-
-class StopParsing(Exception):
-    """Raised by ``deliver`` to stop at a message boundary (the connection is closing)."""
-
-
-class PauseParsing(Exception):
-    """Raised by ``deliver`` to stop at a message boundary and keep the rest (``held``)."""
 
 
 class RequestReader:
@@ -192,6 +188,7 @@ class RequestReader:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
+            # A callback raised: its exception is the context (see _signals).
             cause = exc.__context__
             if isinstance(cause, PauseParsing):
                 self._paused_at_boundary(data)
@@ -375,11 +372,11 @@ class RequestReader:
         request = _new(Request)
         self.delivered += 1
         if self.in_message:
-            close = self._complete_slow_request(request, url)
+            mode = CLOSE if self._complete_slow_request(request, url) else KEEP
         else:
             # The fast path: where the head starts, and where it ends when that comes
             # cheaply; a handler that reads the head has it sliced out then.
-            close = False
+            mode = KEEP
             data = self._data
             last = self._last
             if last is None:
@@ -421,8 +418,7 @@ class RequestReader:
         request._method = method
         request.target = url
         request.transport = self.transport
-        # The connection mode: KEEP (0) or CLOSE (1).
-        self._deliver(request, close or not parser.should_keep_alive())
+        self._deliver(request, mode if parser.should_keep_alive() else CLOSE)
 
     # ------------------------------------------------------------------ slow paths
     def _check_fast_request(self, request: Request, url: bytes) -> None:

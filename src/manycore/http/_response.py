@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import http
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import _json
 from ._clock import HeadCache
@@ -31,6 +31,7 @@ from ._head_builder import (
     head_prefix,
     header_block,
 )
+from ._modes import ConnectionMode
 
 if TYPE_CHECKING:
     import os
@@ -54,6 +55,12 @@ class Response:
     """
 
     __slots__ = ("body", "content_type", "headers", "status")
+
+    # The subclasses :meth:`file` and :meth:`stream` build.  Each module that defines one
+    # sets it here when it loads (the package imports both), so this base class needs
+    # neither module and they can build on it.
+    file_class: ClassVar[Any]
+    stream_class: ClassVar[Any]
 
     def __init__(
         self,
@@ -122,9 +129,7 @@ class Response:
         serve that slice of the file as if it were the whole entity (ranges apply
         within it), e.g. one page of a large dump.
         """
-        from ._files import FileResponse
-
-        return FileResponse(
+        return Response.file_class(
             path,
             content_type=content_type,
             filename=filename,
@@ -146,9 +151,7 @@ class Response:
         The server waits for the client to read before asking for the next chunk, so a
         slow client never makes it buffer the whole response.
         """
-        from ._stream import StreamResponse
-
-        return StreamResponse(chunks, status, headers, content_type)
+        return Response.stream_class(chunks, status, headers, content_type)
 
 
 def _body_bytes(resp: Response) -> tuple[bytes, str | None]:
@@ -172,8 +175,8 @@ def _body_bytes(resp: Response) -> tuple[bytes, str | None]:
 
 
 def render(
-    out: list, resp: Response, mode: int, head_only: bool, cache: HeadCache | None = None
-) -> int:
+    out: list, resp: Response, mode: ConnectionMode, head_only: bool, cache: HeadCache | None = None
+) -> ConnectionMode:
     """Append the bytes of ``resp`` to ``out``; returns the connection mode actually used.
 
     ``cache``: the caller's fresh head cache, if it has one at hand (saves finding it).

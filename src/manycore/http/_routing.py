@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from ._errors import HTTPError
+from ._files import StaticFiles
 
 __all__ = ["Route", "Router", "build_router", "route"]
 
@@ -238,8 +239,6 @@ def build_router(cls: type) -> Router:
     (decorated or not) keeps the route and changes the code; decorating the
     override replaces the base's routes for that name.
     """
-    from ._files import StaticFiles
-
     specs: dict[str, tuple[RouteSpec, ...]] = {}
     members: dict[str, Any] = {}
     for base in reversed(cls.__mro__):

@@ -19,6 +19,7 @@ from typing import Any
 
 from ._errors import LocalProtocolError
 from ._head_builder import CLOSE, NO_BODY_STATUSES, build_head, header_block
+from ._modes import ConnectionMode
 from ._response import Response
 
 __all__ = ["StreamResponse", "pump_stream"]
@@ -58,13 +59,16 @@ class StreamResponse(Response):
     def __repr__(self) -> str:
         return f"<StreamResponse {self.status}>"
 
-    def head(self, mode: int, chunked: bool) -> tuple[bytes, int]:
+    def head(self, mode: ConnectionMode, chunked: bool) -> tuple[bytes, ConnectionMode]:
         """The response head; HTTP/1.0 (no chunked coding) forces a close at the end."""
         extra = header_block(self.headers)
         if not chunked or (extra is not None and extra.close):
             mode = CLOSE
         content_type = self.content_type or None
         return build_head(self.status, content_type, mode, extra, chunked=chunked), mode
+
+
+Response.stream_class = StreamResponse
 
 
 def _as_bytes(chunk: Any) -> bytes:
