@@ -104,7 +104,7 @@ def test_injected_header_lines_are_a_500_and_never_sent(server, target):
     (status, _, _), (next_status, _, next_body) = split_responses(data)
     assert status == 500
     assert (next_status, next_body) == (200, b"fine")  # the connection and worker go on
-    assert "CR, LF or NUL" in server.log()
+    server.wait_for_log("CR, LF or NUL")
 
 
 # ------------------------------------------------------------------ the builder itself

@@ -383,6 +383,19 @@ class ServerProcess:
     def log(self) -> str:
         return "".join(self.output)
 
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
+        """The log once it contains ``text``; AssertionError with the log after ``timeout``.
+
+        A worker's log line can reach the pipe after its answer reached the client, so a
+        test that looks for it waits for it rather than reading the log at once.
+        """
+        deadline = time.monotonic() + timeout
+        while text not in (log := self.log()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the server's log after {timeout} s:\n{log}")
+            time.sleep(0.02)
+        return log
+
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
