@@ -487,13 +487,14 @@ class HttpConnection(FlowControl, Timeouts):
             if isinstance(result, Response):
                 kind = type(result)
                 if kind is FileResponse:
+                    # kind is type(result): mypy narrows by type(result), not by a name for it.
                     parts, mode = result.prepare(request, mode, head_only)  # type: ignore[attr-defined]
                     items += parts
                     self._log_access(request, parts)
                     return mode, None
                 if kind is StreamResponse:
                     self._log_access(request, None, result.status)
-                    return mode, result  # type: ignore[return-value]
+                    return mode, result  # type: ignore[return-value]  # as above
                 start = len(items)
                 mode = render(items, result, mode, head_only, self.cache)
             elif isinstance(result, bytes | bytearray | memoryview | str):
@@ -563,35 +564,36 @@ class HttpConnection(FlowControl, Timeouts):
         queue.append(slot)
         coro = self._call_handler(entry, request, params)
         if isinstance(coro, Response):  # calling it raised: the answer is ready
-            self._finish_slot(slot, coro)
+            self._finish_slot(slot, request, coro)
             return
         if self.loop is None:
             coro.close()
-            self._finish_slot(slot, self._handler_failed(request, entry, _NO_LOOP))
+            self._finish_slot(slot, request, self._handler_failed(request, entry, _NO_LOOP))
             return
-        slot.task = self.loop.create_task(self._run_async(slot, coro, entry))
+        slot.task = self.loop.create_task(self._run_async(slot, request, coro, entry))
         self._check_pipeline()
         if mode == CLOSE:
             self.closing = True
             raise StopParsing
 
-    async def _run_async(self, slot: _Slot, coro: Any, entry: Any) -> None:
+    async def _run_async(self, slot: _Slot, request: Request, coro: Any, entry: Any) -> None:
         try:
             result = await coro
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            result = self._failure_response(slot.request, entry, exc)  # type: ignore[arg-type]
+            result = self._failure_response(request, entry, exc)
         if self.closed:
             return
-        self._finish_slot(slot, result)
+        self._finish_slot(slot, request, result)
 
-    def _finish_slot(self, slot: _Slot, result: Any) -> None:
+    def _finish_slot(self, slot: _Slot, request: Request, result: Any) -> None:
+        """``request``: the slot's own (a request slot, never a 100 Continue one)."""
         now = self._time()
         if now >= self.cache.expires:
             self.cache.refresh(now)
         slot.task = None
-        slot.mode, slot.stream = self._render(slot.items, slot.request, result, slot.mode)  # type: ignore[arg-type]
+        slot.mode, slot.stream = self._render(slot.items, request, result, slot.mode)
         if slot.mode == CLOSE:
             self.closing = True
         slot.ready = True
@@ -665,7 +667,7 @@ class HttpConnection(FlowControl, Timeouts):
             head, slot.mode = stream.head(slot.mode, chunked)
         except Exception as exc:  # e.g. a header with a newline: nothing sent yet
             slot.task = None
-            self._finish_slot(slot, self._handler_failed(request, "Response.stream", exc))
+            self._finish_slot(slot, request, self._handler_failed(request, "Response.stream", exc))
             return
         transport.write(head)
         ok = await pump_stream(
