@@ -18,6 +18,10 @@ from __future__ import annotations
 import threading
 import time
 from email.utils import formatdate
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._modes import ConnectionMode
 
 __all__ = ["HeadCache", "head_cache"]
 
@@ -43,7 +47,7 @@ class HeadCache:
         self.http_date = ""
         self.expires = 0.0  # monotonic time at which date_line goes stale
         # (status, content_type, mode) -> head up to and including "Content-Length: "
-        self.prefixes: dict[tuple, bytes] = {}
+        self.prefixes: dict[tuple[int, str | None, ConnectionMode], bytes] = {}
         # the commonest key, (200, content_type, KEEP), in a dict of its own
         self.ok_prefixes: dict[str, bytes] = {}
         # content_type -> small body -> the whole 200 response
@@ -69,7 +73,12 @@ class HeadCache:
             self.refresh(now)
         return self
 
-    def store_prefix(self, key: tuple, prefix: bytes, ok_content_type: str | None) -> None:
+    def store_prefix(
+        self,
+        key: tuple[int, str | None, ConnectionMode],
+        prefix: bytes,
+        ok_content_type: str | None,
+    ) -> None:
         if len(self.prefixes) < _MAX_PREFIXES:
             self.prefixes[key] = prefix
             if ok_content_type is not None:
@@ -101,7 +110,8 @@ _local = threading.local()
 def head_cache() -> HeadCache:
     """The calling parallel context's cache (made on first use)."""
     try:
-        return _local.cache
+        cache: HeadCache = _local.cache
+        return cache
     except AttributeError:
         cache = _local.cache = HeadCache()
         return cache

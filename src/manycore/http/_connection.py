@@ -33,7 +33,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from ..stats import worker_counters
 from . import _json
@@ -77,18 +77,20 @@ class ServedApp(Protocol):
     server class, which builds on the connection.
     """
 
-    _router: Router
-    max_body_size: int
-    max_head_size: int
-    max_url_length: int
-    max_header_count: int
-    header_timeout: float
-    body_timeout: float
-    keepalive_timeout: float
-    send_timeout: float
-    max_pipeline: int
-    write_buffer_limit: int
-    access_log: bool
+    _router: ClassVar[Router]
+    max_body_size: ClassVar[int]
+    max_head_size: ClassVar[int]
+    max_url_length: ClassVar[int]
+    max_header_count: ClassVar[int]
+    header_timeout: ClassVar[float]
+    body_timeout: ClassVar[float]
+    body_grace: ClassVar[float]
+    body_min_rate: ClassVar[float]
+    keepalive_timeout: ClassVar[float]
+    send_timeout: ClassVar[float]
+    max_pipeline: ClassVar[int]
+    write_buffer_limit: ClassVar[int]
+    access_log: ClassVar[bool]
 
 
 class _Slot:
@@ -100,9 +102,9 @@ class _Slot:
         self.request = request
         self.mode = mode
         self.ready = False
-        self.items: list = []
+        self.items: list[bytes | FilePart] = []
         self.stream: StreamResponse | None = None
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
 
 
 class HttpConnection(FlowControl, Timeouts):
@@ -146,7 +148,7 @@ class HttpConnection(FlowControl, Timeouts):
     )
 
     def __init__(self, app: ServedApp) -> None:
-        self.app = app
+        self.app: ServedApp = app
         cls = type(app)
         self.router = cls._router
         self.static = cls._router.static
@@ -159,7 +161,7 @@ class HttpConnection(FlowControl, Timeouts):
         self.access_log = bool(cls.access_log)
         self.transport: Any = None
         self.reader: RequestReader | None = None
-        self.out: list = []
+        self.out: list[bytes] = []
         self.queue: deque[_Slot] | None = None
         self.inline = not self.access_log  # no queue and no access log: the hot path
         self.closing = False
@@ -174,15 +176,20 @@ class HttpConnection(FlowControl, Timeouts):
         self.linger_until: float | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.timer_when = 0.0
-        self.out_mark: tuple | None = None
+        self.out_mark: tuple[int, int | None, int | None] | None = None
         self.out_progress = 0.0
 
     # ================================================================ protocol callbacks
     def connection_made(self, transport: Any) -> None:
+        self._connect(transport)
+
+    def _connect(self, transport: Any) -> RequestReader:
+        """Set up the connection's state; returns the new reader."""
         self.transport = transport
         cls = type(self.app)
-        self.reader = RequestReader(
-            self._deliver,
+        self.reader = reader = RequestReader(
+            # The reader passes a ConnectionMode (an IntEnum); its annotation still says bool.
+            self._deliver,  # type: ignore[arg-type]
             transport,
             max_head_size=cls.max_head_size,
             max_url_length=cls.max_url_length,
@@ -205,6 +212,7 @@ class HttpConnection(FlowControl, Timeouts):
         if now >= cache.expires:
             cache.refresh(now)
         self._arm(now + self.header_timeout)
+        return reader
 
     def data_received(self, transport: Any, data: bytes) -> bytes | None:
         """Parse one read and answer what it completes, in one write.
@@ -215,8 +223,7 @@ class HttpConnection(FlowControl, Timeouts):
         """
         reader = self.reader
         if reader is None:  # fed without connection_made (an in-memory test)
-            self.connection_made(transport)
-            reader = self.reader
+            reader = self._connect(transport)
         if self.closing:
             return None  # answered and closing: later pipelined bytes are discarded
         if self.held is not None:  # reading is paused; a read may still be in flight
@@ -229,27 +236,27 @@ class HttpConnection(FlowControl, Timeouts):
         out = self.out
         try:
             if len(data) <= _SLICE:
-                reader.feed(data)  # type: ignore[union-attr]
+                reader.feed(data)
             else:
-                self._feed_slices(reader, data)  # type: ignore[arg-type]
+                self._feed_slices(reader, data)
         except RemoteProtocolError as exc:
             self._protocol_error(exc)
         except Exception as exc:  # a bug in this package: answer 500, log, close
             log.exception("internal error while handling a request")
             self._protocol_error(RemoteProtocolError(f"internal error ({type(exc).__name__})", 500))
-        delivered = reader.delivered  # type: ignore[union-attr]
+        delivered = reader.delivered
         if delivered:
             self.counters.requests += delivered
-            reader.delivered = 0  # type: ignore[union-attr]
-        if reader.in_message:  # type: ignore[union-attr]
-            self._track_partial(now, len(data), delivered)
+            reader.delivered = 0
+        if reader.in_message:
+            self._track_partial(reader, now, len(data), delivered)
         elif self.head_started is not None or self.body_started is not None:
             self.head_started = self.body_started = None
         n = len(out)
         if n:
             output = out[0] if n == 1 else b"".join(out)
             out.clear()
-            if not (self.big_output or self.closing or reader.held):  # type: ignore[union-attr]
+            if not (self.big_output or self.closing or reader.held):
                 # Small answers: let the core write them, and look at the write buffer
                 # (a client that pipelines without reading) every few hundred answers.
                 unchecked = self.unchecked + n
@@ -265,9 +272,9 @@ class HttpConnection(FlowControl, Timeouts):
             sent_file = self.big_output is BIG_FILE
             self.big_output = NO_BIG_OUTPUT
             self._check_output(sent_file)
-        held = reader.held  # type: ignore[union-attr]
+        held = reader.held
         if held:
-            reader.held = b""  # type: ignore[union-attr]
+            reader.held = b""
             self._hold(held)
         if self.closing and self.queue is None:
             self._close_after_output()
@@ -348,17 +355,17 @@ class HttpConnection(FlowControl, Timeouts):
         if kind is Response:
             if result.status == 200 and result.headers is None and method != b"HEAD":
                 body = result.body
-                responses = self.cache.ok_responses.get(result.content_type)  # type: ignore[arg-type]
+                responses = self.cache.ok_responses.get(result.content_type)
                 if responses is not None:
                     full = responses.get(body)
                     if full is not None:
                         self.out.append(full)
                         return
-                prefix = self.cache.ok_prefixes.get(result.content_type)  # type: ignore[arg-type]
+                prefix = self.cache.ok_prefixes.get(result.content_type)
                 if prefix is not None and type(body) is bytes and len(body) <= 16384:
                     full = b"%s%d\r\n\r\n%s" % (prefix, len(body), body)
                     if len(body) <= 256:
-                        self.cache.remember(result.content_type, body, full)  # type: ignore[arg-type]
+                        self.cache.remember(result.content_type, body, full)
                     self.out.append(full)
                     return
         elif (kind is dict or kind is list) and method != b"HEAD":
@@ -400,7 +407,7 @@ class HttpConnection(FlowControl, Timeouts):
         q = origin.find(b"?")
         return origin if q < 0 else origin[:q]
 
-    def _call_handler(self, entry: Any, request: Request, params: dict | None) -> Any:
+    def _call_handler(self, entry: Any, request: Request, params: dict[str, Any] | None) -> Any:
         """Call a handler; what it raises becomes the answer it stands for.
 
         For an ``async def`` handler this makes the coroutine; :meth:`_run_async`
@@ -445,7 +452,7 @@ class HttpConnection(FlowControl, Timeouts):
     def _answer(self, request: Request, result: Any, mode: ConnectionMode) -> None:
         """Render any handler result, inline or into a queue slot, in order."""
         if self.queue is None:
-            items: list = []
+            items: list[bytes | FilePart] = []
             mode, stream = self._render(items, request, result, mode)
             if stream is not None:
                 slot = _Slot(request, mode)
@@ -468,26 +475,33 @@ class HttpConnection(FlowControl, Timeouts):
             raise StopParsing
 
     def _render(
-        self, items: list, request: Request, result: Any, mode: ConnectionMode
-    ) -> tuple[int, StreamResponse | None]:
+        self,
+        items: list[bytes | FilePart],
+        request: Request,
+        result: Any,
+        mode: ConnectionMode,
+    ) -> tuple[ConnectionMode, StreamResponse | None]:
         """Append a result's bytes and FileParts to ``items``; return (mode, stream or None)."""
         head_only = request._method == b"HEAD"
         try:
             if isinstance(result, Response):
                 kind = type(result)
                 if kind is FileResponse:
+                    # kind is type(result): mypy narrows by type(result), not by a name for it.
                     parts, mode = result.prepare(request, mode, head_only)  # type: ignore[attr-defined]
                     items += parts
                     self._log_access(request, parts)
                     return mode, None
                 if kind is StreamResponse:
                     self._log_access(request, None, result.status)
-                    return mode, result  # type: ignore[return-value]
+                    return mode, result  # type: ignore[return-value]  # as above
                 start = len(items)
                 mode = render(items, result, mode, head_only, self.cache)
             elif isinstance(result, bytes | bytearray | memoryview | str):
                 start = len(items)
-                mode = render(items, Response(result), mode, head_only, self.cache)
+                # Response takes bytearray and memoryview bodies too (sent as bytes).
+                response = Response(result)  # type: ignore[arg-type]
+                mode = render(items, response, mode, head_only, self.cache)
             elif result is None:
                 start = len(items)
                 mode = render(items, Response(b"", 204), mode, head_only, self.cache)
@@ -510,7 +524,7 @@ class HttpConnection(FlowControl, Timeouts):
             self._log_access(request, items[start:])
         return mode, None
 
-    def _emit_inline(self, items: list) -> None:
+    def _emit_inline(self, items: list[bytes | FilePart]) -> None:
         """Put a rendered response into this read's output (files are sent at once)."""
         out = self.out
         for item in items:
@@ -518,10 +532,10 @@ class HttpConnection(FlowControl, Timeouts):
                 if len(item) > 65536 and not self.big_output:
                     self.big_output = BIG_BODY
                 out.append(item)
-            else:
-                self._send_file(out, item)
+            else:  # a FilePart: bytes are matched by exact type, which mypy cannot narrow out
+                self._send_file(out, item)  # type: ignore[arg-type]
 
-    def _send_file(self, acc: list, part: FilePart) -> None:
+    def _send_file(self, acc: list[bytes], part: FilePart) -> None:
         """Send what ``acc`` holds, then the file range, keeping order; empties ``acc``."""
         self.big_output = BIG_FILE
         before = b"".join(acc)
@@ -540,43 +554,46 @@ class HttpConnection(FlowControl, Timeouts):
 
     # ================================================================ async handlers and the queue
     def _start_async(
-        self, entry: Any, request: Request, params: dict | None, mode: ConnectionMode
+        self, entry: Any, request: Request, params: dict[str, Any] | None, mode: ConnectionMode
     ) -> None:
         slot = _Slot(request, mode)
-        if self.queue is None:
-            self._set_queue(deque())
-        self.queue.append(slot)
+        queue = self.queue
+        if queue is None:
+            queue = deque()
+            self._set_queue(queue)
+        queue.append(slot)
         coro = self._call_handler(entry, request, params)
         if isinstance(coro, Response):  # calling it raised: the answer is ready
-            self._finish_slot(slot, coro)
+            self._finish_slot(slot, request, coro)
             return
         if self.loop is None:
             coro.close()
-            self._finish_slot(slot, self._handler_failed(request, entry, _NO_LOOP))
+            self._finish_slot(slot, request, self._handler_failed(request, entry, _NO_LOOP))
             return
-        slot.task = self.loop.create_task(self._run_async(slot, coro, entry))
+        slot.task = self.loop.create_task(self._run_async(slot, request, coro, entry))
         self._check_pipeline()
         if mode == CLOSE:
             self.closing = True
             raise StopParsing
 
-    async def _run_async(self, slot: _Slot, coro: Any, entry: Any) -> None:
+    async def _run_async(self, slot: _Slot, request: Request, coro: Any, entry: Any) -> None:
         try:
             result = await coro
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            result = self._failure_response(slot.request, entry, exc)  # type: ignore[arg-type]
+            result = self._failure_response(request, entry, exc)
         if self.closed:
             return
-        self._finish_slot(slot, result)
+        self._finish_slot(slot, request, result)
 
-    def _finish_slot(self, slot: _Slot, result: Any) -> None:
+    def _finish_slot(self, slot: _Slot, request: Request, result: Any) -> None:
+        """``request``: the slot's own (a request slot, never a 100 Continue one)."""
         now = self._time()
         if now >= self.cache.expires:
             self.cache.refresh(now)
         slot.task = None
-        slot.mode, slot.stream = self._render(slot.items, slot.request, result, slot.mode)  # type: ignore[arg-type]
+        slot.mode, slot.stream = self._render(slot.items, request, result, slot.mode)
         if slot.mode == CLOSE:
             self.closing = True
         slot.ready = True
@@ -587,7 +604,7 @@ class HttpConnection(FlowControl, Timeouts):
         queue = self.queue
         if queue is None or self.closed:
             return
-        acc: list = []
+        acc: list[bytes] = []
         while queue:
             slot = queue[0]
             if not slot.ready:
@@ -595,8 +612,8 @@ class HttpConnection(FlowControl, Timeouts):
             for item in slot.items:
                 if type(item) is bytes:
                     acc.append(item)
-                else:
-                    self._send_file(acc, item)
+                else:  # a FilePart, as in _emit_inline
+                    self._send_file(acc, item)  # type: ignore[arg-type]
             slot.items = []
             if slot.stream is not None:
                 if acc:
@@ -650,7 +667,7 @@ class HttpConnection(FlowControl, Timeouts):
             head, slot.mode = stream.head(slot.mode, chunked)
         except Exception as exc:  # e.g. a header with a newline: nothing sent yet
             slot.task = None
-            self._finish_slot(slot, self._handler_failed(request, "Response.stream", exc))
+            self._finish_slot(slot, request, self._handler_failed(request, "Response.stream", exc))
             return
         transport.write(head)
         ok = await pump_stream(
@@ -676,7 +693,7 @@ class HttpConnection(FlowControl, Timeouts):
             log.debug("bad request from %s: %s", self.transport.peername, exc)
         response = error_response(exc.status, str(exc))
         if self.queue is None:
-            items: list = []
+            items: list[bytes | FilePart] = []
             self._render(items, _ERROR_REQUEST, response, CLOSE)
             self._emit_inline(items)
         else:
@@ -702,9 +719,9 @@ class HttpConnection(FlowControl, Timeouts):
         log.debug("closing %s: %s", self.transport.peername, why)
         self.closing = True
         if self.queue is None:
-            items: list = []
+            items: list[bytes | FilePart] = []
             self._render(items, _ERROR_REQUEST, error_response(408, why), CLOSE)
-            self.out.extend(items)
+            self.out.extend(items)  # type: ignore[arg-type]  # an error page is bytes only
             self.transport.write(b"".join(self.out))
             self.out.clear()
         # Like every error answer, linger: closing with the client's bytes unread sends a
@@ -713,7 +730,9 @@ class HttpConnection(FlowControl, Timeouts):
         self._close_after_output()
 
     # ================================================================ access log
-    def _log_access(self, request: Request, items: list | None, status: int | None = None) -> None:
+    def _log_access(
+        self, request: Request, items: list[bytes | FilePart] | None, status: int | None = None
+    ) -> None:
         """Common Log Format, with the response's Date as the time and body bytes as size."""
         if not self.access_log:
             return

@@ -28,7 +28,7 @@ import os
 import stat
 from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 from urllib.parse import quote
 
 from ._beneath import FILE_FLAGS, OpenedFile, open_beneath
@@ -73,7 +73,7 @@ _TYPES = {
 }
 
 
-def guess_type(path: str | os.PathLike) -> str:
+def guess_type(path: str | os.PathLike[str]) -> str:
     """The Content-Type for ``path`` from its extension (UTF-8 for text types)."""
     _, ext = os.path.splitext(os.fspath(path))
     return _TYPES.get(ext.lower(), "application/octet-stream")
@@ -111,6 +111,7 @@ def _weak_match(header: str, etag: str) -> bool:
 
 
 # ------------------------------------------------------------------ responses
+@final
 class FilePart:
     """``nbytes`` of ``path`` (or of a file already open) from ``offset``: one zero-copy send."""
 
@@ -141,7 +142,7 @@ class FileResponse(Response):
 
     def __init__(
         self,
-        path: str | os.PathLike,
+        path: str | os.PathLike[str],
         *,
         content_type: str | None = None,
         filename: str | None = None,
@@ -171,7 +172,7 @@ class FileResponse(Response):
 
     def prepare(
         self, request: Request, mode: ConnectionMode, head_only: bool
-    ) -> tuple[list, ConnectionMode]:
+    ) -> tuple[list[bytes | FilePart], ConnectionMode]:
         """Decide the answer for ``request``: a list of bytes and FileParts, and the mode."""
         path = self.path
         try:
@@ -229,7 +230,7 @@ class FileResponse(Response):
                     lines = [b"Content-Range: bytes */%d\r\n" % size, *common]
                     return [_head(416, None, lines, extra, mode, 0)], mode
         if ranges is None:
-            items = [_head(200, content_type, common, extra, mode, size)]
+            items: list[bytes | FilePart] = [_head(200, content_type, common, extra, mode, size)]
             if size and not head_only:
                 items.append(FilePart(source, base, size))
             return items, mode
@@ -317,8 +318,10 @@ def _head(
     return build_head(status, content_type, mode, extra, lines, length, cacheable=cacheable)
 
 
-def _plain(response: Response, mode: ConnectionMode) -> tuple[list, ConnectionMode]:
-    out: list = []
+def _plain(
+    response: Response, mode: ConnectionMode
+) -> tuple[list[bytes | FilePart], ConnectionMode]:
+    out: list[bytes | FilePart] = []
     mode = render(out, response, mode, False)
     return out, mode
 
@@ -336,7 +339,7 @@ class StaticFiles:
     def __init__(
         self,
         prefix: str,
-        directory: str | os.PathLike,
+        directory: str | os.PathLike[str],
         *,
         follow_symlinks: bool = False,
         index: str | None = "index.html",
@@ -428,7 +431,7 @@ class StaticFiles:
 
 def static(
     prefix: str,
-    directory: str | os.PathLike,
+    directory: str | os.PathLike[str],
     *,
     follow_symlinks: bool = False,
     index: str | None = "index.html",

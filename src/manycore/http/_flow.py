@@ -17,7 +17,8 @@ state (``out``, ``queue``, ``held``, ``paused``, ``transport``, ``loop``).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ._modes import BIG_FILE, BigOutput
 from ._signals import PauseParsing
@@ -28,8 +29,11 @@ __all__ = ["FlowControl"]
 class FlowControl:
     """Pause and resume reading so that output and queued work stay bounded."""
 
-    __slots__ = ()
-    out: list
+    # The state lives in the host connection's slots.  Hidden from mypy, which would
+    # check this mixin's assignments against the empty tuple instead of the host's slots.
+    if not TYPE_CHECKING:
+        __slots__ = ()
+    out: list[bytes]
     queue: Any
     held: bytes | None
     paused: bool
@@ -41,8 +45,8 @@ class FlowControl:
     send_timeout: float
     transport: Any
     loop: Any
-    _time: Any
-    _arm: Any  # from Timeouts
+    _time: Callable[[], float]
+    _arm: Callable[[float], None]  # from Timeouts
     data_received: Any  # from HttpConnection: held input is parsed through it
 
     def _over_limits(self) -> bool:

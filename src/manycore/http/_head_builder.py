@@ -18,6 +18,7 @@ from __future__ import annotations
 import http
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import overload
 
 from ._clock import HeadCache, head_cache
 from ._errors import LocalProtocolError
@@ -135,12 +136,19 @@ class HeaderBlock:
         self.block = b"".join(lines)
 
 
+@overload
+def header_block(headers: None) -> None: ...
+@overload
+def header_block(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | HeaderBlock,
+) -> HeaderBlock: ...
 def header_block(
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | HeaderBlock | None,
 ) -> HeaderBlock | None:
     """``headers`` as a checked block (a block already made is reused as it is)."""
     if headers is None or type(headers) is HeaderBlock:
-        return headers  # type: ignore[return-value]
+        return headers
+    # The exact-type check above does not narrow out HeaderBlock's subclasses; none exist.
     return HeaderBlock(headers)  # type: ignore[arg-type]
 
 

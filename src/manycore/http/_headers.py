@@ -91,6 +91,8 @@ class MultiDict:
             return self._pairs == other._pairs
         return NotImplemented
 
+    # Mutable and compared by content, so unhashable (as dict is); typeshed types
+    # object.__hash__ as a method, which this None replaces.
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:

@@ -145,9 +145,9 @@ class Request:
     @property
     def headers(self) -> Headers:
         """The header fields; a request without exactly one valid Host is answered 400 here."""
-        headers = _getattr(self, "_headers", None)
-        if headers is not None:
-            return headers
+        cached: Headers | None = _getattr(self, "_headers", None)
+        if cached is not None:
+            return cached
         headers = Headers(parse_fields(self.head))
         hosts = headers.by_name().get("host", ())
         if len(hosts) != 1 and (hosts or self.version != "1.0"):

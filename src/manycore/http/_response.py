@@ -17,8 +17,8 @@ no body.  Heads are built, and application header fields checked, by
 from __future__ import annotations
 
 import http
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from . import _json
 from ._clock import HeadCache
@@ -27,6 +27,7 @@ from ._head_builder import (
     CLOSE,
     KEEP,
     NO_BODY_STATUSES,
+    HeaderBlock,
     build_head,
     head_prefix,
     header_block,
@@ -59,14 +60,14 @@ class Response:
     # The subclasses :meth:`file` and :meth:`stream` build.  Each module that defines one
     # sets it here when it loads (the package imports both), so this base class needs
     # neither module and they can build on it.
-    file_class: ClassVar[Any]
-    stream_class: ClassVar[Any]
+    file_class: ClassVar[Callable[..., Response]]
+    stream_class: ClassVar[Callable[..., Response]]
 
     def __init__(
         self,
         body: bytes | str = b"",
         status: int = 200,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | HeaderBlock | None = None,
         content_type: str | None = None,
     ) -> None:
         self.body = body
@@ -112,7 +113,7 @@ class Response:
 
     @staticmethod
     def file(
-        path: str | os.PathLike,
+        path: str | os.PathLike[str],
         request: Request | None = None,
         *,
         content_type: str | None = None,
@@ -174,8 +175,18 @@ def _body_bytes(resp: Response) -> tuple[bytes, str | None]:
     return body, content_type
 
 
+class ByteSink(Protocol):
+    """Where rendered bytes go: a list of bytes, or of bytes and file parts."""
+
+    def append(self, item: bytes, /) -> None: ...
+
+
 def render(
-    out: list, resp: Response, mode: ConnectionMode, head_only: bool, cache: HeadCache | None = None
+    out: ByteSink,
+    resp: Response,
+    mode: ConnectionMode,
+    head_only: bool,
+    cache: HeadCache | None = None,
 ) -> ConnectionMode:
     """Append the bytes of ``resp`` to ``out``; returns the connection mode actually used.
 
@@ -194,7 +205,7 @@ def render(
         head = prefix + b"%d\r\n\r\n" % len(body)
     else:
         extra = header_block(resp.headers)
-        if extra.close:  # type: ignore[union-attr]
+        if extra.close:
             mode = CLOSE
         head = build_head(status, content_type, mode, extra, (), None if no_body else len(body))
     if head_only or not body:

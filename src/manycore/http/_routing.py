@@ -20,13 +20,17 @@ import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from ._errors import HTTPError
 from ._files import StaticFiles
 
 __all__ = ["Route", "Router", "build_router", "route"]
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+_Converters = dict[str, Callable[[str], Any]]  # parameter name -> its converter
 
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_][A-Za-z0-9_]*))?}")
@@ -46,7 +50,7 @@ class RouteSpec:
     methods: tuple[str, ...]
 
 
-def route(path: str, methods: Iterable[str] | None = None) -> Callable[[Callable], Callable]:
+def route(path: str, methods: Iterable[str] | None = None) -> Callable[[_Handler], _Handler]:
     """Bind a handler method to ``path`` for ``methods`` (default GET, which also serves HEAD).
 
     ``path`` may hold parameters: ``{name}`` (one segment), ``{name:int}``,
@@ -65,11 +69,11 @@ def route(path: str, methods: Iterable[str] | None = None) -> Callable[[Callable
     _compile(path)  # report a bad pattern where the decorator is written
     spec = RouteSpec(path, names)
 
-    def decorate(fn: Callable) -> Callable:
+    def decorate(fn: _Handler) -> _Handler:
         if not callable(fn):
             raise TypeError(f"@route({path!r}) must decorate a function, got {fn!r}")
         specs = getattr(fn, "__manycore_routes__", ())
-        fn.__manycore_routes__ = (*specs, spec)  # type: ignore[attr-defined]
+        fn.__manycore_routes__ = (*specs, spec)  # type: ignore[attr-defined]  # a function takes attributes
         return fn
 
     return decorate
@@ -79,8 +83,9 @@ class Route:
     """One handler bound to one path: what the connection calls."""
 
     __slots__ = ("fn", "is_async", "name", "path")
+    implicit: ClassVar[bool] = False  # a HEAD route made from a GET route
 
-    def __init__(self, fn: Callable, path: str, name: str) -> None:
+    def __init__(self, fn: Callable[..., Any], path: str, name: str) -> None:
         self.fn = fn
         self.path = path
         self.name = name
@@ -90,7 +95,7 @@ class Route:
         return f"<Route {self.path} -> {self.name}>"
 
 
-def _compile(path: str) -> tuple[re.Pattern[str], dict[str, Callable[[str], Any]]] | None:
+def _compile(path: str) -> tuple[re.Pattern[str], _Converters] | None:
     """A regex and converters for a parameterised path, None for a literal path."""
     if "{" not in path:
         return None
@@ -127,7 +132,9 @@ class Router:
         # raw path bytes -> method bytes -> Route (bytes: what llhttp hands over)
         self.static: dict[bytes, dict[bytes, Route]] = {}
         # (regex, converters, method bytes -> Route), in definition order
-        self.patterns: list[tuple[re.Pattern[str], dict[str, Callable], dict[bytes, Route]]] = []
+        self.patterns: list[
+            tuple[re.Pattern[str], dict[str, Callable[[str], Any]], dict[bytes, Route]]
+        ] = []
         # (prefix with trailing '/', mount), longest prefix first
         self.mounts: list[tuple[str, Any]] = []
 
@@ -218,9 +225,6 @@ class _ImplicitHead(Route):
 
     __slots__ = ()
     implicit = True
-
-
-Route.implicit = False  # type: ignore[attr-defined]
 
 
 def _not_allowed(method: bytes, table: dict[bytes, Any]) -> HTTPError:

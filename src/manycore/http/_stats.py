@@ -55,12 +55,12 @@ def _flush_access_lines() -> None:
         access_log.info("\n".join(lines))
 
 
-def stats_snapshot() -> dict[str, Any]:
+def stats_snapshot() -> _stats.Snapshot:
     """Per-worker requests, open and total connections, RSS and uptime, plus totals."""
     return _stats.snapshot()
 
 
-def stats_route(path: str = "/stats") -> Callable:
+def stats_route(path: str = "/stats") -> Callable[[Any, Any], Response]:
     """A GET route answering the server-wide stats as JSON.
 
     Use it in an application class body: ``stats = stats_route("/stats")``.

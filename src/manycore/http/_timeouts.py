@@ -24,19 +24,34 @@ of :class:`~manycore.http._connection.HttpConnection` and works on its state.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from ._parser import RequestReader
 
 __all__ = ["Timeouts"]
 
 log = logging.getLogger("manycore.http")
 
 
+class BodyRateSettings(Protocol):
+    """The served application's minimum body rate (class attributes, read per check)."""
+
+    body_grace: ClassVar[float]
+    body_min_rate: ClassVar[float]
+
+
 class Timeouts:
     """The connection's single timer and what it enforces."""
 
-    __slots__ = ()
+    # The state lives in the host connection's slots.  Hidden from mypy, which would
+    # check this mixin's assignments against the empty tuple instead of the host's slots.
+    if not TYPE_CHECKING:
+        __slots__ = ()
     header_timeout: float
     body_timeout: float
     keepalive_timeout: float
@@ -44,26 +59,27 @@ class Timeouts:
     head_started: float | None
     body_started: float | None  # when the request body in progress began arriving
     body_bytes: int  # bytes read since then
-    app: Any
+    app: BodyRateSettings
     last_activity: float
     linger_until: float | None
-    timer: Any
+    timer: asyncio.TimerHandle | None
     timer_when: float
-    out_mark: tuple | None
+    out_mark: tuple[int, int | None, int | None] | None
     out_progress: float
     closing: bool
     closed: bool
     queue: Any
-    reader: Any
+    reader: RequestReader | None
     transport: Any
     loop: Any
-    _time: Any
+    _time: Callable[[], float]
     _timed_out: Any  # from HttpConnection: answers 408 and closes
 
-    def _track_partial(self, now: float, nbytes: int, new_message: int) -> None:
+    def _track_partial(
+        self, reader: RequestReader, now: float, nbytes: int, new_message: int
+    ) -> None:
         """A read ended inside a message; ``new_message``: a request completed in it."""
-        reader = self.reader
-        if reader.in_head:  # type: ignore[union-attr]
+        if reader.in_head:
             self.body_started = None
             if self.head_started is None:
                 self.head_started = now
@@ -116,15 +132,17 @@ class Timeouts:
             self._arm(deadline)
             return
         reader = self.reader
+        if reader is None:  # armed only once connected; never reached
+            return
         if self.queue is not None:
             deadline = self._output_deadline(now) if self._output_pending() else now + 1.0
-        elif reader.in_head:  # type: ignore[union-attr]
+        elif reader.in_head:
             started = self.head_started if self.head_started is not None else self.last_activity
             deadline = started + self.header_timeout
             if now >= deadline:
                 self._timed_out("the request head was not received in time")
                 return
-        elif reader.in_body:  # type: ignore[union-attr]
+        elif reader.in_body:
             deadline = self.last_activity + self.body_timeout
             if now >= deadline:
                 self._timed_out("the request body stopped arriving")
