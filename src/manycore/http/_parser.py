@@ -86,8 +86,8 @@ class RequestReader:
         "_head",
         "_known",
         "_known_length",
-        "_last",
-        "_next",
+        "_known_method",
+        "_known_mode",
         "_on_continue",
         "_parser",
         "_pos",
@@ -125,13 +125,14 @@ class RequestReader:
         self._on_continue = on_continue
         self._parser = httptools.HttpRequestParser(self)
         self._data = b""
-        self._pos = 0  # exact offset of the next message when _last is None
-        self._last: Request | None = None  # this read's last fast-path request
-        self._next = -1  # where the request after _last starts, when already known
-        # A checked fast-path head, with its CRLF CRLF; a NUL (which no request starts
-        # with) until there is one, so the comparison needs no test for "none yet".
+        self._pos = 0  # where the next message starts in _data
+        # The last checked fast-path head, with its CRLF CRLF; a NUL (which no request
+        # starts with) until there is one, so the comparison needs no test for "none
+        # yet".  Its method and connection mode follow from its bytes alone.
         self._known = b"\0"
         self._known_length = 1
+        self._known_method = b""
+        self._known_mode = KEEP
         self._big = False  # this read could hold a head breaking a size limit
         self._url: bytes | None = None
         self._carry = b""  # the current message's head bytes from earlier reads
@@ -166,14 +167,6 @@ class RequestReader:
         """An error or a StopParsing ended this reader; it accepts no more input."""
         return self._done
 
-    def _sync(self) -> int:
-        """Make ``_pos`` exact by locating the heads the fast path deferred."""
-        last = self._last
-        if last is not None:
-            self._pos = self._next if self._next >= 0 else head_end(last)
-            self._last = None
-        return self._pos
-
     # ------------------------------------------------------------------ feeding
     def feed(self, data: bytes) -> None:
         """Parse ``data``; deliver complete requests; raise RemoteProtocolError on bad input."""
@@ -193,7 +186,6 @@ class RequestReader:
             if isinstance(cause, PauseParsing):
                 self._paused_at_boundary(data)
                 return
-            self._last = None
             self._done = True
             if isinstance(cause, StopParsing):
                 return
@@ -207,19 +199,15 @@ class RequestReader:
             return
         except httptools.HttpParserError as exc:
             self._done = True
-            error = self._parse_error(exc)
-            self._last = None
-            raise error from None
+            raise self._parse_error(exc) from None
         else:
             # Outside a message, a read ending in LF left nothing partial: an unfinished
             # request line before its target cannot end in LF, and after it _url is set.
             if self.in_message or self._url is not None or data[-1] != 10:
                 self._after_partial(data)
-            self._last = None
             return
         # Only an Upgrade gets here, outside its handler: errors while parsing the
         # rest then keep their own cause.
-        self._last = None
         self._upgraded(data, upgrade_at)
 
     def _paused_at_boundary(self, data: bytes) -> None:
@@ -228,8 +216,7 @@ class RequestReader:
         llhttp cannot resume after a callback error, but between messages a new
         parser is in exactly the state the old one was.
         """
-        self.held = data[self._sync() :]
-        self._last = None
+        self.held = data[self._pos :]
         self._parser = httptools.HttpRequestParser(self)
 
     def _method_error(self, data: bytes) -> None:
@@ -240,14 +227,9 @@ class RequestReader:
         after the token instead: a space makes it a method (501), anything else
         garbage (400).
         """
-        try:
-            pos = self._sync()
-        except HeadTrackingError:
-            pos = 0
-        self._last = None
         self._bad_method = b""
         self.in_message = True
-        self._judge_method(self._carry + data[pos:])
+        self._judge_method(self._carry + data[self._pos :])
 
     def _judge_method(self, data: bytes) -> None:
         seen = (self._bad_method + data).lstrip(b"\r\n")[: _MAX_METHOD + 2]  # type: ignore[operator]
@@ -298,7 +280,7 @@ class RequestReader:
                     raise
             self._body_start = 0
             return
-        rest = data[self._sync() :]
+        rest = data[self._pos :]
         old_length = len(self._carry)
         if not old_length:
             rest = rest.lstrip(b"\r\n")  # empty lines between messages (RFC 9112 §2.2)
@@ -367,58 +349,67 @@ class RequestReader:
     def on_message_complete(self) -> None:
         url: bytes = self._url  # type: ignore[assignment]
         self._url = None
-        parser = self._parser
-        method = parser.get_method()
         request = _new(Request)
         self.delivered += 1
+        if not self.in_message:
+            data = self._data
+            start = self._pos
+            end = start + self._known_length
+            if data[start:end] == self._known:
+                # The same bytes as the head checked last: the same request line,
+                # method, mode and checks (Upgrade included), and the next request
+                # starts at its end.
+                self._pos = request._end = end
+                request._data = data
+                request._at = start
+                if self._big:  # a read long enough that this request might break a limit
+                    self._check_fast_request(request, url)
+                request._method = self._known_method
+                request.target = url
+                request.transport = self.transport
+                self._deliver(request, self._known_mode)
+                return
+        self._complete_new_request(request, url)
+
+    def _complete_new_request(self, request: Request, url: bytes) -> None:
+        """A request not recognised as a repeat: check it, and remember a bodyless head."""
+        parser = self._parser
+        method = parser.get_method()
+        head = None  # a bodyless head, checked here
         if self.in_message:
             mode = CLOSE if self._complete_slow_request(request, url) else KEEP
         else:
-            # The fast path: where the head starts, and where it ends when that comes
-            # cheaply; a handler that reads the head has it sliced out then.
-            mode = KEEP
             data = self._data
-            last = self._last
-            if last is None:
-                start = self._pos
-            else:
-                start = self._next
-                if start < 0:  # where the head before this one ends
-                    start = head_end(last)
-                    self._known = known = data[last._at : start]
-                    self._known_length = len(known)
+            start = self._pos
+            # llhttp separates method, target and version by single spaces, and
+            # after "HTTP/1." accepts only 0 or 1 and CRLF.  (Slices compare
+            # faster than startswith, which parses its arguments.)
+            at = start + len(method) + 1 + len(url)
+            if data[at : at + 8] != b" HTTP/1.":  # empty lines first, or a 505/400
+                start = check_request_line(data, start)
+            if url.find(b"#") >= 0:
+                check_target(url)
             request._data = data
-            if data[start : (end := start + self._known_length)] == self._known:
-                # The same bytes as a head already checked: the same request line,
-                # and the end of this head (the start of the next request) is known.
-                request._at = start
-                self._next = request._end = end
-            else:
-                # llhttp separates method, target and version by single spaces, and
-                # after "HTTP/1." accepts only 0 or 1 and CRLF.  (Slices compare
-                # faster than startswith, which parses its arguments.)
-                at = start + len(method) + 1 + len(url)
-                if data[at : at + 8] != b" HTTP/1.":  # empty lines first, or a 505/400
-                    start = check_request_line(data, start)
-                if url.find(b"#") >= 0:
-                    check_target(url)
-                request._at = start
-                end = head_end(request)
-                head = data[start:end]
-                check_bodyless_head(head)  # a repeat of this head skips it, above
-                if last is None:  # make it the head later requests are compared with
-                    self._known = head
-                    self._known_length = end - start
-                self._next = end
-            self._last = request
+            request._at = start
+            self._pos = end = head_end(request)
+            head = data[start:end]
+            check_bodyless_head(head)  # a repeat of this head skips it
             if self._big:  # a read long enough that this request might break a limit
                 self._check_fast_request(request, url)
+            mode = KEEP
         if parser.should_upgrade():
             self._check_upgrade(request.head)
+        if not parser.should_keep_alive():
+            mode = CLOSE
+        if head is not None:  # checked: the head later requests are compared with
+            self._known = head
+            self._known_length = end - start
+            self._known_method = method
+            self._known_mode = mode
         request._method = method
         request.target = url
         request.transport = self.transport
-        self._deliver(request, mode if parser.should_keep_alive() else CLOSE)
+        self._deliver(request, mode)
 
     # ------------------------------------------------------------------ slow paths
     def _check_fast_request(self, request: Request, url: bytes) -> None:
@@ -476,7 +467,7 @@ class RequestReader:
             start = 0
         else:
             buf = data
-            start = self._sync()
+            start = self._pos
         start = check_request_line(buf, start)
         end = buf.find(b"\r\n\r\n", start)
         if end < 0:
