@@ -196,6 +196,56 @@ def test_sixteen_pipelined_requests_in_one_read():
     assert len(got) == 16 and all(r.target == b"/json" for r, _ in got)
 
 
+def feed_reads(reader, reads: list[bytes]) -> None:
+    for read in reads:
+        reader.feed(read)
+
+
+def test_reads_of_copies_of_one_request_keep_heads_methods_and_modes_however_split():
+    head = b"HEAD /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    same_length = b"GET /ab HTTP/1.1\r\nHost: h\r\n\r\n"
+    wire = head * 4 + head * 4 + same_length * 3 + head * 2
+    expected = [("HEAD", b"/a")] * 8 + [("GET", b"/ab")] * 3 + [("HEAD", b"/a")] * 2
+    size = len(head)
+    for cuts in ([], [4 * size, 8 * size, 11 * size], list(range(len(wire)))):
+        reader, got, _ = collect()
+        feed_reads(reader, split_at(wire, cuts))
+        assert [(r.method, r.target) for r, _ in got] == expected
+        assert all(r.head == r.head.split(b"\r\n\r\n")[0] for r, _ in got)
+        assert [r.head.split(b" ")[0] for r, _ in got] == [m.encode() for m, _ in expected]
+        assert all(mode == 0 for _, mode in got)
+        assert not reader.in_message
+
+
+def test_copies_of_a_keep_alive_http10_request_stay_http10():
+    request = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    reader, got, _ = collect()
+    feed_reads(reader, [request * 3, request * 3])
+    assert [(r.version, mode) for r, mode in got] == [("1.0", 0)] * 6
+
+
+def test_a_head_of_the_same_length_as_a_checked_one_is_still_checked():
+    good = b"GET /a HTTP/1.1\r\nHost: hh\r\n\r\n"
+    bad_host = b"GET /a HTTP/1.1\r\nHost: h/\r\n\r\n"
+    for reads, delivered in (
+        ([good * 4, bad_host * 4], 4),
+        ([good * 4, good * 3 + bad_host], 7),
+        ([good, bad_host], 1),
+    ):
+        reader, got, _ = collect()
+        with pytest.raises(RemoteProtocolError) as info:
+            feed_reads(reader, reads)
+        assert info.value.status == 400
+        assert len(got) == delivered
+
+
+def test_copies_of_an_upgrade_request_are_each_delivered():
+    ws = b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    reader, got, _ = collect()
+    feed_reads(reader, [ws * 3, ws * 3])
+    assert [r.target for r, _ in got] == [b"/ws"] * 6
+
+
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.lists(a_request(), min_size=1, max_size=5), st.data())
 def test_any_split_gives_the_reference_messages(requests, data):

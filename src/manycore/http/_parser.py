@@ -26,10 +26,12 @@ The fast path -- a bodyless request whose head arrived in one read -- costs
 three parser queries, a check of its request line and a few slot stores.  The
 line must be HTTP/1.0 or HTTP/1.1 (llhttp also accepts HTTP/0.9, HTTP/2.0, RTSP
 and ICE lines, which are 505 here): it is checked where its version must be.
-The first request of a read that is not recognised becomes the head later ones
-are compared with: requests that repeat its bytes exactly (a client asking for
-the same thing again, or pipelining copies of one request) are recognised by
-one comparison, which also gives their end, the start of the next.  Everything
+The last request checked becomes the head later ones are compared with:
+requests that repeat its bytes exactly (a client asking for the same thing
+again, or pipelining copies of one request) are recognised by one comparison,
+which also gives their end, the start of the next, and their method and
+connection mode; a read made of nothing but such copies by one comparison for
+all of them.  Everything
 else (a head split across reads, any body, a read long enough to break a size
 limit) takes a slow path that locates the head at once, keeps what it needs
 between reads, and is bounded by ``max_head_size`` and ``max_body_size``.
@@ -66,6 +68,7 @@ __all__ = ["RequestReader"]
 _new = object.__new__
 _TOKEN_CHARS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")
 _MAX_METHOD = 32  # longer tokens are not taken for a method name
+_NO_HEAD_LENGTH = 1 << 62
 
 
 class RequestReader:
@@ -80,6 +83,7 @@ class RequestReader:
         "_carry",
         "_chunked",
         "_close",
+        "_copies",
         "_data",
         "_deliver",
         "_done",
@@ -91,6 +95,7 @@ class RequestReader:
         "_on_continue",
         "_parser",
         "_pos",
+        "_run",
         "_scanner",
         "_small_limit",
         "_url",
@@ -126,13 +131,16 @@ class RequestReader:
         self._parser = httptools.HttpRequestParser(self)
         self._data = b""
         self._pos = 0  # where the next message starts in _data
-        # The last checked fast-path head, with its CRLF CRLF; a NUL (which no request
-        # starts with) until there is one, so the comparison needs no test for "none
-        # yet".  Its method and connection mode follow from its bytes alone.
-        self._known = b"\0"
-        self._known_length = 1
+        # The last checked fast-path head, with its CRLF CRLF, and its length.  Until
+        # there is one, a length no read is a multiple of and no slice matches, so the
+        # comparisons need no test for "none yet".  Its method and connection mode
+        # follow from its bytes alone.
+        self._known = b""
+        self._known_length = _NO_HEAD_LENGTH
         self._known_method = b""
         self._known_mode = KEEP
+        self._run = b""  # copies of _known, as many as the last read that was a run
+        self._copies = False  # this read is a run of copies of _known
         self._big = False  # this read could hold a head breaking a size limit
         self._url: bytes | None = None
         self._carry = b""  # the current message's head bytes from earlier reads
@@ -177,7 +185,19 @@ class RequestReader:
             return
         self._data = data
         self._pos = 0
-        self._big = len(data) > self._small_limit
+        size = len(data)
+        self._big = big = size > self._small_limit
+        # A read of N exact copies of the known head (a client pipelining one request)
+        # is recognised by one comparison against N copies, kept for the next read:
+        # its requests then need no comparison each (16 pipelined GETs: 0.73 -> 0.61
+        # us/request).
+        if big or self.in_message or size % self._known_length:
+            self._copies = False
+        else:
+            run = self._run
+            if len(run) != size:
+                run = self._run = self._known * (size // self._known_length)
+            self._copies = data == run
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -351,6 +371,16 @@ class RequestReader:
         self._url = None
         request = _new(Request)
         self.delivered += 1
+        if self._copies:
+            start = self._pos
+            self._pos = request._end = end = start + self._known_length
+            request._data = self._data
+            request._at = start
+            request._method = self._known_method
+            request.target = url
+            request.transport = self.transport
+            self._deliver(request, self._known_mode)
+            return
         if not self.in_message:
             data = self._data
             start = self._pos
@@ -406,6 +436,7 @@ class RequestReader:
             self._known_length = end - start
             self._known_method = method
             self._known_mode = mode
+            self._run = b""
         request._method = method
         request.target = url
         request.transport = self.transport
