@@ -23,18 +23,18 @@ accepted it.  A body is buffered once: the first chunk as it came, several in
 one ``BytesIO`` whose value is taken without a copy.
 
 The fast path -- a bodyless request whose head arrived in one read -- costs
-three parser queries, a check of its request line and a few slot stores.  The
-line must be HTTP/1.0 or HTTP/1.1 (llhttp also accepts HTTP/0.9, HTTP/2.0, RTSP
-and ICE lines, which are 505 here): it is checked where its version must be.
-The last request checked becomes the head later ones are compared with:
-requests that repeat its bytes exactly (a client asking for the same thing
-again, or pipelining copies of one request) are recognised by one comparison,
-which also gives their end, the start of the next, and their method and
-connection mode; a read made of nothing but such copies by one comparison for
-all of them.  Everything
-else (a head split across reads, any body, a read long enough to break a size
-limit) takes a slow path that locates the head at once, keeps what it needs
-between reads, and is bounded by ``max_head_size`` and ``max_body_size``.
+three parser queries, a check of its request line and Host, and a few slot
+stores.  The line must be HTTP/1.0 or HTTP/1.1 (llhttp also accepts HTTP/0.9,
+HTTP/2.0, RTSP and ICE lines, which are 505 here): it is checked where its
+version must be.  The last head checked becomes the one later requests are
+compared with: a request that repeats its bytes exactly (a client asking for
+the same thing again, or pipelining copies of one request) is recognised by one
+comparison, which gives its end (the start of the next), its method and its
+connection mode without a parser query; a read made only of such copies takes
+one comparison for all of them.  Everything else (a head split across reads,
+any body, a read long enough to break a size limit) takes a slow path that
+locates the head at once, keeps what it needs between reads, and is bounded by
+``max_head_size`` and ``max_body_size``.
 """
 
 from __future__ import annotations
