@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from manycore.http import RemoteProtocolError
 from manycore.http._heads import ChunkedScanner
 from manycore.http._parser import RequestReader
+from manycore.http._signals import PauseParsing
 
 
 def collect(**limits):
@@ -237,6 +238,42 @@ def test_a_head_of_the_same_length_as_a_checked_one_is_still_checked():
             feed_reads(reader, reads)
         assert info.value.status == 400
         assert len(got) == delivered
+
+
+def test_delivered_counts_every_request_however_the_reads_come():
+    same = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    other = b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+    wire = same * 3 + other + same * 2 + same * 4 + other
+    size = len(same)
+    for cuts in ([], [3 * size, 6 * size], list(range(0, len(wire), 7)), list(range(len(wire)))):
+        for taken_every in (1, 2, 3):
+            reader, got, _ = collect()
+            counted = 0
+            for i, read in enumerate(split_at(wire, cuts)):
+                reader.feed(read)
+                if i % taken_every == 0:  # the connection takes the count after a read
+                    counted += reader.delivered
+                    reader.delivered = 0
+            counted += reader.delivered
+            assert counted == len(got) == 11
+
+
+def test_delivered_counts_the_requests_before_a_pause():
+    same = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    got = []
+
+    def deliver(request, mode):
+        got.append(request)
+        if len(got) == 2:
+            raise PauseParsing
+
+    reader = RequestReader(deliver)
+    reader.feed(same)
+    reader.feed(same * 4)
+    assert reader.delivered == 2 and reader.held == same * 3
+    reader.delivered = 0
+    reader.feed(reader.held)
+    assert reader.delivered == 3 and len(got) == 5
 
 
 def test_copies_of_an_upgrade_request_are_each_delivered():

@@ -84,6 +84,7 @@ class RequestReader:
         "_chunked",
         "_close",
         "_copies",
+        "_counted",
         "_data",
         "_deliver",
         "_done",
@@ -99,7 +100,6 @@ class RequestReader:
         "_scanner",
         "_small_limit",
         "_url",
-        "delivered",
         "held",
         "in_message",
         "max_body_size",
@@ -154,7 +154,7 @@ class RequestReader:
         self._bad_method: bytes | None = None  # an unknown method waiting for its end
         self._body_start = 0
         self._done = False
-        self.delivered = 0  # requests delivered; the connection takes and resets it
+        self._counted = 0  # requests delivered, besides this read's run of copies
         self.held = b""  # input after a PauseParsing, for the connection to feed later
 
     # ------------------------------------------------------------------ state
@@ -171,6 +171,18 @@ class RequestReader:
         return self._head is not None
 
     @property
+    def delivered(self) -> int:
+        """Requests delivered since the connection last reset this to 0."""
+        if self._copies:  # a run's requests are counted by where it stands
+            return self._counted + self._pos // self._known_length
+        return self._counted
+
+    @delivered.setter
+    def delivered(self, count: int) -> None:
+        self._counted = count
+        self._copies = False  # the next read decides again
+
+    @property
     def finished(self) -> bool:
         """An error or a StopParsing ended this reader; it accepts no more input."""
         return self._done
@@ -183,6 +195,8 @@ class RequestReader:
         if self._bad_method is not None:
             self._judge_method(data)
             return
+        if self._copies:
+            self._counted += self._pos // self._known_length
         self._data = data
         self._pos = 0
         size = len(data)
@@ -190,7 +204,7 @@ class RequestReader:
         # A read of N exact copies of the known head (a client pipelining one request)
         # is recognised by one comparison against N copies, kept for the next read:
         # its requests then need no comparison each (16 pipelined GETs: 0.73 -> 0.61
-        # us/request).
+        # us/request), and are counted by where the run stands (0.61 -> 0.59).
         if big or self.in_message or size % self._known_length:
             self._copies = False
         else:
@@ -370,7 +384,6 @@ class RequestReader:
         url: bytes = self._url  # type: ignore[assignment]
         self._url = None
         request = _new(Request)
-        self.delivered += 1
         if self._copies:
             start = self._pos
             self._pos = request._end = end = start + self._known_length
@@ -381,6 +394,7 @@ class RequestReader:
             request.transport = self.transport
             self._deliver(request, self._known_mode)
             return
+        self._counted += 1
         if not self.in_message:
             data = self._data
             start = self._pos
