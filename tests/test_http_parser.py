@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from manycore.http import RemoteProtocolError
 from manycore.http._heads import ChunkedScanner
 from manycore.http._parser import RequestReader
+from manycore.http._signals import PauseParsing
 
 
 def collect(**limits):
@@ -194,6 +195,92 @@ def test_sixteen_pipelined_requests_in_one_read():
     reader, got, _ = collect()
     reader.feed(b"GET /json HTTP/1.1\r\nHost: h\r\n\r\n" * 16)
     assert len(got) == 16 and all(r.target == b"/json" for r, _ in got)
+
+
+def feed_reads(reader, reads: list[bytes]) -> None:
+    for read in reads:
+        reader.feed(read)
+
+
+def test_reads_of_copies_of_one_request_keep_heads_methods_and_modes_however_split():
+    head = b"HEAD /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    same_length = b"GET /ab HTTP/1.1\r\nHost: h\r\n\r\n"
+    wire = head * 4 + head * 4 + same_length * 3 + head * 2
+    expected = [("HEAD", b"/a")] * 8 + [("GET", b"/ab")] * 3 + [("HEAD", b"/a")] * 2
+    size = len(head)
+    for cuts in ([], [4 * size, 8 * size, 11 * size], list(range(len(wire)))):
+        reader, got, _ = collect()
+        feed_reads(reader, split_at(wire, cuts))
+        assert [(r.method, r.target) for r, _ in got] == expected
+        assert all(r.head == r.head.split(b"\r\n\r\n")[0] for r, _ in got)
+        assert [r.head.split(b" ")[0] for r, _ in got] == [m.encode() for m, _ in expected]
+        assert all(mode == 0 for _, mode in got)
+        assert not reader.in_message
+
+
+def test_copies_of_a_keep_alive_http10_request_stay_http10():
+    request = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    reader, got, _ = collect()
+    feed_reads(reader, [request * 3, request * 3])
+    assert [(r.version, mode) for r, mode in got] == [("1.0", 0)] * 6
+
+
+def test_a_head_of_the_same_length_as_a_checked_one_is_still_checked():
+    good = b"GET /a HTTP/1.1\r\nHost: hh\r\n\r\n"
+    bad_host = b"GET /a HTTP/1.1\r\nHost: h/\r\n\r\n"
+    for reads, delivered in (
+        ([good * 4, bad_host * 4], 4),
+        ([good * 4, good * 3 + bad_host], 7),
+        ([good, bad_host], 1),
+    ):
+        reader, got, _ = collect()
+        with pytest.raises(RemoteProtocolError) as info:
+            feed_reads(reader, reads)
+        assert info.value.status == 400
+        assert len(got) == delivered
+
+
+def test_delivered_counts_every_request_however_the_reads_come():
+    same = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    other = b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+    wire = same * 3 + other + same * 2 + same * 4 + other
+    size = len(same)
+    for cuts in ([], [3 * size, 6 * size], list(range(0, len(wire), 7)), list(range(len(wire)))):
+        for taken_every in (1, 2, 3):
+            reader, got, _ = collect()
+            counted = 0
+            for i, read in enumerate(split_at(wire, cuts)):
+                reader.feed(read)
+                if i % taken_every == 0:  # the connection takes the count after a read
+                    counted += reader.delivered
+                    reader.delivered = 0
+            counted += reader.delivered
+            assert counted == len(got) == 11
+
+
+def test_delivered_counts_the_requests_before_a_pause():
+    same = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    got = []
+
+    def deliver(request, mode):
+        got.append(request)
+        if len(got) == 2:
+            raise PauseParsing
+
+    reader = RequestReader(deliver)
+    reader.feed(same)
+    reader.feed(same * 4)
+    assert reader.delivered == 2 and reader.held == same * 3
+    reader.delivered = 0
+    reader.feed(reader.held)
+    assert reader.delivered == 3 and len(got) == 5
+
+
+def test_copies_of_an_upgrade_request_are_each_delivered():
+    ws = b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    reader, got, _ = collect()
+    feed_reads(reader, [ws * 3, ws * 3])
+    assert [r.target for r, _ in got] == [b"/ws"] * 6
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)

@@ -9,12 +9,11 @@ through and this server refuses is judged here: request lines that are not
 HTTP/1.0 or HTTP/1.1, a bare LF ending a request line, bad Host values, and
 trailer sections beyond the head limits.
 
-:func:`locate_head` is why this module exists.  Locating a head costs a
-``bytes.find`` over it -- the largest single cost of a small request -- and
-most handlers never look at headers.  So a bodyless request records where its
-head starts (the read and the offset), and its end only when that comes cheaply
-(:mod:`._parser` recognises repeated heads); otherwise the end is found when
-something asks, or when the next request of the same read needs its own start.
+:func:`locate_head` is why this module exists.  Slicing a head out costs a
+copy of it, and most handlers never look at headers.  So a bodyless request
+records where its head is (the read, its start and end offsets), and the head
+is sliced out only when something asks.  Its end comes from one ``bytes.find``
+when the head is new, and for free when :mod:`._parser` recognises a repeat.
 """
 
 from __future__ import annotations

@@ -23,16 +23,18 @@ accepted it.  A body is buffered once: the first chunk as it came, several in
 one ``BytesIO`` whose value is taken without a copy.
 
 The fast path -- a bodyless request whose head arrived in one read -- costs
-three parser queries, a check of its request line and a few slot stores.  The
-line must be HTTP/1.0 or HTTP/1.1 (llhttp also accepts HTTP/0.9, HTTP/2.0, RTSP
-and ICE lines, which are 505 here): it is checked where its version must be.
-The first request of a read that is not recognised becomes the head later ones
-are compared with: requests that repeat its bytes exactly (a client asking for
-the same thing again, or pipelining copies of one request) are recognised by
-one comparison, which also gives their end, the start of the next.  Everything
-else (a head split across reads, any body, a read long enough to break a size
-limit) takes a slow path that locates the head at once, keeps what it needs
-between reads, and is bounded by ``max_head_size`` and ``max_body_size``.
+three parser queries, a check of its request line and Host, and a few slot
+stores.  The line must be HTTP/1.0 or HTTP/1.1 (llhttp also accepts HTTP/0.9,
+HTTP/2.0, RTSP and ICE lines, which are 505 here): it is checked where its
+version must be.  The last head checked becomes the one later requests are
+compared with: a request that repeats its bytes exactly (a client asking for
+the same thing again, or pipelining copies of one request) is recognised by one
+comparison, which gives its end (the start of the next), its method and its
+connection mode without a parser query; a read made only of such copies takes
+one comparison for all of them.  Everything else (a head split across reads,
+any body, a read long enough to break a size limit) takes a slow path that
+locates the head at once, keeps what it needs between reads, and is bounded by
+``max_head_size`` and ``max_body_size``.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ __all__ = ["RequestReader"]
 _new = object.__new__
 _TOKEN_CHARS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")
 _MAX_METHOD = 32  # longer tokens are not taken for a method name
+_NO_HEAD_LENGTH = 1 << 62
 
 
 class RequestReader:
@@ -80,17 +83,19 @@ class RequestReader:
         "_carry",
         "_chunked",
         "_close",
+        "_copies",
         "_data",
         "_deliver",
         "_done",
         "_head",
         "_known",
         "_known_length",
-        "_last",
-        "_next",
+        "_known_method",
+        "_known_mode",
         "_on_continue",
         "_parser",
         "_pos",
+        "_run",
         "_scanner",
         "_small_limit",
         "_url",
@@ -125,13 +130,17 @@ class RequestReader:
         self._on_continue = on_continue
         self._parser = httptools.HttpRequestParser(self)
         self._data = b""
-        self._pos = 0  # exact offset of the next message when _last is None
-        self._last: Request | None = None  # this read's last fast-path request
-        self._next = -1  # where the request after _last starts, when already known
-        # A checked fast-path head, with its CRLF CRLF; a NUL (which no request starts
-        # with) until there is one, so the comparison needs no test for "none yet".
-        self._known = b"\0"
-        self._known_length = 1
+        self._pos = 0  # where the next message starts in _data
+        # The last checked fast-path head, with its CRLF CRLF, and its length.  Until
+        # there is one, a length no read is a multiple of and no slice matches, so the
+        # comparisons need no test for "none yet".  Its method and connection mode
+        # follow from its bytes alone.
+        self._known = b""
+        self._known_length = _NO_HEAD_LENGTH
+        self._known_method = b""
+        self._known_mode = KEEP
+        self._run = b""  # copies of _known, as many as the last read that was a run
+        self._copies = False  # this read is a run of copies of _known
         self._big = False  # this read could hold a head breaking a size limit
         self._url: bytes | None = None
         self._carry = b""  # the current message's head bytes from earlier reads
@@ -166,14 +175,6 @@ class RequestReader:
         """An error or a StopParsing ended this reader; it accepts no more input."""
         return self._done
 
-    def _sync(self) -> int:
-        """Make ``_pos`` exact by locating the heads the fast path deferred."""
-        last = self._last
-        if last is not None:
-            self._pos = self._next if self._next >= 0 else head_end(last)
-            self._last = None
-        return self._pos
-
     # ------------------------------------------------------------------ feeding
     def feed(self, data: bytes) -> None:
         """Parse ``data``; deliver complete requests; raise RemoteProtocolError on bad input."""
@@ -184,16 +185,30 @@ class RequestReader:
             return
         self._data = data
         self._pos = 0
-        self._big = len(data) > self._small_limit
+        size = len(data)
+        self._big = big = size > self._small_limit
+        # A read of N exact copies of the known head (a client pipelining one request)
+        # is recognised by one comparison against N copies, kept for the next read:
+        # its requests then need no comparison each (16 pipelined GETs: 0.73 -> 0.61
+        # us/request), and are counted all at once (0.61 -> 0.58).
+        if big or self.in_message or size % self._known_length:
+            self._copies = False
+        else:
+            run = self._run
+            if len(run) != size:
+                run = self._run = self._known * (size // self._known_length)
+            self._copies = copies = data == run
+            if copies:
+                self.delivered += size // self._known_length
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
+            self._uncount_undelivered()
             # A callback raised: its exception is the context (see _signals).
             cause = exc.__context__
             if isinstance(cause, PauseParsing):
                 self._paused_at_boundary(data)
                 return
-            self._last = None
             self._done = True
             if isinstance(cause, StopParsing):
                 return
@@ -201,26 +216,30 @@ class RequestReader:
                 raise cause from None
             raise RemoteProtocolError(str(exc)) from None
         except httptools.HttpParserUpgrade as exc:
+            self._uncount_undelivered()  # the rest is fed again
             upgrade_at = exc.args[0] if exc.args else len(data)
         except httptools.HttpParserInvalidMethodError:
             self._method_error(data)
             return
         except httptools.HttpParserError as exc:
+            self._uncount_undelivered()
             self._done = True
-            error = self._parse_error(exc)
-            self._last = None
-            raise error from None
+            raise self._parse_error(exc) from None
         else:
             # Outside a message, a read ending in LF left nothing partial: an unfinished
             # request line before its target cannot end in LF, and after it _url is set.
             if self.in_message or self._url is not None or data[-1] != 10:
                 self._after_partial(data)
-            self._last = None
             return
         # Only an Upgrade gets here, outside its handler: errors while parsing the
         # rest then keep their own cause.
-        self._last = None
         self._upgraded(data, upgrade_at)
+
+    def _uncount_undelivered(self) -> None:
+        """A run of copies stopped early: the copies after ``_pos`` were counted, not delivered."""
+        if self._copies:
+            self.delivered -= (len(self._data) - self._pos) // self._known_length
+            self._copies = False
 
     def _paused_at_boundary(self, data: bytes) -> None:
         """Keep the input after the last delivered request; llhttp starts afresh.
@@ -228,8 +247,7 @@ class RequestReader:
         llhttp cannot resume after a callback error, but between messages a new
         parser is in exactly the state the old one was.
         """
-        self.held = data[self._sync() :]
-        self._last = None
+        self.held = data[self._pos :]
         self._parser = httptools.HttpRequestParser(self)
 
     def _method_error(self, data: bytes) -> None:
@@ -240,14 +258,9 @@ class RequestReader:
         after the token instead: a space makes it a method (501), anything else
         garbage (400).
         """
-        try:
-            pos = self._sync()
-        except HeadTrackingError:
-            pos = 0
-        self._last = None
         self._bad_method = b""
         self.in_message = True
-        self._judge_method(self._carry + data[pos:])
+        self._judge_method(self._carry + data[self._pos :])
 
     def _judge_method(self, data: bytes) -> None:
         seen = (self._bad_method + data).lstrip(b"\r\n")[: _MAX_METHOD + 2]  # type: ignore[operator]
@@ -298,7 +311,7 @@ class RequestReader:
                     raise
             self._body_start = 0
             return
-        rest = data[self._sync() :]
+        rest = data[self._pos :]
         old_length = len(self._carry)
         if not old_length:
             rest = rest.lstrip(b"\r\n")  # empty lines between messages (RFC 9112 §2.2)
@@ -367,58 +380,78 @@ class RequestReader:
     def on_message_complete(self) -> None:
         url: bytes = self._url  # type: ignore[assignment]
         self._url = None
+        request = _new(Request)
+        if self._copies:
+            start = self._pos
+            self._pos = request._end = end = start + self._known_length
+            request._data = self._data
+            request._at = start
+            request._method = self._known_method
+            request.target = url
+            request.transport = self.transport
+            self._deliver(request, self._known_mode)
+            return
+        self.delivered += 1
+        if not self.in_message:
+            data = self._data
+            start = self._pos
+            end = start + self._known_length
+            if data[start:end] == self._known:
+                # The same bytes as the head checked last: the same request line,
+                # method, mode and checks (Upgrade included), and the next request
+                # starts at its end.
+                self._pos = request._end = end
+                request._data = data
+                request._at = start
+                if self._big:  # a read long enough that this request might break a limit
+                    self._check_fast_request(request, url)
+                request._method = self._known_method
+                request.target = url
+                request.transport = self.transport
+                self._deliver(request, self._known_mode)
+                return
+        self._complete_new_request(request, url)
+
+    def _complete_new_request(self, request: Request, url: bytes) -> None:
+        """A request not recognised as a repeat: check it, and remember a bodyless head."""
         parser = self._parser
         method = parser.get_method()
-        request = _new(Request)
-        self.delivered += 1
+        head = None  # a bodyless head, checked here
         if self.in_message:
             mode = CLOSE if self._complete_slow_request(request, url) else KEEP
         else:
-            # The fast path: where the head starts, and where it ends when that comes
-            # cheaply; a handler that reads the head has it sliced out then.
-            mode = KEEP
             data = self._data
-            last = self._last
-            if last is None:
-                start = self._pos
-            else:
-                start = self._next
-                if start < 0:  # where the head before this one ends
-                    start = head_end(last)
-                    self._known = known = data[last._at : start]
-                    self._known_length = len(known)
+            start = self._pos
+            # llhttp separates method, target and version by single spaces, and
+            # after "HTTP/1." accepts only 0 or 1 and CRLF.  (Slices compare
+            # faster than startswith, which parses its arguments.)
+            at = start + len(method) + 1 + len(url)
+            if data[at : at + 8] != b" HTTP/1.":  # empty lines first, or a 505/400
+                start = check_request_line(data, start)
+            if url.find(b"#") >= 0:
+                check_target(url)
             request._data = data
-            if data[start : (end := start + self._known_length)] == self._known:
-                # The same bytes as a head already checked: the same request line,
-                # and the end of this head (the start of the next request) is known.
-                request._at = start
-                self._next = request._end = end
-            else:
-                # llhttp separates method, target and version by single spaces, and
-                # after "HTTP/1." accepts only 0 or 1 and CRLF.  (Slices compare
-                # faster than startswith, which parses its arguments.)
-                at = start + len(method) + 1 + len(url)
-                if data[at : at + 8] != b" HTTP/1.":  # empty lines first, or a 505/400
-                    start = check_request_line(data, start)
-                if url.find(b"#") >= 0:
-                    check_target(url)
-                request._at = start
-                end = head_end(request)
-                head = data[start:end]
-                check_bodyless_head(head)  # a repeat of this head skips it, above
-                if last is None:  # make it the head later requests are compared with
-                    self._known = head
-                    self._known_length = end - start
-                self._next = end
-            self._last = request
+            request._at = start
+            self._pos = end = head_end(request)
+            head = data[start:end]
+            check_bodyless_head(head)  # a repeat of this head skips it
             if self._big:  # a read long enough that this request might break a limit
                 self._check_fast_request(request, url)
+            mode = KEEP
         if parser.should_upgrade():
             self._check_upgrade(request.head)
+        if not parser.should_keep_alive():
+            mode = CLOSE
+        if head is not None:  # checked: the head later requests are compared with
+            self._known = head
+            self._known_length = end - start
+            self._known_method = method
+            self._known_mode = mode
+            self._run = b""
         request._method = method
         request.target = url
         request.transport = self.transport
-        self._deliver(request, mode if parser.should_keep_alive() else CLOSE)
+        self._deliver(request, mode)
 
     # ------------------------------------------------------------------ slow paths
     def _check_fast_request(self, request: Request, url: bytes) -> None:
@@ -476,7 +509,7 @@ class RequestReader:
             start = 0
         else:
             buf = data
-            start = self._sync()
+            start = self._pos
         start = check_request_line(buf, start)
         end = buf.find(b"\r\n\r\n", start)
         if end < 0:
