@@ -331,3 +331,35 @@ def test_the_demo_serves_full_text(tmp_path):
                 assert titles(c.json("/fulltext?q=" + BODY_ONLY)) == ["Abacus"]
         finally:
             c.close()
+
+
+def test_threads_extracting_pages_at_once_never_close_each_others_source(built):
+    """Parallel contexts on the threads engine (and a worker's pool threads) run extract_pages
+    at the same moment: none may close a page source another is reading."""
+    import json
+    import threading
+
+    from manycore.apps.wiki.fulltext_build import _articles, extract_pages
+
+    directory = built["xml"]
+    header = json.loads((directory / "manycore-wiki-index.json").read_text())
+    rows = _articles(directory, header["namespace_codes"])
+    parts = [rows[i : i + 1] for i in range(8)]  # one page each: the race is in opening
+    failures: list[BaseException] = []
+    for round_number in range(30):
+        token = f"round-{round_number}"
+        barrier = threading.Barrier(len(parts))
+
+        def extract(part, token=token, barrier=barrier):
+            barrier.wait()
+            try:
+                extract_pages(token, str(directory), header["source"], part)
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=extract, args=(part,)) for part in parts]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []

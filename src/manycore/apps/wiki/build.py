@@ -23,6 +23,7 @@ import itertools
 import mmap
 import os
 import sys
+import threading
 import time
 import uuid
 from collections import deque
@@ -321,17 +322,19 @@ def _map(fn: Callable[..., R], tasks: list[tuple[Any, ...]], parallel: bool) -> 
 
 # ------------------------------------------------------------------ assembling
 
-_trie_cache: dict[str, marisa_trie.Trie] = {}
+# Each thread that resolves ids maps the build's trie once (per build token); threads
+# never share this cache, so none clears what another is using.
+_trie_cache = threading.local()
 
 
 def resolve_ids(
     token: str, trie_path: str, keys_blob: bytes, targets_blob: bytes
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
     """Parallel-context task: key ids of a chunk's titles and redirect targets (-1: absent)."""
-    trie = _trie_cache.get(token)
-    if trie is None:
-        _trie_cache.clear()
-        trie = _trie_cache[token] = marisa_trie.Trie().mmap(trie_path)
+    cached: tuple[str, marisa_trie.Trie] | None = getattr(_trie_cache, "trie", None)
+    if cached is None or cached[0] != token:
+        cached = _trie_cache.trie = (token, marisa_trie.Trie().mmap(trie_path))
+    trie = cached[1]
     ids = np.fromiter((trie[k] for k in _split(keys_blob)), dtype=np.uint32)
     get = trie.get
     targets = np.fromiter((get(k, -1) for k in _split(targets_blob)), dtype=np.int64)
@@ -403,7 +406,7 @@ def write_index(
             redirect_targets.append(targets)
         bar(chunk.count, None)
     bars.close()
-    _trie_cache.clear()
+    _trie_cache.__dict__.clear()  # this thread's (a serial build ran its tasks here)
     if duplicates:
         warnings.append(
             f"{path}: {duplicates} pages repeat an earlier title; the first one is indexed"

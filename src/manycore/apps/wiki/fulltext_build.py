@@ -12,6 +12,7 @@ writes.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +30,10 @@ __all__ = ["TASK_BYTES", "build_fulltext"]
 TASK_BYTES = 8 << 20
 MIN_TASK_BYTES = 1 << 20
 
-_readers: dict[str, tuple[PageSource, marisa_trie.Trie]] = {}
+# Each thread that runs tasks opens its own page source and trie, once per build: a
+# worker's threads (and, on the threads engine, the workers themselves) never share one,
+# so no thread closes a source another is reading.
+_local = threading.local()
 
 
 def extract_pages(
@@ -40,11 +44,10 @@ def extract_pages(
     ``pages`` holds rows of (key id, start, length).  The page source and the
     trie are opened once per parallel context and build (``token``).
     """
-    reader = _readers.get(token)
-    if reader is None:
-        for old_source, _ in _readers.values():
-            old_source.close()
-        _readers.clear()
+    opened: tuple[str, PageSource, marisa_trie.Trie] | None = getattr(_local, "opened", None)
+    if opened is None or opened[0] != token:
+        if opened is not None:
+            opened[1].close()  # this thread's source of an earlier build
         path = Path(directory)
         streams = None
         if source["kind"] == "multistream":
@@ -53,8 +56,8 @@ def extract_pages(
                 np.load(path / "stream_offsets.npy"),
             )
         trie = marisa_trie.Trie().mmap(str(path / "titles.marisa"))
-        reader = _readers[token] = (open_source(path, source, streams), trie)
-    page_source, trie = reader
+        opened = _local.opened = (token, open_source(path, source, streams), trie)
+    _, page_source, trie = opened
     rows = []
     wikitext_bytes = 0
     for key_id, start, length in pages.tolist():
