@@ -189,7 +189,7 @@ class HttpConnection(FlowControl, Timeouts):
         cls = type(self.app)
         self.reader = reader = RequestReader(
             # The reader passes a ConnectionMode (an IntEnum); its annotation still says bool.
-            self._deliver,  # type: ignore[arg-type]
+            self._deliver,
             transport,
             max_head_size=cls.max_head_size,
             max_url_length=cls.max_url_length,

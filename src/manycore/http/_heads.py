@@ -56,7 +56,7 @@ def skip_empty_lines(data: bytes | bytearray, pos: int) -> int:
 
 def head_end(request: Any) -> int:
     """Offset just past a fast-path request's head (``_at`` is exactly its start)."""
-    end = request._data.find(b"\r\n\r\n", request._at)
+    end: int = request._data.find(b"\r\n\r\n", request._at)
     if end < 0:
         raise HeadTrackingError("a complete request's head end was not found")
     request._end = end = end + 4
@@ -71,7 +71,7 @@ def locate_head(request: Any) -> None:
     request._head = request._data[request._at : end - 4]
 
 
-def check_request_line(data: bytes | bytearray, start: int) -> int:
+def check_request_line(data: bytes, start: int) -> int:
     """400 for a request line ended by a bare LF, 505 for one not HTTP/1.0 or /1.1.
 
     llhttp accepts a bare LF after an HTTP/0.9 line (``GET /a``), which would make
@@ -211,7 +211,7 @@ class ChunkedScanner:
                 if eol < 0:
                     self._keep(joined)
                     return -1
-                line = joined[:eol]
+                line: bytes | bytearray = joined[:eol]
                 pos += eol + 2 - len(carried)
                 self._line = b""
             else:

@@ -69,6 +69,10 @@ class Request:
         "target",
         "transport",
     )
+    # Set by the parser on fast-path requests (the others have their head at once).
+    _data: bytes  # the read the request was parsed from
+    _at: int  # where its head starts in _data
+    _end: int  # just past its head, once found
 
     # The parser makes Requests with object.__new__ and a few slot stores (no __init__
     # frame on the hot path).  Slots it leaves unset are computed on first use: the
