@@ -8,7 +8,7 @@ import pytest
 
 import manycore
 from manycore import ParallelContextError, main_only, parallel_only
-from manycore.context import _restore_thread_context, _set_thread_context
+from manycore.context import restore_thread_context, set_thread_context
 
 
 @main_only
@@ -27,7 +27,7 @@ def test_the_test_process_is_the_main_context():
 
 
 def test_main_only_refuses_parallel_callers_and_says_what_to_do():
-    previous = _set_thread_context(True, 3)
+    previous = set_thread_context(True, 3)
     try:
         with pytest.raises(ParallelContextError, match=r"load_index\(\) must run in the main"):
             load_index()
@@ -35,7 +35,7 @@ def test_main_only_refuses_parallel_callers_and_says_what_to_do():
             load_index()
         assert handle() == "handled"
     finally:
-        _restore_thread_context(previous)
+        restore_thread_context(previous)
 
 
 def test_parallel_only_refuses_the_main_context():
@@ -48,7 +48,7 @@ def test_the_flag_is_per_thread():
     seen = {}
 
     def worker() -> None:
-        _set_thread_context(True, 1)
+        set_thread_context(True, 1)
         seen["worker"] = (manycore.in_parallel_context(), manycore.worker_index())
 
     thread = threading.Thread(target=worker)

@@ -123,3 +123,42 @@ def test_the_architecture_table_lists_the_layers_in_this_order():
         for row in rows[1:]
     ]
     assert documented == LAYERS
+
+
+def _private_names_from_other_packages(path: Path) -> list[str]:
+    """``_name``s ``path`` imports from a manycore module outside its own package."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            source = ".".join([*base, *([node.module] if node.module else [])])
+        elif (node.module or "").startswith("manycore"):
+            source = node.module or ""
+        else:
+            continue
+        source_package = (
+            source
+            if (SRC.parent / source.replace(".", "/")).is_dir()
+            else (source.rsplit(".", 1)[0])
+        )
+        if source_package == package or source.startswith(package + "."):
+            continue  # a package's own private modules and names are its business
+        found += [
+            f"{source}.{a.name}"
+            for a in node.names
+            if a.name.startswith("_") and not (a.name.startswith("__") and a.name.endswith("__"))
+        ]
+    return found
+
+
+def test_no_module_imports_a_private_name_of_another_package():
+    offenders = {
+        _module_name(path): names
+        for path in sorted(SRC.rglob("*.py"))
+        if (names := _private_names_from_other_packages(path))
+    }
+    assert offenders == {}

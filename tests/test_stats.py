@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from manycore import stats
-from manycore.context import _restore_thread_context, _set_thread_context
+from manycore.context import restore_thread_context, set_thread_context
 from manycore.stats import StatsBoard, WorkerCounters, snapshot, worker_counters
 
 
@@ -39,12 +39,12 @@ def _as_worker(index: int, board: StatsBoard, counters: WorkerCounters, fn) -> o
     result: list = []
 
     def run() -> None:
-        previous = _set_thread_context(True, index)
+        previous = set_thread_context(True, index)
         try:
             stats._install(board, counters)
             result.append(fn())
         finally:
-            _restore_thread_context(previous)
+            restore_thread_context(previous)
 
     thread = threading.Thread(target=run)
     thread.start()

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from .context import ParallelContextError, _restore_thread_context, _set_thread_context
+from .context import ParallelContextError, restore_thread_context, set_thread_context
 
 __all__ = [
     "FRAME",
@@ -112,11 +112,11 @@ class InlineLink:
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> concurrent.futures.Future[Any]:
         fn, args, kwargs = pickle.loads(pickle_call(fn, args, kwargs))
-        previous = _set_thread_context(False, None)
+        previous = set_thread_context(False, None)
         try:
             return run_now(fn, args, kwargs)
         finally:
-            _restore_thread_context(previous)
+            restore_thread_context(previous)
 
 
 def run_now(

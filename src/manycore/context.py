@@ -20,10 +20,14 @@ from typing import ParamSpec, TypeVar
 __all__ = [
     "ManycoreError",
     "ParallelContextError",
+    "ThreadContext",
     "context_name",
+    "enter_parallel_process",
     "in_parallel_context",
     "main_only",
     "parallel_only",
+    "restore_thread_context",
+    "set_thread_context",
     "worker_index",
 ]
 
@@ -71,8 +75,8 @@ def context_name() -> str:
     return "the main context" if index is None else f"parallel context {index}"
 
 
-def _enter_parallel_process(index: int) -> None:
-    """Called once in a freshly forked worker process."""
+def enter_parallel_process(index: int) -> None:
+    """Mark this process as parallel context ``index``; the engines call it once after fork."""
     global _process_parallel, _process_worker
     _process_parallel = True
     _process_worker = index
@@ -80,15 +84,19 @@ def _enter_parallel_process(index: int) -> None:
     _state.worker = None
 
 
-def _set_thread_context(parallel: bool | None, worker: int | None = None) -> ThreadContext:
-    """Set this thread's context; returns the previous one for :func:`_restore_thread_context`."""
+def set_thread_context(parallel: bool | None, worker: int | None = None) -> ThreadContext:
+    """Set this thread's context (the engines' and the channel's job, not a program's).
+
+    Returns the previous one, for :func:`restore_thread_context`.
+    """
     previous = (_state.parallel, _state.worker)
     _state.parallel = parallel
     _state.worker = worker
     return previous
 
 
-def _restore_thread_context(previous: ThreadContext) -> None:
+def restore_thread_context(previous: ThreadContext) -> None:
+    """Put back a context that :func:`set_thread_context` returned."""
     _state.parallel, _state.worker = previous
 
 

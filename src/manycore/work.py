@@ -33,9 +33,9 @@ from typing import Any, ParamSpec, Protocol, TypeVar, TypeVarTuple
 from .channel import current_link, run_now
 from .context import (
     ParallelContextError,
-    _enter_parallel_process,
-    _set_thread_context,
+    enter_parallel_process,
     in_parallel_context,
+    set_thread_context,
     worker_index,
 )
 
@@ -74,11 +74,11 @@ _worker_executors = threading.local()
 
 
 def _pool_process_initializer() -> None:
-    _enter_parallel_process(-1)
+    enter_parallel_process(-1)
 
 
 def _pool_thread_initializer(index: int | None) -> None:
-    _set_thread_context(True, index)
+    set_thread_context(True, index)
 
 
 def _executor_for_caller() -> concurrent.futures.Executor:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from ..channel import InlineLink, install_link
-from ..context import ManycoreError, _restore_thread_context, _set_thread_context
+from ..context import ManycoreError, restore_thread_context, set_thread_context
 from ..work import install_main_scheduler
 from .plan import Plan
 from .worker import StartHookFailed, Worker, hook_traceback
@@ -32,11 +32,11 @@ class _MainOnLoop:
 
     def call_later(self, delay: float, fn: Callable[[], object], /) -> asyncio.TimerHandle:
         def in_main() -> None:
-            previous = _set_thread_context(False, None)
+            previous = set_thread_context(False, None)
             try:
                 fn()
             finally:
-                _restore_thread_context(previous)
+                restore_thread_context(previous)
 
         return self._worker.loop.call_later(delay, in_main)
 
@@ -51,7 +51,7 @@ class _InlineWorker(Worker):
 
 def run_inline(plan: Plan) -> None:
     worker = _InlineWorker(0, plan)
-    previous = _set_thread_context(True, 0)
+    previous = set_thread_context(True, 0)
     install_link(InlineLink(), process_wide=False)
     try:
         worker.run_with_signals()
@@ -63,4 +63,4 @@ def run_inline(plan: Plan) -> None:
     finally:
         install_main_scheduler(None)
         install_link(None, process_wide=False)
-        _restore_thread_context(previous)
+        restore_thread_context(previous)

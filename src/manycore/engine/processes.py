@@ -20,7 +20,7 @@ import sys
 import traceback
 
 from ..channel import PipeLink, install_link
-from ..context import _enter_parallel_process
+from ..context import enter_parallel_process
 from .plan import Plan
 from .supervisor import STOP_SIGNALS, Supervisor
 from .worker import StartHookFailed, Worker
@@ -116,7 +116,7 @@ def _become_worker(index: int, link_sock: socket.socket, plan: Plan) -> None:
     signal.set_wakeup_fd(-1)
     for sig in (*STOP_SIGNALS, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
-    _enter_parallel_process(index)
+    enter_parallel_process(index)
     worker = Worker(index, plan)
     # The link ending means the main process died: that stops the worker.
     install_link(PipeLink(link_sock, on_closed=worker.request_stop), process_wide=True)

@@ -27,7 +27,7 @@ from types import FrameType
 from typing import cast
 
 from ..channel import FRAME, recv_exactly, serve_main_call
-from ..context import ManycoreError, _set_thread_context
+from ..context import ManycoreError, set_thread_context
 from ..work import install_main_scheduler
 from .listeners import close_listeners
 from .plan import Plan
@@ -168,7 +168,7 @@ class Supervisor:
         previous_handlers = {
             sig: signal.signal(sig, self._on_signal) for sig in (*STOP_SIGNALS, signal.SIGCHLD)
         }
-        _set_thread_context(False, None)
+        set_thread_context(False, None)
         install_main_scheduler(self)
         try:
             for index in range(self.plan.workers):

@@ -16,7 +16,7 @@ import sysconfig
 import threading
 
 from ..channel import PipeLink, install_link
-from ..context import _set_thread_context
+from ..context import set_thread_context
 from ..work import gil_enabled
 from .plan import Plan
 from .supervisor import Supervisor
@@ -64,7 +64,7 @@ class ThreadSupervisor(Supervisor):
 
     def _thread_main(self, index: int, worker: Worker, link_sock: socket.socket) -> None:
         why: str | None = None
-        _set_thread_context(True, index)
+        set_thread_context(True, index)
         link = PipeLink(link_sock)
         install_link(link, process_wide=False)
         try:
