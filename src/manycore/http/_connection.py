@@ -188,7 +188,6 @@ class HttpConnection(FlowControl, Timeouts):
         self.transport = transport
         cls = type(self.app)
         self.reader = reader = RequestReader(
-            # The reader passes a ConnectionMode (an IntEnum); its annotation still says bool.
             self._deliver,
             transport,
             max_head_size=cls.max_head_size,
