@@ -56,7 +56,7 @@ def test_no_connection_waits_on_a_worker_that_never_starts_serving(engine):
 def test_no_connection_waits_on_a_worker_waiting_to_be_restarted():
     env = {"MANYCORE_TEST_START": "crash-1"}
     with serve("Slow", "processes", 2, env=env) as server:
-        assert wait_for(lambda: "restarting it in 3.2 s" in server.log(), 30), server.log()
+        server.wait_for_log("restarting it in 3.2 s", timeout=30)
         workers = set()
         for _ in range(20):
             with socket.create_connection(server.address, timeout=2.5) as sock:
@@ -156,7 +156,7 @@ def test_running_out_of_descriptors_pauses_accepting_quietly(engine, workers):
                 sock = socket.create_connection(server.address, timeout=10)
                 sock.sendall(b"x")
                 held.append(sock)
-            assert wait_for(lambda: "out of file descriptors" in server.log(), 10), server.log()
+            server.wait_for_log("out of file descriptors")
             lines_then = len(server.output)
             time.sleep(2)  # a window to watch the log in, not a synchronisation
             assert len(server.output) - lines_then <= 6, server.log()[-3000:]
