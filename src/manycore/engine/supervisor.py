@@ -181,6 +181,14 @@ class Supervisor:
             install_main_scheduler(None)
             signal.set_wakeup_fd(previous_wakeup)
             for sig, handler in previous_handlers.items():
+                if (
+                    sig in STOP_SIGNALS
+                    and self.stopping
+                    and handler in (signal.SIG_DFL, signal.default_int_handler)
+                ):
+                    # Stopping, and the process is about to end: a repeated SIGTERM or
+                    # Ctrl-C must not turn the clean exit into death by signal.
+                    handler = signal.SIG_IGN
                 signal.signal(sig, handler)
             for sock in list(self._links.values()):
                 self._close_link(sock)
