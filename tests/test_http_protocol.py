@@ -23,9 +23,8 @@ from test_http_apps import App, TinyLimits, feed_all, feed_bytewise, request, sp
 
 class CountingTransport(MemoryTransport):
     def __init__(self, loop=None):
-        super().__init__()
+        super().__init__(loop=loop)
         self.writes = 0
-        self.loop = loop
 
     def write(self, data):
         self.writes += 1
@@ -254,7 +253,9 @@ def test_protocol_errors_answer_once_and_close(wire, status):
     transport = feed_all(App(), request("/plaintext") + wire + request("/json"))
     got = split_responses(bytes(transport.output))
     assert [s for s, _, _ in got] == [200, status]
-    assert got[1][1]["connection"] == "close" and transport.closed
+    assert got[1][1]["connection"] == "close"
+    transport.loop.advance(1.0)  # the linger after an error answer, as on the wire
+    assert transport.closed
 
 
 def test_missing_host_is_400_when_headers_are_read():
@@ -329,6 +330,14 @@ def test_async_handler_exception_is_500_and_the_next_request_is_answered(caplog)
         transport = run_with_loop(App(), request("/async-boom") + request("/json"))
     got = split_responses(bytes(transport.output))
     assert [s for s, _, _ in got] == [500, 200] and b"async secret" not in transport.output
+
+
+def test_an_async_handler_fed_in_memory_is_a_500_whose_log_says_to_use_a_real_loop(caplog):
+    with caplog.at_level(logging.ERROR, logger="manycore.http"):
+        transport = feed_all(App(), request("/sleep/0") + request("/json"))
+    got = split_responses(bytes(transport.output))
+    assert [s for s, _, _ in got] == [500]
+    assert "real event loop" in caplog.text
 
 
 def test_streamed_responses_are_chunked_and_ordered():

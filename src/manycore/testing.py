@@ -1,9 +1,10 @@
 """Helpers for testing protocol classes: in memory, and as a real server process.
 
 * :class:`MemoryTransport`, :func:`connect` and :func:`feed` drive a protocol
-  instance with bytes through the server's own adapter, no sockets, no loop:
-  the fastest way to test parsing and replies (feed it all at once, one byte
-  at a time, with trailing bytes left over).
+  instance with bytes through the server's own adapter, no sockets, on a
+  :class:`FakeClock` that stands still: the fastest way to test parsing and
+  replies (feed it all at once, one byte at a time, with trailing bytes left
+  over).
 * :class:`ServerProcess` starts ``python -m manycore serve`` exactly as a user
   would, waits until it listens, and on exit stops it with SIGTERM and checks
   that it exited cleanly.
@@ -142,11 +143,17 @@ class MemoryTransport(Transport):
     on the wire.  A file sent with ``sendfile*`` is read into :attr:`output`.
     """
 
-    def __init__(self, peername: Any = ("127.0.0.1", 50000)) -> None:
+    def __init__(
+        self,
+        peername: Any = ("127.0.0.1", 50000),
+        loop: asyncio.AbstractEventLoop | FakeClock | None = None,
+    ) -> None:
         self._sink = sink = _MemorySink(peername, ("127.0.0.1", 8080))
-        # No loop: an in-memory connection schedules on its owner's queue, and a FakeClock
-        # takes this place when one times it.
-        super().__init__(sink, cast(asyncio.AbstractEventLoop, None))
+        # The connection runs its real code path: its timers go on a clock, which stands
+        # still unless a test moves it (or passes a real event loop to run async handlers).
+        clock = FakeClock(start=time.monotonic()) if loop is None else loop
+        super().__init__(sink, cast(asyncio.AbstractEventLoop, clock))
+        self._started = clock.time()
         # Every write goes through write(), so a test's subclass sees the wire's writes.
         self.direct_write = self.write
         self.files: list[tuple[str | os.PathLike[str] | int, int, int]] = []
@@ -154,9 +161,8 @@ class MemoryTransport(Transport):
         self._owner: _MemoryOwner | None = None
 
     def elapsed(self) -> float:
-        """Seconds since the transport was made, on its loop's clock when it has one."""
-        now = self.loop.time() if self.loop is not None else time.monotonic()
-        return now - self._started
+        """Seconds since the transport was made, on its loop's clock."""
+        return self.loop.time() - self._started
 
     @property
     def output(self) -> bytearray:
@@ -220,11 +226,18 @@ class MemoryTransport(Transport):
             self._owner.soon.in_read = True
 
     def settle(self) -> None:
-        """Run what the connection scheduled for later; end it once it is closed."""
+        """Run what the connection scheduled for later; end it once it is closed.
+
+        A read's ``call_soon`` callbacks run once the read is done, as on a loop; a
+        standing :class:`FakeClock` fires nothing else.
+        """
         owner, adapter = self._owner, self.adapter
         if owner is None or adapter is None:
             return
         owner.soon.run()
+        if isinstance(self.loop, FakeClock):
+            self.loop.advance(0)
+            owner.soon.run()
         if self.closed and owner.connections:
             adapter.connection_lost(None)
             owner.soon.run()
@@ -561,7 +574,7 @@ class ClockedConnection:
     ) -> None:
         self.clock = clock
         self.protocol = protocol
-        self.transport = transport if transport is not None else MemoryTransport()
+        self.transport = transport if transport is not None else MemoryTransport(loop=clock)
         # The part of an event loop a connection uses: its clock, timers and call_soon.
         self.transport.loop = cast(asyncio.AbstractEventLoop, clock)
         self.transport._started = clock.time()

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from typing import Any, ClassVar, Protocol
 
@@ -181,13 +180,9 @@ class HttpConnection(FlowControl, Timeouts):
 
     # ================================================================ protocol callbacks
     def connection_made(self, transport: Any) -> None:
-        self._connect(transport)
-
-    def _connect(self, transport: Any) -> RequestReader:
-        """Set up the connection's state; returns the new reader."""
         self.transport = transport
         cls = type(self.app)
-        self.reader = reader = RequestReader(
+        self.reader = RequestReader(
             self._deliver,
             transport,
             max_head_size=cls.max_head_size,
@@ -197,21 +192,14 @@ class HttpConnection(FlowControl, Timeouts):
             on_continue=self._send_continue,
         )
         self.counters = worker_counters()
-        loop = getattr(transport, "loop", None)
-        if loop is None:  # an in-memory test transport: no timers, no async handlers
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-        self.loop = loop
-        self._time = loop.time if loop is not None else time.monotonic
-        now = self._time()
+        self.loop = loop = transport.loop
+        self._time = loop.time
+        now = loop.time()
         self.last_activity = now
         self.cache = cache = head_cache()
         if now >= cache.expires:
             cache.refresh(now)
         self._arm(now + self.header_timeout)
-        return reader
 
     def data_received(self, transport: Any, data: bytes) -> bytes | None:
         """Parse one read and answer what it completes, in one write.
@@ -221,8 +209,7 @@ class HttpConnection(FlowControl, Timeouts):
         output, held input) writes them itself.
         """
         reader = self.reader
-        if reader is None:  # fed without connection_made (an in-memory test)
-            reader = self._connect(transport)
+        assert reader is not None  # connection_made comes first
         if self.closing:
             return None  # answered and closing: later pipelined bytes are discarded
         if self.held is not None:  # reading is paused; a read may still be in flight
@@ -407,10 +394,9 @@ class HttpConnection(FlowControl, Timeouts):
         return origin if q < 0 else origin[:q]
 
     def _call_handler(self, entry: Any, request: Request, params: dict[str, Any] | None) -> Any:
-        """Call a handler; what it raises becomes the answer it stands for.
+        """Call a synchronous handler; what it raises becomes the answer it stands for.
 
-        For an ``async def`` handler this makes the coroutine; :meth:`_run_async`
-        maps what awaiting it raises through :meth:`_failure_response` the same way.
+        :meth:`_run_async` maps what an ``async def`` handler raises the same way.
         """
         try:
             if params is None:
@@ -556,28 +542,28 @@ class HttpConnection(FlowControl, Timeouts):
         self, entry: Any, request: Request, params: dict[str, Any] | None, mode: ConnectionMode
     ) -> None:
         slot = _Slot(request, mode)
+        # The task is made before the slot is queued: a loop that refuses it (a FakeClock)
+        # leaves no slot behind that would hold back the error answer.
+        slot.task = self.loop.create_task(self._run_async(slot, request, entry, params))
         queue = self.queue
         if queue is None:
             queue = deque()
             self._set_queue(queue)
         queue.append(slot)
-        coro = self._call_handler(entry, request, params)
-        if isinstance(coro, Response):  # calling it raised: the answer is ready
-            self._finish_slot(slot, request, coro)
-            return
-        if self.loop is None:
-            coro.close()
-            self._finish_slot(slot, request, self._handler_failed(request, entry, _NO_LOOP))
-            return
-        slot.task = self.loop.create_task(self._run_async(slot, request, coro, entry))
         self._check_pipeline()
         if mode == CLOSE:
             self.closing = True
             raise StopParsing
 
-    async def _run_async(self, slot: _Slot, request: Request, coro: Any, entry: Any) -> None:
+    async def _run_async(
+        self, slot: _Slot, request: Request, entry: Any, params: dict[str, Any] | None
+    ) -> None:
+        """Call and await an ``async def`` handler; what it raises becomes its answer."""
         try:
-            result = await coro
+            if params is None:
+                result = await entry.fn(self.app, request)
+            else:
+                result = await entry.fn(self.app, request, **params)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -648,11 +634,6 @@ class HttpConnection(FlowControl, Timeouts):
         self.inline = queue is None and not self.access_log
 
     def _start_stream(self, slot: _Slot) -> None:
-        if self.loop is None:
-            log.error("a streamed response needs an event loop; closing")
-            self.closing = True
-            self.transport.abort()
-            return
         slot.task = self.loop.create_task(self._run_stream(slot))
 
     async def _run_stream(self, slot: _Slot) -> None:
@@ -707,7 +688,7 @@ class HttpConnection(FlowControl, Timeouts):
         """Everything is answered: close now, or after a short linger for error answers."""
         if self.closed:
             return
-        if self.linger_until is not None and self.loop is not None:
+        if self.linger_until is not None:
             # Keep reading (and discarding) briefly so a client still sending a body
             # reads our answer instead of a connection reset.
             self._arm(self.linger_until)
@@ -756,7 +737,3 @@ class HttpConnection(FlowControl, Timeouts):
 
 
 _ERROR_REQUEST = Request("GET", b"/")
-_NO_LOOP = RuntimeError(
-    "an async handler needs an event loop; test it with a real server (ServerProcess) "
-    "or give the transport a loop"
-)

@@ -80,7 +80,7 @@ class FlowControl:
         that queued a file behind one still in flight also pauses.
         """
         transport = self.transport
-        if self.paused or self.closing or self.loop is None:
+        if self.paused or self.closing:
             return
         if transport.get_write_buffer_size() > self.write_buffer_limit or (
             sent_file and getattr(transport, "sending_file", False)
@@ -96,8 +96,6 @@ class FlowControl:
         """Keep unparsed input and stop reading until the bounds are met again."""
         self.held = data if self.held is None else self.held + data
         self._pause_reading()
-        if self.loop is None:
-            return
         if self._output_busy():
             self.loop.create_task(self._resume_when_drained())
         elif self.queue is None:
@@ -108,8 +106,7 @@ class FlowControl:
         if not self.paused:
             self.paused = True
             self.transport.pause_reading()
-            if self.loop is not None:  # a reader that never drains is dropped in time
-                self._arm(self._time() + self.send_timeout)
+            self._arm(self._time() + self.send_timeout)  # a reader that never drains
 
     def _resume_reading(self) -> None:
         """Read again (and parse held input) once output and the queue are within bounds."""
@@ -118,8 +115,7 @@ class FlowControl:
         if self.queue is not None and len(self.queue) >= self.max_pipeline // 2:
             return
         if self._output_busy():
-            if self.loop is not None:
-                self.loop.create_task(self._resume_when_drained())
+            self.loop.create_task(self._resume_when_drained())
             return
         self.paused = False
         self.transport.resume_reading()

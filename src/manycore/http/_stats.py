@@ -41,11 +41,8 @@ def log_access_line(loop: Any, line: str) -> None:
     lines = _pending.lines
     if lines is None:
         lines = _pending.lines = []
-        if loop is not None:
-            loop.call_soon(_flush_access_lines)
+        loop.call_soon(_flush_access_lines)
     lines.append(line)
-    if loop is None:  # no loop to batch with (an in-memory test): emit now
-        _flush_access_lines()
 
 
 def _flush_access_lines() -> None:

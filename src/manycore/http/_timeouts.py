@@ -102,8 +102,6 @@ class Timeouts:
         return self.body_started + cls.body_grace + self.body_bytes / rate
 
     def _arm(self, when: float) -> None:
-        if self.loop is None:
-            return
         timer = self.timer
         if timer is not None:
             if self.timer_when <= when:
