@@ -1,0 +1,121 @@
+"""Raw ASGI endpoints the conformance suite sends the same bytes to on every server.
+
+No framework, so what the wire shows is the server's doing. Paths:
+
+* ``/`` -- ``Hello, World!`` with a Content-Length.
+* ``/echo`` -- the request body back, with a Content-Length.
+* ``/upload`` -- the body's size and SHA-256 as JSON, read message by message; the
+  ``x-body-messages`` header says how many ``http.request`` messages carried it.
+* ``/stream`` -- ten lines sent one ``more_body`` message each, no Content-Length.
+* ``/big?SIZE`` -- SIZE bytes sent in 64 KiB messages, no Content-Length.
+* ``/headers`` -- the request's header pairs as the scope has them, as JSON.
+* ``/disconnect?PATH`` -- reads until ``http.disconnect`` and writes the message types it
+  saw to the file PATH; it never answers.
+* ``/status/CODE`` -- an empty response with that status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from urllib.parse import unquote
+
+CHUNK = 64 * 1024
+
+
+def _pattern(size: int) -> bytes:
+    """``size`` bytes a client can check without the server's help."""
+    unit = bytes(range(256))
+    return (unit * (size // 256 + 1))[:size]
+
+
+async def _answer(send: Any, status: int, body: bytes, content_type: bytes, **extra: bytes) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+    headers += [(name.replace("_", "-").encode(), value) for name, value in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Any) -> tuple[bytes, int]:
+    body, messages = bytearray(), 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ConnectionError(message["type"])
+        messages += 1
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return bytes(body), messages
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+        return
+    path, query = scope["path"], scope["query_string"].decode()
+    if path == "/":
+        await _answer(send, 200, b"Hello, World!", b"text/plain")
+    elif path == "/echo":
+        body, _ = await _read_body(receive)
+        await _answer(send, 200, body, b"application/octet-stream")
+    elif path == "/upload":
+        digest, size, messages = hashlib.sha256(), 0, 0
+        while True:
+            message = await receive()
+            messages += 1
+            chunk = message.get("body", b"")
+            digest.update(chunk)
+            size += len(chunk)
+            if not message.get("more_body", False):
+                break
+        result = json.dumps({"size": size, "sha256": digest.hexdigest()}).encode()
+        await _answer(send, 200, result, b"application/json", x_body_messages=b"%d" % messages)
+    elif path == "/stream":
+        start = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+        await send(start)
+        for n in range(10):
+            await send({"type": "http.response.body", "body": b"line %d\n" % n, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/big":
+        data = _pattern(int(query))
+        headers = [(b"content-type", b"application/octet-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for start_at in range(0, len(data), CHUNK):
+            piece = data[start_at : start_at + CHUNK]
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/headers":
+        pairs = [
+            [name.decode("latin-1"), value.decode("latin-1")] for name, value in scope["headers"]
+        ]
+        await _answer(send, 200, json.dumps(pairs).encode(), b"application/json")
+    elif path == "/disconnect":
+        seen = []
+        while True:
+            message = await receive()
+            seen.append(message["type"])
+            if message["type"] == "http.disconnect":
+                break
+        with open(unquote(query), "w") as log:
+            log.write(seen[-1])
+    elif path.startswith("/status/"):
+        status = int(path.rpartition("/")[2])
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+    else:
+        await _answer(send, 404, b"Not Found", b"text/plain")
