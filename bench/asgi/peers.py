@@ -110,6 +110,19 @@ def gunicorn(app: BenchApp, port: int) -> list[str]:
     )
 
 
+def bare_protocol(app: BenchApp, port: int) -> list[str] | None:
+    """bench/http's asyncio.Protocol on uvloop + httptools: no app at all, the ceiling."""
+    if app.name != "bare":
+        return None
+    script = HERE.parent / "http" / "bare_protocol.py"
+    return _python(str(script), "--host", HOST, "--port", str(port))
+
+
+# Servers that are not peers: shown for scale, left out of "manycore ÷ best peer".
+CEILINGS = {"bare-protocol"}
+# Servers without WebSocket support.
+NO_WEBSOCKET = {"bare-protocol"}
+
 SERVERS: dict[str, tuple[Command, str]] = {
     "manycore": (manycore, "manycore serve, 1 worker, processes engine"),
     "uvicorn": (uvicorn, "uvicorn, uvloop + httptools"),
@@ -117,4 +130,5 @@ SERVERS: dict[str, tuple[Command, str]] = {
     "socketify": (socketify, "socketify, ASGI mode"),
     "hypercorn": (hypercorn, "hypercorn, uvloop worker"),
     "gunicorn": (gunicorn, "gunicorn, uvicorn worker (ASGI) or gthread (WSGI)"),
+    "bare-protocol": (bare_protocol, "asyncio.Protocol + uvloop + httptools, no app"),
 }

@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO / "bench" / "http"))
 import checks  # noqa: E402
 import wsload  # noqa: E402
 from measure import WrkError, run_wrk, wait_until_quiet  # noqa: E402
-from peers import APPS, APPS_BY_NAME, HOST, SERVERS, BenchApp  # noqa: E402
+from peers import APPS, APPS_BY_NAME, CEILINGS, HOST, NO_WEBSOCKET, SERVERS, BenchApp  # noqa: E402
 from servers import RunningServer, ServerFailed, ServerSpec, running  # noqa: E402
 from workload import ENDPOINTS  # noqa: E402
 
@@ -276,6 +276,8 @@ def serve_app(
         return  # this server has no mode for the app's interface: not part of the row
     if (server_name, app.name) in results.skipped:
         return
+    if server_name in NO_WEBSOCKET:
+        cases = [c for c in cases if c.endpoint != "websocket"]
     spec = ServerSpec(f"{server_name}-{app.name}", lambda port: command(app, port), description)
     env = {"PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(APPS)])}
     _log(f"[{server_name}] {app.description}: starting ({description})")
@@ -318,7 +320,7 @@ def _k(value: float) -> str:
 
 def markdown(results: Results) -> str:
     servers = results.servers
-    peers = [s for s in servers if s != "manycore"]
+    peers = [s for s in servers if s != "manycore" and s not in CEILINGS]
     lines = [
         "Requests (WebSocket: messages) per server CPU-second, median of the rounds; "
         "* = the server used under 90 % of its core (the client or latency was the limit).",
