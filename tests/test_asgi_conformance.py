@@ -378,6 +378,53 @@ def test_request_headers_reach_the_app_lower_cased_in_arrival_order(pair):
     assert same_on_both(pair, case).status == 200
 
 
+def test_what_the_app_is_told_about_the_request(pair):
+    """The ASGI scope (or WSGI environ): a percent-encoded path, a query, repeated headers."""
+    path = "/scope" if pair.interface == "asgi" else "/environ"
+    target = f"{path}/caf%C3%A9%20au%2Flait?q=a%20b&q=2&empty="
+    headers = ("X-Repeat: 1", "Content-Type: text/plain", "X-Repeat: 2", "X-Mixed-CASE: v")
+
+    def case(address):
+        with Wire(address) as wire:
+            wire.send(request("POST", target, *headers, body=b"hello"))
+            return json.loads(wire.reply().body)
+
+    told = same_on_both(pair, case)
+    if pair.interface == "asgi":
+        assert told["path"] == "/scope/café au/lait"
+        assert told["raw_path"] == target.split("?")[0]
+        assert ["x-repeat", "1"] in told["headers"] and ["x-repeat", "2"] in told["headers"]
+
+
+def test_file_response(pair, tmp_path):
+    """A file sent by ``http.response.pathsend`` (ASGI, where offered) or
+    ``wsgi.file_wrapper`` (WSGI) arrives as the same bytes."""
+    content = os.urandom(3 * 1024 * 1024 + 17)
+    path = tmp_path / "payload.bin"
+    path.write_bytes(content)
+
+    def case(address):
+        with Wire(address) as wire:
+            wire.send(request("GET", f"/file?{path}") + request("HEAD", f"/file?{path}"))
+            return wire.reply(), wire.reply(head=True)
+
+    whole, head = same_on_both(pair, case)
+    assert whole.body == content and head.header("content-length") == str(len(content))
+
+
+def test_expect_100_continue_is_not_sent_when_the_app_does_not_read(pair):
+    if pair.interface == "wsgi":
+        pytest.skip("gunicorn answers 100 Continue before the app runs; PEP 3333 allows both")
+
+    def case(address):
+        with Wire(address) as wire:
+            wire.send(request("POST", "/", "Expect: 100-continue", "Content-Length: 5"))
+            return wire.reply()
+
+    reply = same_on_both(pair, case)
+    assert reply.interim == [] and reply.body == b"Hello, World!"
+
+
 def test_slow_reader_gets_every_byte(pair):
     size = 4 * 1024 * 1024
 

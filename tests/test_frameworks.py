@@ -14,6 +14,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -166,6 +167,13 @@ def test_flask_streamed_response(served, engine):
             headers = response.headers
     assert headers.get("transfer-encoding") == "chunked"
     assert b"".join(pieces) == b"".join(b"line %d\n" % n for n in range(flask_app.STREAM_LINES))
+
+
+def test_flask_send_file(served, engine):
+    with client(served(FLASK, engine)) as http:
+        response = http.get("/source")
+    assert response.status_code == 200
+    assert response.content == Path(flask_app.__file__).read_bytes()
 
 
 def test_flask_file_upload(served, engine):

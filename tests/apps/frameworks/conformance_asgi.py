@@ -12,12 +12,16 @@ No framework, so what the wire shows is the server's doing. Paths:
 * ``/disconnect?PATH`` -- reads until ``http.disconnect`` and writes the message types it
   saw to the file PATH; it never answers.
 * ``/status/CODE`` -- an empty response with that status.
+* ``/scope/...`` -- the parts of the HTTP scope every server fills alike, as JSON.
+* ``/file?PATH`` -- the file at PATH, by ``http.response.pathsend`` where the server
+  offers it, else as a body.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 from urllib.parse import unquote
 
@@ -47,6 +51,35 @@ async def _read_body(receive: Any) -> tuple[bytes, int]:
         body += message.get("body", b"")
         if not message.get("more_body", False):
             return bytes(body), messages
+
+
+def _comparable_scope(scope: dict[str, Any]) -> dict[str, Any]:
+    """The scope without what differs by server: ports, versions, extensions, state."""
+    return {
+        "type": scope["type"],
+        "asgi.version": scope["asgi"]["version"],
+        "http_version": scope["http_version"],
+        "method": scope["method"],
+        "scheme": scope["scheme"],
+        "path": scope["path"],
+        "raw_path": scope["raw_path"].decode("latin-1"),
+        "query_string": scope["query_string"].decode("latin-1"),
+        "root_path": scope["root_path"],
+        "headers": [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]],
+        "client host": scope["client"][0],
+        "server host": scope["server"][0],
+    }
+
+
+async def _file(scope: dict[str, Any], send: Any, path: str) -> None:
+    size = os.path.getsize(path)
+    headers = [(b"content-type", b"application/octet-stream"), (b"content-length", b"%d" % size)]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    if "http.response.pathsend" in scope.get("extensions", {}):
+        await send({"type": "http.response.pathsend", "path": path})
+    else:
+        with open(path, "rb") as file:
+            await send({"type": "http.response.body", "body": file.read()})
 
 
 async def _lifespan(receive: Any, send: Any) -> None:
@@ -113,6 +146,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 break
         with open(unquote(query), "w") as log:
             log.write(seen[-1])
+    elif path.startswith("/scope/"):
+        await _answer(send, 200, json.dumps(_comparable_scope(scope)).encode(), b"application/json")
+    elif path == "/file":
+        await _file(scope, send, unquote(query))
     elif path.startswith("/status/"):
         status = int(path.rpartition("/")[2])
         await send({"type": "http.response.start", "status": status, "headers": []})

@@ -1,16 +1,20 @@
 """The conformance suite's endpoints as a PEP 3333 application (see ``conformance_asgi``).
 
 ``/upload`` reads ``wsgi.input`` 64 KiB at a time, and ``x-body-messages`` counts the reads;
-``/disconnect`` is not offered: a WSGI app learns of a gone client only as a short read.
+``/file?PATH`` sends through ``wsgi.file_wrapper``; ``/environ/...`` answers the PEP 3333
+environ keys every server fills alike; ``/disconnect`` is not offered: a WSGI app learns of
+a gone client only as a short read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
 from conformance_asgi import CHUNK, _pattern
 
@@ -40,6 +44,19 @@ def _body(environ: dict[str, Any]) -> Iterable[bytes]:
     else:  # chunked: the server decodes it and ends the stream
         while chunk := stream.read(CHUNK):
             yield chunk
+
+
+def _comparable_environ(environ: dict[str, Any]) -> dict[str, Any]:
+    """The CGI and wsgi.* keys PEP 3333 requires, without the port the server listens on."""
+    keys = ["REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_PROTOCOL"]
+    keys += ["CONTENT_TYPE", "CONTENT_LENGTH", "SERVER_NAME"]
+    comparable = {key: environ.get(key) for key in keys}
+    comparable["wsgi.version"] = list(environ["wsgi.version"])
+    comparable["wsgi.url_scheme"] = environ["wsgi.url_scheme"]
+    comparable["wsgi.run_once"] = environ["wsgi.run_once"]
+    comparable["wsgi.errors writes"] = hasattr(environ["wsgi.errors"], "write")
+    comparable["HTTP_*"] = sorted((k, v) for k, v in environ.items() if k.startswith("HTTP_"))
+    return comparable
 
 
 def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -73,6 +90,15 @@ def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byte
             if key.startswith("HTTP_")
         )
         return _answer(start_response, "200 OK", json.dumps(pairs).encode(), "application/json")
+    if path.startswith("/environ/"):
+        body = json.dumps(_comparable_environ(environ)).encode()
+        return _answer(start_response, "200 OK", body, "application/json")
+    if path == "/file":
+        file = open(unquote(query), "rb")  # noqa: SIM115 -- the server closes it
+        size = os.fstat(file.fileno()).st_size
+        headers = [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))]
+        start_response("200 OK", headers)
+        return environ["wsgi.file_wrapper"](file, CHUNK)
     if path.startswith("/status/"):
         code = int(path.rpartition("/")[2])
         start_response(f"{code} {HTTPStatus(code).phrase}", [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 
-from flask import Flask, Response, request
+from flask import Flask, Response, request, send_file
 
 app = Flask(__name__)
 
@@ -36,3 +36,9 @@ def upload() -> dict[str, object]:
         "sha256": hashlib.sha256(data).hexdigest(),
         "note": request.form.get("note"),
     }
+
+
+@app.get("/source")
+def source() -> Response:
+    """This module's own file, sent through the server's wsgi.file_wrapper."""
+    return send_file(__file__, mimetype="text/x-python")
