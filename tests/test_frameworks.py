@@ -89,6 +89,15 @@ def test_starlette_file_response_whole_and_ranged(served, engine):
     )
 
 
+def test_starlette_file_response_is_offered_pathsend(served, engine):
+    """Starlette's FileResponse sends by ``http.response.pathsend`` when the scope offers it."""
+    with client(served(STARLETTE, engine)) as http:
+        offered = http.get("/extensions").json()
+    if serving.SERVER_UNDER_TEST == "peer":
+        pytest.xfail("uvicorn offers no http.response.pathsend")
+    assert "http.response.pathsend" in offered
+
+
 def test_starlette_websocket_echoes_text_and_binary(served, engine):
     server = served(STARLETTE, engine)
     with websocket_connect(f"ws://{server.host}:{server.port}/ws", open_timeout=30) as ws:

@@ -12,6 +12,7 @@ No framework, so what the wire shows is the server's doing. Paths:
 * ``/disconnect?PATH`` -- reads until ``http.disconnect`` and writes the message types it
   saw to the file PATH; it never answers.
 * ``/status/CODE`` -- an empty response with that status.
+* ``/raise`` -- raises before responding; ``/no-response`` returns without responding.
 * ``/scope/...`` -- the parts of the HTTP scope every server fills alike, as JSON.
 * ``/file?PATH`` -- the file at PATH, by ``http.response.pathsend`` where the server
   offers it, else as a body.
@@ -150,6 +151,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _answer(send, 200, json.dumps(_comparable_scope(scope)).encode(), b"application/json")
     elif path == "/file":
         await _file(scope, send, unquote(query))
+    elif path == "/raise":
+        raise RuntimeError("the app fails before it responds")
+    elif path == "/no-response":
+        return
     elif path.startswith("/status/"):
         status = int(path.rpartition("/")[2])
         await send({"type": "http.response.start", "status": status, "headers": []})

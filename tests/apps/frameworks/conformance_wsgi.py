@@ -99,6 +99,10 @@ def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byte
         headers = [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))]
         start_response("200 OK", headers)
         return environ["wsgi.file_wrapper"](file, CHUNK)
+    if path == "/raise":
+        raise RuntimeError("the app fails before it responds")
+    if path == "/no-response":
+        return []  # returns without calling start_response
     if path.startswith("/status/"):
         code = int(path.rpartition("/")[2])
         start_response(f"{code} {HTTPStatus(code).phrase}", [])

@@ -50,6 +50,10 @@ async def state(request: Request) -> JSONResponse:
     )
 
 
+async def extensions(request: Request) -> JSONResponse:
+    return JSONResponse(sorted(request.scope.get("extensions") or {}))
+
+
 async def stream(request: Request) -> StreamingResponse:
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(STREAM_CHUNKS):
@@ -81,6 +85,7 @@ app = Starlette(
         Route("/state", state),
         Route("/stream", stream),
         Route("/file", file),
+        Route("/extensions", extensions),
         WebSocketRoute("/ws", echo),
     ],
     lifespan=lifespan,
