@@ -9,6 +9,8 @@ body, with these differences accepted because the specification leaves them open
 * ``Date`` and ``Server`` are dropped (each server writes its own);
 * header order is compared per field name only (RFC 9110 §5.3: the order of fields with
   different names is not significant; the order of a repeated name is, and is kept);
+* the values of ``Connection`` and ``Upgrade`` are compared lower-cased (RFC 9110 §7.6.1
+  and §7.8: connection options and protocol names are case-insensitive);
 * ``Connection: keep-alive`` is dropped: it is HTTP/1.1's default (RFC 9112 §9.3), so a
   server may send it or not; ``Connection: close`` is kept and compared;
 * the reason phrase is not compared (RFC 9112 §4: a client SHOULD ignore it);
@@ -57,10 +59,14 @@ class Reply:
 
 
 def normalise(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    lowered = [
+        (name, value.lower() if name in ("connection", "upgrade") else value)
+        for name, value in headers
+    ]
     kept = [
         (name, value)
-        for name, value in headers
-        if name not in DROPPED_HEADERS and (name, value.lower()) != ("connection", "keep-alive")
+        for name, value in lowered
+        if name not in DROPPED_HEADERS and (name, value) != ("connection", "keep-alive")
     ]
     return sorted(kept, key=lambda pair: pair[0])  # stable: a repeated name keeps its order
 
@@ -136,14 +142,14 @@ class Wire:
                 (name.strip().lower(), value.strip())
                 for name, _, value in (line.partition(":") for line in lines[1:])
             ]
-            if 100 <= status < 200:
+            if 100 <= status < 200 and status != 101:  # 101 ends HTTP on the connection
                 interim.append(status)
                 if interim_only:
                     return Reply(version, status, [], b"", interim)
                 continue
             break
         values = dict(headers)
-        if head or status in (204, 304):
+        if head or status in (101, 204, 304):
             body = b""
         elif values.get("transfer-encoding", "").lower() == "chunked":
             body = self._chunked()
@@ -534,3 +540,158 @@ def test_bad_request_is_a_400_and_a_closed_connection(pair, name):
             return reply.status, closed, wire.reply().body
 
     assert same_on_both(pair, case) == (400, True, b"Hello, World!")
+
+
+# ---------------------------------------------------------------- WebSocket (RFC 6455)
+WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's example: a known Sec-WebSocket-Accept
+TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
+
+
+def upgrade(path: str, *headers: str) -> bytes:
+    return request(
+        "GET",
+        path,
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {WS_KEY}",
+        "Sec-WebSocket-Version: 13",
+        *headers,
+    )
+
+
+def frame(opcode: int, payload: bytes, *, final: bool = True) -> bytes:
+    """A client frame: masked, as RFC 6455 §5.3 requires of clients."""
+    mask = b"\x37\xfa\x21\x3d"
+    size = len(payload)
+    if size < 126:
+        length = bytes([0x80 | size])
+    elif size < 1 << 16:
+        length = bytes([0x80 | 126]) + size.to_bytes(2, "big")
+    else:
+        length = bytes([0x80 | 127]) + size.to_bytes(8, "big")
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([(0x80 if final else 0) | opcode]) + length + mask + masked
+
+
+def read_frame(wire: Wire) -> tuple[int, bool, bytes]:
+    """(opcode, final, payload) of the next server frame, which must be unmasked."""
+    first, second = wire._exactly(2)
+    assert not second & 0x80, "a server must not mask its frames (RFC 6455 §5.1)"
+    size = second & 0x7F
+    if size == 126:
+        size = int.from_bytes(wire._exactly(2), "big")
+    elif size == 127:
+        size = int.from_bytes(wire._exactly(8), "big")
+    return first & 0x0F, bool(first & 0x80), wire._exactly(size)
+
+
+def read_message(wire: Wire) -> tuple[int, bytes]:
+    """The next data or control message, fragments joined (the server may fragment)."""
+    opcode, final, payload = read_frame(wire)
+    while not final:
+        more, final, piece = read_frame(wire)
+        assert more == CONTINUATION
+        payload += piece
+    return opcode, payload
+
+
+def close_payload(code: int, reason: bytes = b"") -> bytes:
+    return code.to_bytes(2, "big") + reason
+
+
+def asgi_only(pair: Pair) -> None:
+    if pair.interface == "wsgi":
+        pytest.skip("WebSocket is an ASGI interface")
+
+
+def test_websocket_handshake_with_subprotocol_and_extra_header(pair):
+    asgi_only(pair)
+
+    def case(address):
+        with Wire(address) as wire:
+            wire.send(upgrade("/ws/echo", "Sec-WebSocket-Protocol: chat, superchat"))
+            return wire.reply(head=True)
+
+    reply = same_on_both(pair, case)
+    assert reply.status == 101
+    assert reply.header("sec-websocket-accept") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    assert reply.header("sec-websocket-protocol") == "chat"
+    assert reply.header("x-extra") == "yes"
+
+
+@pytest.mark.parametrize("delivery", DELIVERIES)
+def test_websocket_messages_fragments_and_ping(pair, delivery):
+    asgi_only(pair)
+    big = os.urandom(70_000)  # a 64-bit length
+
+    def case(address):
+        with Wire(address) as wire:
+            wire.send(upgrade("/ws/echo"))
+            wire.reply(head=True)
+            wire.send(
+                frame(TEXT, "héllo".encode())
+                + frame(BINARY, big)
+                + frame(TEXT, b"frag", final=False)
+                + frame(PING, b"are you there")  # control frames may come between fragments
+                + frame(CONTINUATION, b"mented"),
+                delivery,
+            )
+            messages = [read_message(wire) for _ in range(4)]
+            # The server answers a ping at once and the app's echoes when the app sends
+            # them: where the pong falls among the echoes is each server's own.
+            pongs = [m for m in messages if m[0] == PONG]
+            return [m for m in messages if m[0] != PONG], pongs
+
+    echoes, pongs = same_on_both(pair, case)
+    assert echoes == [(TEXT, "héllo".encode()), (BINARY, big), (TEXT, b"fragmented")]
+    assert pongs == [(PONG, b"are you there")]
+
+
+def test_websocket_close_from_the_client(pair, tmp_path):
+    asgi_only(pair)
+
+    def case(address):
+        log = tmp_path / f"ws-close-{address[1]}.txt"
+        with Wire(address) as wire:
+            wire.send(upgrade(f"/ws/echo?{log}"))
+            wire.reply(head=True)
+            wire.send(frame(CLOSE, close_payload(4001, b"client bye")))
+            answer = read_frame(wire)
+            closed = wire.closed_by_server()
+        deadline = time.monotonic() + TIMEOUT
+        while not log.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return answer, closed, log.read_text() if log.exists() else "(the app saw nothing)"
+
+    (opcode, _, payload), closed, seen = same_on_both(pair, case)
+    assert opcode == CLOSE and payload[:2] == (4001).to_bytes(2, "big") and closed
+    assert seen == "4001"
+
+
+def test_websocket_close_from_the_app(pair):
+    asgi_only(pair)
+
+    def case(address):
+        with Wire(address) as wire:
+            wire.send(upgrade("/ws/close?4002"))
+            wire.reply(head=True)
+            answer = read_frame(wire)
+            wire.send(frame(CLOSE, answer[2][:2]))
+            return answer, wire.closed_by_server()
+
+    assert same_on_both(pair, case) == ((CLOSE, True, close_payload(4002, b"bye")), True)
+
+
+@pytest.mark.parametrize(("path", "status"), [("/ws/reject", 403), ("/ws/deny", 401)])
+def test_websocket_refused_before_accept_is_an_http_response(pair, path, status):
+    """A close before accept is a 403; the denial response extension sends the app's own."""
+    asgi_only(pair)
+
+    def case(address):
+        with Wire(address) as wire:
+            wire.send(upgrade(path))
+            reply = wire.reply()
+            return reply.status, reply.body
+
+    got, body = same_on_both(pair, case)
+    assert got == status and (body == b"denied" or status == 403)

@@ -14,6 +14,10 @@ No framework, so what the wire shows is the server's doing. Paths:
 * ``/status/CODE`` -- an empty response with that status.
 * ``/raise`` -- raises before responding; ``/no-response`` returns without responding.
 * ``/scope/...`` -- the parts of the HTTP scope every server fills alike, as JSON.
+* WebSocket ``/ws/echo[?PATH]`` -- accepts with the first subprotocol offered and an
+  ``x-extra`` header, echoes every message, and writes the close code it is given to PATH;
+  ``/ws/close?CODE`` accepts and closes with CODE; ``/ws/reject`` closes before accepting;
+  ``/ws/deny`` answers 401 through the WebSocket denial response extension (403 without it).
 * ``/file?PATH`` -- the file at PATH, by ``http.response.pathsend`` where the server
   offers it, else as a body.
 """
@@ -83,6 +87,42 @@ async def _file(scope: dict[str, Any], send: Any, path: str) -> None:
             await send({"type": "http.response.body", "body": file.read()})
 
 
+async def _websocket(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    path, query = scope["path"], unquote(scope["query_string"].decode())
+    assert (await receive())["type"] == "websocket.connect"
+    if path == "/ws/reject":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    if path == "/ws/deny":
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        headers = [(b"content-type", b"text/plain"), (b"content-length", b"6")]
+        start = {"type": "websocket.http.response.start", "status": 401, "headers": headers}
+        await send(start)
+        await send({"type": "websocket.http.response.body", "body": b"denied"})
+        return
+    offered = scope.get("subprotocols") or []
+    accept = {"type": "websocket.accept", "headers": [(b"x-extra", b"yes")]}
+    if offered:
+        accept["subprotocol"] = offered[0]
+    await send(accept)
+    if path == "/ws/close":
+        await send({"type": "websocket.close", "code": int(query), "reason": "bye"})
+        return
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            if query:
+                with open(query, "w") as log:
+                    log.write(str(message.get("code")))
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
+
+
 async def _lifespan(receive: Any, send: Any) -> None:
     while True:
         message = await receive()
@@ -96,6 +136,9 @@ async def _lifespan(receive: Any, send: Any) -> None:
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
+        return
+    if scope["type"] == "websocket":
+        await _websocket(scope, receive, send)
         return
     path, query = scope["path"], scope["query_string"].decode()
     if path == "/":
