@@ -314,6 +314,29 @@ def test_chunked_request_body(pair, delivery):
     assert same_on_both(pair, case).body == b"".join(pieces)
 
 
+def test_requests_split_at_every_boundary(pair):
+    """Two pipelined requests, one with a chunked body, in two writes split at every byte."""
+    data = (
+        request("POST", "/echo", "Transfer-Encoding: chunked")
+        + chunked([b"split ", b"anywhere"], trailer=b"X-T: 1\r\n")
+        + request("GET", "/")
+    )
+
+    def replies(address, first: bytes, rest: bytes):
+        with Wire(address) as wire:
+            wire.send(first)
+            if rest:
+                time.sleep(0.001)  # lets the first part be read on its own
+                wire.send(rest)
+            return [wire.reply(), wire.reply()]
+
+    expected = replies(pair.reference.address, data, b"")
+    assert [r.body for r in expected] == [b"split anywhere", b"Hello, World!"]
+    for cut in range(1, len(data)):
+        got = replies(pair.under_test.address, data[:cut], data[cut:])
+        assert got == expected, f"split after byte {cut}: {data[:cut]!r}"
+
+
 def test_expect_100_continue(pair):
     body = b"x" * 5000
 
