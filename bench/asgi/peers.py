@@ -93,7 +93,7 @@ def hypercorn(app: BenchApp, port: int) -> list[str] | None:
     if app.interface != "asgi":
         return None  # hypercorn's WSGI mode is an adapter on the ASGI server
     return _python(
-        *("-m", "hypercorn", app.target, "--root-path", "", "--bind", f"{HOST}:{port}"),
+        *("-m", "hypercorn", app.target, "--bind", f"{HOST}:{port}"),
         *("--worker-class", "uvloop", "--workers", "1"),
     )
 
