@@ -1,0 +1,1 @@
+"""A minimal Django site served through both its asgi.py and its wsgi.py."""
