@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from manycore.http import HttpServer, Request, Response, route, static
 
@@ -43,4 +44,4 @@ class Echo(HttpServer):
         await asyncio.sleep(float(request.query.get("s") or 0.2))
         return Response(b"slow", content_type="text/plain")
 
-    files = static("/files", __file__.rpartition("/")[0])
+    files = static("/files", os.environ.get("FLAGS_STATIC_DIR") or os.path.dirname(__file__))
