@@ -45,3 +45,10 @@ class Echo(HttpServer):
         return Response(b"slow", content_type="text/plain")
 
     files = static("/files", os.environ.get("FLAGS_STATIC_DIR") or os.path.dirname(__file__))
+
+
+class Logged(Echo):
+    """An application that logs its requests unless told otherwise."""
+
+    access_log = True
+    keepalive_timeout = 30.0
