@@ -7,6 +7,7 @@ the user's class, and shows in what a client sees over a real socket.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import subprocess
@@ -15,7 +16,8 @@ import sys
 import pytest
 
 from conftest import TEST_APPS, recv_all, recv_until
-from manycore.commands.settings import SERVED_CLASS_SETTINGS, RunSettings
+from manycore.commands.settings import SERVED_CLASS_SETTINGS, RunSettings, add_run_options
+from manycore.commands.usage import Parser
 from manycore.http import HttpServer, Request, route
 from manycore.testing import FakeClock, ServerProcess
 
@@ -204,3 +206,26 @@ def test_a_keepalive_shorter_than_the_header_timeout_counts_from_a_head_read_in_
     assert not conn.closed
     conn.clock.advance(0.2)
     assert conn.closed and not conn.aborted
+
+
+def test_the_reloaders_child_gets_every_setting_but_reload(tmp_path):
+    parser = Parser(prog="manycore serve")
+    add_run_options(parser, server_flags=True)
+    argv = [
+        "--port=9001",
+        "--workers=3",
+        "--uds",
+        str(tmp_path / "a.sock"),
+        "--root-path=/api",
+        "--proxy-headers",
+        "--forwarded-allow-ips=10.0.0.0/8,unix:",
+        "--timeout-keep-alive=2.5",
+        "--limit-concurrency=7",
+        "--no-access-log",
+        "--reload",
+        f"--reload-dir={tmp_path}",
+    ]
+    settings = RunSettings.from_args(parser.parse_args(argv))
+    child = RunSettings.from_args(parser.parse_args(settings.to_argv()))
+    assert child == dataclasses.replace(settings, reload=False, reload_dir=())
+    assert "--reload" not in settings.to_argv()

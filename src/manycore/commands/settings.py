@@ -190,10 +190,16 @@ class RunSettings:
         metavar="PATH",
     )
     root_path: str = _server_flag(
-        "", "the prefix a proxy serves the application under (/api)", type=_root_path
+        "",
+        "the prefix a proxy serves the application under (/api)",
+        type=_root_path,
+        metavar="PATH",
     )
     proxy_headers: bool = _server_flag(
-        False, "take the client and scheme from X-Forwarded-For/-Proto and Forwarded"
+        False,
+        "take the client and scheme from X-Forwarded-For/-Proto and Forwarded, "
+        "sent by --forwarded-allow-ips (default: off)",
+        action=argparse.BooleanOptionalAction,
     )
     forwarded_allow_ips: str = _server_flag(
         os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_FORWARDED_ALLOW_IPS),
@@ -338,5 +344,5 @@ def add_run_options(
         elif isinstance(f.default, bool):
             parser.add_argument(flag, action="store_true", default=default, help=help_text)
         else:
-            shown = "" if default is None else f" (default: {default})"
+            shown = "" if default is None or default == "" else f" (default: {default})"
             parser.add_argument(flag, default=default, help=help_text + shown, **meta)
