@@ -19,6 +19,7 @@ import textwrap
 import pytest
 
 from conftest import TEST_APPS, recv_all
+from manycore.commands.listening import systemd_socket
 from manycore.testing import ServerProcess
 
 ECHO = f"{TEST_APPS / 'flags_apps.py'}:Echo"
@@ -125,12 +126,23 @@ LAUNCHER = textwrap.dedent(
     kind, argv = sys.argv[1], sys.argv[2:]
     if kind == "file":
         fd = os.open(sys.executable, os.O_RDONLY)
-    else:
+    elif kind != "systemd":
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         if kind == "listening":
             sock.listen(128)
         fd = sock.detach()
+    if kind == "systemd":  # as systemd passes it: descriptor 3, named in the environment
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        fd = sock.detach()
+        if fd != 3:
+            os.dup2(fd, 3)
+            os.close(fd)
+            fd = 3
+        os.environ["LISTEN_PID"] = str(os.getpid())  # execv keeps the process id
+        os.environ["LISTEN_FDS"] = "1"
     os.set_inheritable(fd, True)
     argv = [a.replace("{fd}", str(fd)) for a in argv]
     os.execv(sys.executable, [sys.executable, "-m", "manycore", "serve", *argv])
@@ -150,6 +162,27 @@ def test_fd_serves_an_inherited_listening_socket(engine, workers):
         with socket.create_connection(server.address, timeout=10) as sock:
             sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert recv_all(sock).endswith(b"\r\n\r\nhello")
+
+
+def test_a_socket_passed_by_systemd_is_served_without_fd(engine, workers):
+    command = launch("systemd", ECHO, "--engine", engine, "--workers", str(workers))
+    with ServerProcess(ECHO, command=command) as server:
+        assert server.port != 8080  # not the default --port: systemd's socket
+        with socket.create_connection(server.address, timeout=10) as sock:
+            sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert recv_all(sock).endswith(b"\r\n\r\nhello")
+
+
+def test_systemd_variables_for_another_process_are_ignored(monkeypatch):
+    monkeypatch.setenv("LISTEN_PID", str(os.getppid()))
+    monkeypatch.setenv("LISTEN_FDS", "1")
+    assert systemd_socket() is None
+    monkeypatch.setenv("LISTEN_PID", str(os.getpid()))
+    monkeypatch.setenv("LISTEN_FDS", "two")
+    assert systemd_socket() is None
+    monkeypatch.setenv("LISTEN_FDS", "1")
+    assert systemd_socket() == 3
+    assert "LISTEN_PID" not in os.environ and "LISTEN_FDS" not in os.environ
 
 
 @pytest.mark.parametrize(

@@ -2,24 +2,59 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import ssl
 
 from ..registry import ServerSpec, server
 from .settings import RunSettings
 from .usage import UsageError
 
-__all__ = ["server_spec", "tls_context"]
+__all__ = ["SYSTEMD_FIRST_SOCKET", "server_spec", "systemd_socket", "tls_context"]
+
+log = logging.getLogger("manycore.commands")
+
+SYSTEMD_FIRST_SOCKET = 3
+"""The descriptor of the first socket systemd passes (``SD_LISTEN_FDS_START``)."""
 
 
 def server_spec(settings: RunSettings) -> ServerSpec:
-    """``--host/--port``, ``--uds`` or ``--fd``, with TLS when a certificate is given."""
+    """``--uds``, ``--fd``, systemd's socket, or ``--host/--port``; TLS with a certificate."""
+    fd = settings.fd
+    if fd is None and settings.uds is None:
+        fd = systemd_socket()
     return server(
         settings.host,
         settings.port,
         uds=settings.uds,
-        fd=settings.fd,
+        fd=fd,
         ssl=tls_context(settings) if settings.tls else None,
     )
+
+
+def systemd_socket() -> int | None:
+    """The first socket systemd passed to this process (socket activation), or None.
+
+    As ``sd_listen_fds(3)``: only when ``LISTEN_PID`` names this process, and the
+    variables are removed so that no process started later takes them as its own.
+    """
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return None
+    try:
+        count = int(os.environ.get("LISTEN_FDS", ""))
+    except ValueError:
+        return None
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)
+    if count < 1:
+        return None
+    if count > 1:
+        log.warning(
+            "systemd passed %d sockets; serving the first (descriptor %d)",
+            count,
+            SYSTEMD_FIRST_SOCKET,
+        )
+    return SYSTEMD_FIRST_SOCKET
 
 
 def tls_context(settings: RunSettings) -> ssl.SSLContext:
