@@ -153,3 +153,61 @@ def test_tls_options_without_a_certificate_are_refused(certs):
     result = run_serve("--ssl-keyfile", certs["key"])
     assert result.returncode == 2
     assert "--ssl-keyfile needs --ssl-certfile" in result.stderr
+
+
+class FakeTlsStream:
+    """A loop's TLS transport: it encrypts what is written, so its socket must not be used."""
+
+    high_water = 300_000
+
+    def __init__(self) -> None:
+        self.written = bytearray()
+        self.buffered = 0
+        self.owner = None
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+        self.buffered += len(data)
+        if self.buffered > self.high_water and self.owner is not None:
+            self.owner.set_writing_paused(True)  # as the loop calls pause_writing()
+
+    def writelines(self, chunks) -> None:
+        self.write(b"".join(chunks))
+
+    def get_extra_info(self, name: str, default=None):
+        if name == "ssl_object":
+            return object()
+        if name == "socket":
+            raise AssertionError("a file went to the socket under TLS")
+        return default
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    abort = close
+
+
+def test_a_file_over_tls_is_copied_in_order_and_waits_while_writing_is_paused(tmp_path):
+    from manycore.transport import Transport
+
+    data = os.urandom(700_000)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    stream = FakeTlsStream()
+    transport = Transport(stream, loop=None)  # type: ignore[arg-type]
+    stream.owner = transport
+    transport.sendfile_ranged(b"HEAD", str(path), b"TAIL", 10, 600_000)
+    transport.write(b"after")
+    assert transport.writing_paused and transport.sending_file
+    assert len(stream.written) < 4 + 600_000  # it stopped when asked to pause
+    stream.buffered = 0  # the peer read it all
+    transport.set_writing_paused(False)  # as the loop calls resume_writing()
+    assert bytes(stream.written) == b"HEAD" + data[10:600_010] + b"TAIL" + b"after"
+    assert not transport.sending_file
+    assert transport.file_bytes_sent == 600_000
