@@ -229,3 +229,24 @@ def test_the_reloaders_child_gets_every_setting_but_reload(tmp_path):
     child = RunSettings.from_args(parser.parse_args(settings.to_argv()))
     assert child == dataclasses.replace(settings, reload=False, reload_dir=())
     assert "--reload" not in settings.to_argv()
+
+
+def test_server_flags_for_a_module_that_registers_its_own_servers_are_refused(tmp_path):
+    (tmp_path / "own.py").write_text(
+        "import manycore\n"
+        "from manycore.http import HttpServer\n"
+        "class App(HttpServer):\n"
+        "    pass\n"
+        "manycore.register(transport=manycore.server('127.0.0.1', 0), protocol=App)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "manycore", "serve", "own.py", "--ssl-certfile", "own.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "--ssl-certfile: own.py serves what it registers itself" in result.stderr
+    assert "own.py:CLASS" in result.stderr

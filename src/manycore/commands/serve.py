@@ -29,6 +29,11 @@ def serve(args: argparse.Namespace) -> int:
     if settings.reload:
         return run_reloading(args.target, settings)
     target = parse_target(args.target)
+    if not target.attr and (flags := settings.server_flags_given()):
+        raise UsageError(
+            f"{' '.join(flags)}: {args.target} serves what it registers itself, which these "
+            f"do not reach; name the class to serve: {args.target}:CLASS"
+        )
     module = import_target(target)
     if target.attr:
         cls = protocol_class(module, target)

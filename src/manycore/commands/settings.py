@@ -259,6 +259,16 @@ class RunSettings:
         if self.reload_dir and not self.reload:
             raise UsageError("--reload-dir needs --reload")
 
+    def server_flags_given(self) -> list[str]:
+        """The server flags set to other than their defaults, ``--reload`` aside."""
+        return [
+            "--" + f.name.replace("_", "-")
+            for f in dataclasses.fields(self)
+            if f.metadata.get("server_flag")
+            and f.name not in ("reload", "reload_dir")
+            and getattr(self, f.name) != f.default
+        ]
+
     @property
     def tls(self) -> bool:
         return self.ssl_certfile is not None
