@@ -6,10 +6,13 @@ garbage, IPv6, many hops); ``HttpServer`` requests expose what it resolves.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import urllib.request
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import TEST_APPS
 from manycore.http import HttpServer, Request, route
@@ -224,3 +227,38 @@ def test_the_command_line_flag_reaches_requests_over_a_socket(engine, workers):
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.load(response)["client"][0] == "127.0.0.1"
+
+
+_FIELD_VALUES = st.text(
+    alphabet=st.sampled_from(list('0123456789abcdef.:[]%,;="\\ _-forwardtpsunkwhx\t')),
+    max_size=120,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    forwarded=st.one_of(st.none(), _FIELD_VALUES),
+    forwarded_for=st.one_of(st.none(), _FIELD_VALUES),
+    proto=st.one_of(st.none(), _FIELD_VALUES),
+)
+def test_any_header_values_give_a_real_address_or_the_peer_and_never_raise(
+    forwarded, forwarded_for, proto
+):
+    fields = [
+        (name, value)
+        for name, value in (
+            ("Forwarded", forwarded),
+            ("X-Forwarded-For", forwarded_for),
+            ("X-Forwarded-Proto", proto),
+        )
+        if value is not None
+    ]
+    given_headers = headers(*fields)
+    client, scheme = resolve_client(PEER, given_headers, parse_trusted("*"))
+    assert scheme in ("http", "https", "ws", "wss")
+    assert client is not None
+    host, port = client
+    ipaddress.ip_address(host)
+    assert 0 <= port <= 65535
+    # From a peer nobody trusts, nothing a client writes changes anything.
+    assert resolve_client(("192.0.2.1", 9), given_headers, LOCAL) == (("192.0.2.1", 9), "http")
