@@ -152,7 +152,7 @@ def _announce(plan: Plan, announce: Callable[[str], None] | None) -> None:
             scheme = "https" if scheme in (None, "http") else scheme
         address = socks[0].getsockname()
         if socks[0].family == socket.AF_UNIX:
-            where = f"unix:{address}" + (f" ({scheme})" if scheme else "")
+            where = f"unix:{address}"
         else:
             host, port = address[:2]
             if ":" in host:
