@@ -217,3 +217,12 @@ def test_fd_refuses_a_descriptor_that_was_not_inherited():
 )
 def test_bad_listening_options_are_one_line(args, message):
     assert_one_line_usage_error(run_serve(*args), message)
+
+
+def test_the_api_takes_one_place_to_listen():
+    import manycore
+
+    assert manycore.server(uds="/tmp/a.sock").uds == "/tmp/a.sock"
+    assert manycore.server(fd=3).fd == 3
+    with pytest.raises(ValueError, match="give one place to listen"):
+        manycore.server(uds="/tmp/a.sock", fd=3)
