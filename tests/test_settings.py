@@ -61,7 +61,7 @@ def test_every_option_reaches_the_settings():
 
 def test_every_setting_has_an_option():
     parser = Parser(prog="p")
-    add_run_options(parser)
+    add_run_options(parser, server_flags=True)
     flags = {flag for action in parser._actions for flag in action.option_strings}
     for field in dataclasses.fields(RunSettings):
         assert "--" + field.name.replace("_", "-") in flags

@@ -12,6 +12,7 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from ssl import SSLContext
 from typing import TypeVar
 
 from .context import ManycoreError, main_only
@@ -41,12 +42,20 @@ H = TypeVar("H", bound=Hook)
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """A listening address; ``port=0`` picks a free port once, shared by all workers."""
+    """A listening address; ``port=0`` picks a free port once, shared by all workers.
+
+    ``uds`` listens on a Unix domain socket at that path instead, and ``fd`` on
+    an inherited listening socket (systemd socket activation); ``ssl`` makes
+    every accepted connection TLS.
+    """
 
     host: str = "127.0.0.1"
     port: int = 0
     backlog: int = 1024
     family: socket.AddressFamily = socket.AF_UNSPEC
+    uds: str | None = None
+    fd: int | None = None
+    ssl: SSLContext | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -81,9 +90,24 @@ _stop_hooks: list[Hook] = []
 _importing_target: str | None = None
 
 
-def server(host: str = "127.0.0.1", port: int = 0, *, backlog: int = 1024) -> ServerSpec:
-    """Declare a listening address for :func:`register`."""
-    return ServerSpec(host, port, backlog)
+def server(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    backlog: int = 1024,
+    uds: str | None = None,
+    fd: int | None = None,
+    ssl: SSLContext | None = None,
+) -> ServerSpec:
+    """Declare a listening address for :func:`register`.
+
+    ``uds=PATH`` listens on a Unix domain socket, ``fd=N`` on an inherited
+    listening socket, instead of ``host:port``; ``ssl`` (a server-side
+    ``ssl.SSLContext``) serves TLS.
+    """
+    if uds is not None and fd is not None:
+        raise ValueError("server(uds=..., fd=...): give one place to listen, not both")
+    return ServerSpec(host, port, backlog, uds=uds, fd=fd, ssl=ssl)
 
 
 def client(host: str, port: int) -> ClientSpec:

@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 _LISTENING = re.compile(r"listening on (?:(\w+)://)?(\[[^\]]+\]|[^\s:]+):(\d+)")
+_LISTENING_UNIX = re.compile(r"listening on unix:(\S+)")
 
 
 class _MemorySink:
@@ -351,6 +352,8 @@ class ServerProcess:
         self.host = "127.0.0.1"
         self.port = 0
         self.url = ""
+        self.uds: str | None = None
+        """The Unix domain socket the server listens on (``--uds``), once it says so."""
         self.output: list[str] = []
         self.process: subprocess.Popen[str] | None = None
         self._ready = threading.Event()
@@ -369,7 +372,7 @@ class ServerProcess:
         )
         self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
-        if not self._ready.wait(self.ready_timeout) or not self.port:
+        if not self._ready.wait(self.ready_timeout) or not (self.port or self.uds):
             self.stop(check=False)
             raise RuntimeError(
                 f"server did not start: {' '.join(self.command)}\n" + "".join(self.output)
@@ -380,7 +383,12 @@ class ServerProcess:
         assert self.process is not None and self.process.stdout is not None
         for line in self.process.stdout:
             self.output.append(line)
-            if not self.port:
+            if not (self.port or self.uds):
+                unix = _LISTENING_UNIX.search(line)
+                if unix:
+                    self.uds = unix.group(1)
+                    self._ready.set()
+                    continue
                 match = _LISTENING.search(line)
                 if match:
                     scheme, host, port = match.groups()

@@ -12,6 +12,11 @@ writability on a ``dup`` of the socket's descriptor (the loop refuses a second
 watcher on the descriptor it owns, but a duplicate is a different number for
 the same socket).
 
+Over TLS the socket carries ciphertext, so a file cannot go to it directly: the
+pump reads the range in chunks and writes them through the loop's TLS
+transport instead, a chunk at a time while the loop is not asking writers to
+pause (the same order and flow control, at the cost of a copy).
+
 Ownership: a path given to ``sendfile*`` is opened and closed here; an integer
 descriptor belongs to the caller and is never closed by the transport.
 
@@ -41,6 +46,7 @@ __all__ = ["FileLike", "FileSource", "StreamTransport", "Transport", "TransportE
 _TIOCOUTQ: int | None = getattr(termios, "TIOCOUTQ", None)  # unsent bytes of a socket (Linux)
 
 _MAX_SENDFILE_CHUNK = 0x7FFFF000  # Linux sends at most this many bytes per call
+_COPY_CHUNK = 256 * 1024  # bytes of a file read per write where zero copy cannot work (TLS)
 
 
 class _Marker(enum.Enum):
@@ -137,6 +143,7 @@ class Transport:
     """What protocol callbacks use to send, stream files, pause and close."""
 
     __slots__ = (
+        "_copy_files",
         "_drain_waiters",
         "_file",
         "_file_sent",
@@ -173,6 +180,7 @@ class Transport:
         """True while the loop's write buffer is above its high-water mark."""
         self._file: _FileRange | None = None
         self._file_sent = 0
+        self._copy_files: bool | None = None  # worked out at the first file: TLS or not
         self._sock_fd = -1
         self._watch_fd: int | None = None
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -340,6 +348,8 @@ class Transport:
         """The loop said its write buffer crossed a water mark (``pause/resume_writing``)."""
         self.writing_paused = paused
         if not paused:
+            if self._copy_files and self._file is not None:
+                self._on_writable()  # a file copied through TLS goes on
             self._wake_drainers()
 
     def _wake_drainers(self) -> None:
@@ -400,6 +410,10 @@ class Transport:
         if self._t.is_closing():
             self._release_files()
             return False
+        if self._copy_files is None:
+            self._copy_files = self._t.get_extra_info("ssl_object") is not None
+        if self._copy_files:
+            return self._copy_file(item)
         if self._t.get_write_buffer_size():
             self._wait_writable()  # the loop's own buffer must go out first
             return False
@@ -425,6 +439,34 @@ class Transport:
         item.release()
         self._file = None
         self._stop_waiting()
+        return True
+
+    def _copy_file(self, item: _FileRange) -> bool:
+        """Send the range through the loop's transport (TLS); True when it is done.
+
+        Writing stops while the loop asks writers to pause; ``set_writing_paused``
+        goes on with it.
+        """
+        while item.remaining:
+            if self.writing_paused:
+                return False
+            if self._t.is_closing():
+                self._release_files()
+                return False
+            try:
+                data = os.pread(item.fd, min(item.remaining, _COPY_CHUNK), item.offset)
+            except OSError as exc:
+                self._file_failed(exc)
+                return False
+            if not data:
+                self._file_failed(EOFError(f"file ended {item.remaining} bytes early"))
+                return False
+            self._t.write(data)
+            item.offset += len(data)
+            item.remaining -= len(data)
+            self._file_sent += len(data)
+        item.release()
+        self._file = None
         return True
 
     def _drain_queue(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from .. import registry
+from .listening import server_spec
+from .reloading import run_reloading
 from .running import configure_logging, run_until_stopped
 from .settings import RunSettings, add_run_options
 from .target import Target, import_target, parse_target, protocol_class
@@ -18,18 +20,25 @@ DESCRIPTION = "Import MODULE in the main context, then serve CLASS on every core
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="MODULE:CLASS")
-    add_run_options(parser)
+    add_run_options(parser, server_flags=True)
 
 
 def serve(args: argparse.Namespace) -> int:
     settings = RunSettings.from_args(args)
     configure_logging(settings.log_level)
+    if settings.reload:
+        return run_reloading(args.target, settings)
     target = parse_target(args.target)
+    if not target.attr and (flags := settings.server_flags_given()):
+        raise UsageError(
+            f"{' '.join(flags)}: {args.target} serves what it registers itself, which these "
+            f"do not reach; name the class to serve: {args.target}:CLASS"
+        )
     module = import_target(target)
     if target.attr:
         cls = protocol_class(module, target)
         _refuse_servers_registered_at_import(target)
-        registry.register(transport=registry.server(settings.host, settings.port), protocol=cls)
+        registry.register(transport=server_spec(settings), protocol=settings.served_class(cls))
     elif not registry.registrations():
         raise UsageError(f"{args.target} registered nothing; name the class: MODULE:CLASS")
     run_until_stopped(settings)

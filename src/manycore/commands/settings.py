@@ -10,18 +10,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, TypeVar
 
 from ..engine import ENGINES
+from ..http.proxy import DEFAULT_FORWARDED_ALLOW_IPS, parse_trusted
+from .usage import UsageError
 
-__all__ = ["LOG_LEVELS", "RunKwargs", "RunSettings", "add_run_options"]
+__all__ = ["LOG_LEVELS", "SERVED_CLASS_SETTINGS", "RunKwargs", "RunSettings", "add_run_options"]
 
 T = TypeVar("T")
 
 
 def _option(default: T, help: str, **argparse_kwargs: Any) -> T:
     return field(default=default, metadata={"help": help, **argparse_kwargs})
+
+
+def _server_flag(default: T, help: str, **argparse_kwargs: Any) -> T:
+    """An option of ``manycore serve`` only: how a production server listens and answers."""
+    return field(default=default, metadata={"help": help, "server_flag": True, **argparse_kwargs})
 
 
 def _port(text: str) -> int:
@@ -43,6 +51,63 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
 
+
+def _descriptor(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a file descriptor number (3 for systemd's first socket), got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a file descriptor number >= 0, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {value}")
+    return value
+
+
+def _trusted_ips(text: str) -> str:
+    try:
+        parse_trusted(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _directory(text: str) -> str:
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"no such directory: {text!r}")
+    return text
+
+
+def _existing_file(text: str) -> str:
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no such file: {text!r}")
+    return text
+
+
+def _root_path(text: str) -> str:
+    if text and (not text.startswith("/") or text.endswith("/")):
+        raise argparse.ArgumentTypeError(
+            f"expected a path that starts with / and does not end with one (/api), got {text!r}"
+        )
+    return text
+
+
+SERVED_CLASS_SETTINGS = (
+    "keepalive_timeout",
+    "access_log",
+    "limit_concurrency",
+    "root_path",
+    "proxy_headers",
+    "forwarded_allow_ips",
+)
+"""The class attributes through which settings reach a served class (every interface)."""
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -100,10 +165,157 @@ class RunSettings:
     log_level: str = _option(
         "INFO", f"{', '.join(LOG_LEVELS)} (any case)", type=_log_level, metavar="LEVEL"
     )
+    uds: str | None = _server_flag(
+        None, "listen on this Unix domain socket instead of --host/--port", metavar="PATH"
+    )
+    fd: int | None = _server_flag(
+        None,
+        "serve the listening socket inherited as this descriptor (systemd: 3)",
+        type=_descriptor,
+        metavar="N",
+    )
+    ssl_certfile: str | None = _server_flag(
+        None, "serve HTTPS with this certificate chain (PEM)", type=_existing_file, metavar="PATH"
+    )
+    ssl_keyfile: str | None = _server_flag(
+        None, "the certificate's private key (PEM)", type=_existing_file, metavar="PATH"
+    )
+    ssl_keyfile_password: str | None = _server_flag(
+        None, "the password of an encrypted --ssl-keyfile", metavar="TEXT"
+    )
+    ssl_ca_certs: str | None = _server_flag(
+        None,
+        "require client certificates signed by these CAs (PEM)",
+        type=_existing_file,
+        metavar="PATH",
+    )
+    root_path: str = _server_flag(
+        "",
+        "the prefix a proxy serves the application under (/api)",
+        type=_root_path,
+        metavar="PATH",
+    )
+    proxy_headers: bool = _server_flag(
+        False,
+        "take the client and scheme from X-Forwarded-For/-Proto and Forwarded, "
+        "sent by --forwarded-allow-ips (default: off)",
+        action=argparse.BooleanOptionalAction,
+    )
+    forwarded_allow_ips: str = _server_flag(
+        os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_FORWARDED_ALLOW_IPS),
+        "proxies whose forwarding headers are believed: IPs, CIDRs, unix: or * "
+        "(env FORWARDED_ALLOW_IPS)",
+        type=_trusted_ips,
+        metavar="LIST",
+    )
+    timeout_keep_alive: float | None = _server_flag(
+        None,
+        "seconds an idle keep-alive connection stays open (default: the application's)",
+        type=_positive_seconds,
+        metavar="SECONDS",
+    )
+    limit_concurrency: int | None = _server_flag(
+        None,
+        "open connections per worker beyond which requests are answered 503",
+        type=_positive,
+        metavar="N",
+    )
+    access_log: bool | None = _server_flag(
+        None,
+        "log one line per request in Common Log Format (default: the application's)",
+        action=argparse.BooleanOptionalAction,
+    )
+    reload: bool = _server_flag(
+        False, "restart the server when a .py file changes (development; needs watchfiles)"
+    )
+    reload_dir: tuple[str, ...] = _server_flag(
+        (),
+        "directory to watch with --reload (repeatable; default: the current one)",
+        type=_directory,
+        action="append",
+        metavar="DIR",
+    )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunSettings:
-        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+        values: dict[str, Any] = {
+            f.name: getattr(args, f.name, f.default) for f in dataclasses.fields(cls)
+        }
+        values["reload_dir"] = tuple(values["reload_dir"] or ())
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse combinations no single option can see (argparse checks each value)."""
+        if self.uds is not None and self.fd is not None:
+            raise UsageError("--uds and --fd both say where to listen; give one of them")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise UsageError("--ssl-keyfile needs --ssl-certfile, the certificate it belongs to")
+        if (self.ssl_keyfile_password or self.ssl_ca_certs) and not self.ssl_certfile:
+            raise UsageError(
+                "--ssl-keyfile-password and --ssl-ca-certs need --ssl-certfile (TLS is off)"
+            )
+        if self.reload_dir and not self.reload:
+            raise UsageError("--reload-dir needs --reload")
+
+    def server_flags_given(self) -> list[str]:
+        """The server flags set to other than their defaults, ``--reload`` aside."""
+        return [
+            "--" + f.name.replace("_", "-")
+            for f in dataclasses.fields(self)
+            if f.metadata.get("server_flag")
+            and f.name not in ("reload", "reload_dir")
+            and getattr(self, f.name) != f.default
+        ]
+
+    @property
+    def tls(self) -> bool:
+        return self.ssl_certfile is not None
+
+    def served_class_settings(self) -> dict[str, Any]:
+        """What the served protocol class reads as class attributes (see ``served_class``).
+
+        A setting left to its default is absent, so the class keeps its own value.
+        """
+        values: dict[str, Any] = {
+            "root_path": self.root_path,
+            "proxy_headers": self.proxy_headers,
+            "forwarded_allow_ips": self.forwarded_allow_ips,
+            "limit_concurrency": self.limit_concurrency,
+        }
+        if self.timeout_keep_alive is not None:
+            values["keepalive_timeout"] = self.timeout_keep_alive
+        if self.access_log is not None:
+            values["access_log"] = self.access_log
+        if self.tls:
+            values["url_scheme"] = "https"
+        return values
+
+    def served_class(self, cls: type) -> type:
+        """``cls`` with these settings as class attributes, the user's class left untouched.
+
+        A subclass of the same name and module: an ``HttpServer`` checks its settings
+        when it is created, so a value that cannot work is reported before serving.
+        """
+        served = type(cls.__name__, (cls,), {**self.served_class_settings()})
+        served.__module__ = cls.__module__
+        served.__qualname__ = cls.__qualname__
+        return served
+
+    def to_argv(self) -> list[str]:
+        """The options that give these settings, less ``--reload`` (the reloader's child)."""
+        argv: list[str] = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("reload", "reload_dir") or value == f.default:
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            if isinstance(value, bool):
+                argv.append(flag if value else "--no-" + flag[2:])
+            else:
+                argv += [flag, str(value)]
+        return argv
 
     def run_kwargs(self) -> RunKwargs:
         return RunKwargs(
@@ -114,11 +326,15 @@ class RunSettings:
         )
 
 
-def add_run_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
+def add_run_options(
+    parser: argparse.ArgumentParser, *, server_flags: bool = False, **defaults: Any
+) -> None:
     """Add ``--host --port --workers --engine --guard --grace --log-level``.
 
-    ``defaults`` overrides a default, e.g. ``port=8000``; a name that is not a
-    setting is refused, so a misspelt override cannot go unnoticed.
+    ``server_flags=True`` adds the production server's too (``--uds``, TLS, proxy
+    headers, ...; ``manycore serve`` has them).  ``defaults`` overrides a default,
+    e.g. ``port=8000``; a name that is not a setting is refused, so a misspelt
+    override cannot go unnoticed.
     """
     names = {f.name for f in dataclasses.fields(RunSettings)}
     unknown = sorted(set(defaults) - names)
@@ -127,10 +343,16 @@ def add_run_options(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     for f in dataclasses.fields(RunSettings):
         meta = dict(f.metadata)
         help_text = meta.pop("help")
+        if meta.pop("server_flag", False) and not server_flags:
+            continue
         default = defaults.get(f.name, f.default)
         flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, bool):
+        if "action" in meta:
+            if meta["action"] == "append":
+                default = None  # argparse appends to the default itself; () would be shared
+            parser.add_argument(flag, default=default, help=help_text, **meta)
+        elif isinstance(f.default, bool):
             parser.add_argument(flag, action="store_true", default=default, help=help_text)
         else:
-            shown = "" if default is None else f" (default: {default})"
+            shown = "" if default is None or default == "" else f" (default: {default})"
             parser.add_argument(flag, default=default, help=help_text + shown, **meta)

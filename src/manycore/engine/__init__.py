@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from .. import registry, stats
 from ..context import ManycoreError, main_only
 from ..loop import loop_name
 from ..work import cpu_count, gil_enabled
-from .listeners import close_listeners, open_listeners
+from .listeners import close_listeners, open_listeners, remove_socket_files
 from .plan import Plan
 
 if TYPE_CHECKING:
@@ -132,6 +133,7 @@ def run(
                 gc.unfreeze()
     finally:
         close_listeners(listeners)
+        remove_socket_files()
 
 
 def _guarded_modules(regs: list[registry.Registration]) -> list[ModuleType]:
@@ -144,11 +146,18 @@ def _announce(plan: Plan, announce: Callable[[str], None] | None) -> None:
         socks = plan.listeners.get(id(registration))
         if not socks:
             continue
-        host, port = socks[0].getsockname()[:2]
-        if ":" in host:
-            host = f"[{host}]"
         scheme = getattr(registration.protocol, "url_scheme", None)
-        where = f"{scheme}://{host}:{port}" if scheme else f"{host}:{port}"
+        transport = registration.transport
+        if isinstance(transport, registry.ServerSpec) and transport.ssl is not None:
+            scheme = "https" if scheme in (None, "http") else scheme
+        address = socks[0].getsockname()
+        if socks[0].family == socket.AF_UNIX:
+            where = f"unix:{address}"
+        else:
+            host, port = address[:2]
+            if ":" in host:
+                host = f"[{host}]"
+            where = f"{scheme}://{host}:{port}" if scheme else f"{host}:{port}"
         message = (
             f"manycore: listening on {where} ({registration.spec.name}, engine={plan.engine}, "
             f"workers={plan.workers}, loop={loop_name()})"

@@ -15,6 +15,7 @@ import asyncio
 import errno
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable
 
@@ -38,11 +39,13 @@ class Acceptor:
         loop: asyncio.AbstractEventLoop,
         sock: socket.socket,
         protocol_factory: Callable[[], asyncio.Protocol],
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._loop = loop
         self._sock = sock
         self._fd = sock.fileno()
         self._factory = protocol_factory
+        self._tls = tls
         self._pause = self.pause_min
         self._resume_handle: asyncio.TimerHandle | None = None
         self._logged_at = float("-inf")
@@ -82,7 +85,7 @@ class Acceptor:
 
     async def _connect(self, conn: socket.socket) -> None:
         try:
-            await self._loop.connect_accepted_socket(self._factory, conn)
+            await self._loop.connect_accepted_socket(self._factory, conn, ssl=self._tls)
         except Exception as exc:  # the peer went away before the transport existed, say
             log.debug("dropping a connection accepted on %s: %r", self._where(), exc)
             conn.close()
@@ -116,7 +119,9 @@ class Acceptor:
 
     def _where(self) -> str:
         try:
-            host, port = self._sock.getsockname()[:2]
+            address = self._sock.getsockname()
         except OSError:
             return "a closed socket"
-        return f"{host}:{port}"
+        if isinstance(address, str):
+            return f"unix:{address}"
+        return f"{address[0]}:{address[1]}"

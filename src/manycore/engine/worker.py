@@ -184,13 +184,14 @@ class Worker:
                 if self.index == 0:
                     await self._connect(registration)
                 continue
+            tls = registration.transport.ssl
             for sock in self.plan.sockets_for(registration):
                 factory = lambda spec=spec: adapter(spec, self)  # noqa: E731
                 if on_asyncio:
-                    servers.append(Acceptor(self.loop, sock.dup(), factory))
+                    servers.append(Acceptor(self.loop, sock.dup(), factory, tls))
                     continue
                 server = await self.loop.create_server(
-                    factory, sock=sock.dup(), backlog=registration.transport.backlog
+                    factory, sock=sock.dup(), backlog=registration.transport.backlog, ssl=tls
                 )
                 servers.append(server)
         return servers

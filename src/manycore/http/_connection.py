@@ -199,7 +199,7 @@ class HttpConnection(FlowControl, Timeouts):
         self.cache = cache = head_cache()
         if now >= cache.expires:
             cache.refresh(now)
-        self._arm(now + self.header_timeout)
+        self._arm(now + min(self.header_timeout, self.keepalive_timeout))
 
     def data_received(self, transport: Any, data: bytes) -> bytes | None:
         """Parse one read and answer what it completes, in one write.
@@ -238,6 +238,7 @@ class HttpConnection(FlowControl, Timeouts):
             self._track_partial(reader, now, len(data), delivered)
         elif self.head_started is not None or self.body_started is not None:
             self.head_started = self.body_started = None
+            self._arm(now + self.keepalive_timeout)  # idle now: a head's later timer may wait
         n = len(out)
         if n:
             output = out[0] if n == 1 else b"".join(out)

@@ -16,6 +16,7 @@ from . import _json
 from ._errors import HTTPError, RemoteProtocolError
 from ._headers import Headers, QueryParams, parse_fields
 from ._heads import check_host_value, locate_head
+from .proxy import TrustedProxies, resolve_client
 
 __all__ = ["Request", "decode_path"]
 
@@ -178,8 +179,54 @@ class Request:
 
     @property
     def client(self) -> tuple[str, int] | None:
+        """The peer's (host, port); behind a trusted proxy, the client it forwards for."""
+        peer = self._peer()
+        trusted = self._trusted_proxies()
+        if trusted is None:
+            return peer
+        return resolve_client(peer, self._header_pairs(), trusted, self._own_scheme())[0]
+
+    @property
+    def scheme(self) -> str:
+        """``"https"`` over TLS, else ``"http"``; behind a trusted proxy, the one it was sent."""
+        scheme = self._own_scheme()
+        trusted = self._trusted_proxies()
+        if trusted is None:
+            return scheme
+        return resolve_client(self._peer(), self._header_pairs(), trusted, scheme)[1]
+
+    @property
+    def root_path(self) -> str:
+        """The prefix a proxy serves the application under (``--root-path``), or ``""``."""
+        return str(getattr(type(self._app()), "root_path", "") or "")
+
+    def _peer(self) -> tuple[str, int] | None:
         peer = getattr(self.transport, "peername", None)
-        return tuple(peer[:2]) if isinstance(peer, tuple) else peer
+        return (peer[0], peer[1]) if isinstance(peer, tuple) else None
+
+    def _own_scheme(self) -> str:
+        get_extra_info = getattr(self.transport, "get_extra_info", None)
+        if get_extra_info is not None and get_extra_info("ssl_object") is not None:
+            return "https"
+        return "http"
+
+    def _app(self) -> Any:
+        """The application instance serving this request (through its transport's owner)."""
+        return getattr(getattr(self.transport, "events", None), "protocol", None)
+
+    def _trusted_proxies(self) -> TrustedProxies | None:
+        cls = type(self._app())
+        if not getattr(cls, "proxy_headers", False):
+            return None
+        trusted: TrustedProxies | None = getattr(cls, "trusted_proxies", None)
+        return trusted
+
+    def _header_pairs(self) -> list[tuple[bytes, bytes]]:
+        # From the head itself: the access log asks for the client of requests
+        # that ``headers`` answers 400 (no Host), and must not raise for them.
+        headers = _getattr(self, "_headers", None)
+        pairs = headers.items() if headers is not None else parse_fields(self.head)
+        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
 
     # ------------------------------------------------------------- the body
     @property

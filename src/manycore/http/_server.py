@@ -17,8 +17,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from ..stats import worker_counters
 from ._connection import HttpConnection
+from ._modes import CLOSE
+from ._response import error_response, render
 from ._routing import Router, build_router
+from .proxy import DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies, parse_trusted
 
 __all__ = ["HttpServer"]
 
@@ -62,6 +66,13 @@ class HttpServer:
       reading pauses.
     - ``access_log`` -- log one line per request to the ``manycore.access``
       logger (off by default).
+    - ``limit_concurrency`` -- open connections per worker beyond which a new
+      connection's request is answered 503 and the connection closed (None: no limit).
+    - ``proxy_headers``, ``forwarded_allow_ips`` -- believe X-Forwarded-For/-Proto
+      and ``Forwarded`` from these proxies (see :mod:`manycore.http.proxy`):
+      ``request.client`` and ``request.scheme`` are then the forwarded ones.
+    - ``root_path`` -- the prefix a proxy serves the application under
+      (``request.root_path``); routes still match the path as received.
 
     Override ``connection_made``/``connection_lost`` only with a ``super()`` call.
     """
@@ -79,6 +90,11 @@ class HttpServer:
     max_pipeline: ClassVar[int] = 64
     write_buffer_limit: ClassVar[int] = 1 << 20
     access_log: ClassVar[bool] = False
+    limit_concurrency: ClassVar[int | None] = None
+    proxy_headers: ClassVar[bool] = False
+    forwarded_allow_ips: ClassVar[str] = DEFAULT_FORWARDED_ALLOW_IPS
+    root_path: ClassVar[str] = ""
+    trusted_proxies: ClassVar[TrustedProxies] = parse_trusted(DEFAULT_FORWARDED_ALLOW_IPS)
     url_scheme: ClassVar[str] = "http"  # the ready line shows a URL to click
 
     _router: ClassVar[Router] = Router()
@@ -87,12 +103,18 @@ class HttpServer:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _check_settings(cls)
+        cls.trusted_proxies = _trusted_proxies(cls)
         cls._router = build_router(cls)
         cls._bind_data_received = cls.data_received is HttpServer.data_received
 
     def __init__(self) -> None:
         self._http = http = HttpConnection(self)
-        if self._bind_data_received:
+        limit = self.limit_concurrency
+        if limit is not None and worker_counters().connections_open > limit:
+            # Over the limit: the first request is answered 503 (uvicorn does the same);
+            # the connection's timers still bound a client that never sends one.
+            self.data_received = self._refuse_over_limit  # type: ignore[method-assign]
+        elif self._bind_data_received:
             # One call less per read; the signatures match.
             self.data_received = http.data_received  # type: ignore[method-assign]
 
@@ -110,6 +132,16 @@ class HttpServer:
 
     def connection_lost(self, transport: Any, exc: Exception | None) -> None:
         self._connection().connection_lost(transport, exc)
+
+    def _refuse_over_limit(self, transport: Any, data: bytes) -> bytes | None:
+        if self._http.closing:
+            return None
+        self._http.closing = True
+        out: list[bytes] = []
+        detail = f"more than {self.limit_concurrency} connections; retry later"
+        render(out, error_response(503, detail), CLOSE, False)
+        transport.close()
+        return out[0]
 
     def is_busy(self) -> bool:
         """For graceful shutdown: a request is in progress on this connection."""
@@ -130,9 +162,23 @@ def _check_settings(cls: type[HttpServer]) -> None:
             raise TypeError(
                 f"{cls.__qualname__}.{name} must be a positive number of seconds, got {value!r}"
             )
+    limit = cls.limit_concurrency
+    if limit is not None and (type(limit) is not int or limit <= 0):
+        raise TypeError(
+            f"{cls.__qualname__}.limit_concurrency must be a positive int or None, got {limit!r}"
+        )
+    if not isinstance(cls.root_path, str):
+        raise TypeError(f"{cls.__qualname__}.root_path must be a str, got {cls.root_path!r}")
     rate = cls.body_min_rate
     if not isinstance(rate, int | float) or isinstance(rate, bool) or rate < 0:
         raise TypeError(
             f"{cls.__qualname__}.body_min_rate must be a number of bytes per second "
             f"(0 for no minimum), got {rate!r}"
         )
+
+
+def _trusted_proxies(cls: type[HttpServer]) -> TrustedProxies:
+    try:
+        return parse_trusted(cls.forwarded_allow_ips)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise TypeError(f"{cls.__qualname__}.forwarded_allow_ips: {exc}") from None
