@@ -1,0 +1,558 @@
+"""WSGI (PEP 3333) through ``manycore.wsgi.asgi_from_wsgi``, over real sockets.
+
+``wsgi_server`` is the one place that says which server runs the adapter: each test only
+needs a server serving ``tests/apps/wsgi_apps.py:app`` (and ``:flask_app``) under the root
+path ``/mount``, with a log the tests can wait on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import io
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import TEST_APPS, connect, recv_all, recv_until
+from manycore.testing import ServerProcess
+from manycore.wsgi import FileWrapper, asgi_from_wsgi
+from manycore.wsgi._environ import build_environ
+from manycore.wsgi._errors import ErrorStream
+from manycore.wsgi._input import InputStream
+
+ROOT_PATH = "/mount"
+
+
+def _serve(target: str) -> ServerProcess:
+    """The server under test: the WSGI app ``target`` behind the ASGI adapter."""
+    return ServerProcess(
+        target,
+        command=[
+            sys.executable,
+            str(TEST_APPS / "serve_wsgi_uvicorn.py"),
+            target,
+            "--root-path",
+            ROOT_PATH,
+        ],
+        cwd=TEST_APPS,
+    )
+
+
+@pytest.fixture(scope="module")
+def wsgi_server() -> Iterator[ServerProcess]:
+    with _serve("wsgi_apps:app") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def flask_server() -> Iterator[ServerProcess]:
+    with _serve("wsgi_apps:flask_app") as server:
+        yield server
+
+
+def _head_end(data: bytes) -> bool:
+    return b"\r\n\r\n" in data
+
+
+def _get(server: ServerProcess, path: str, **kwargs: Any) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection(*server.address, timeout=30)
+    try:
+        conn.request(kwargs.pop("method", "GET"), path, **kwargs)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def _exchange(server: ServerProcess, raw: bytes) -> bytes:
+    with connect(server.address) as sock:
+        sock.sendall(raw)
+        return recv_all(sock)
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = b""
+    while True:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return out
+        out += body[:size]
+        body = body[size + 2 :]
+
+
+def _body_of(response: bytes) -> bytes:
+    head, _, body = response.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        return _dechunk(body)
+    return body
+
+
+# ---------------------------------------------------------------------------- the environ
+def test_environ_holds_every_variable_pep_3333_requires(wsgi_server):
+    raw = (
+        b"POST /environ?q=1&r=%20 HTTP/1.1\r\nHost: example.test:8080\r\n"
+        b"X-Multi: a\r\nX-Multi: b\r\nCookie: one=1\r\nCookie: two=2\r\nX_Forged: yes\r\n"
+        b"Content-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody"
+    )
+    response = _exchange(wsgi_server, raw)
+    assert response.startswith(b"HTTP/1.1 200 ")
+    environ = json.loads(_body_of(response))
+    assert environ["REQUEST_METHOD"] == "POST"
+    assert environ["SCRIPT_NAME"] == ROOT_PATH
+    assert environ["PATH_INFO"] == "/environ"
+    assert environ["QUERY_STRING"] == "q=1&r=%20"
+    assert environ["CONTENT_TYPE"] == "text/plain"
+    assert environ["CONTENT_LENGTH"] == "4"
+    assert environ["SERVER_NAME"] == "127.0.0.1"
+    assert environ["SERVER_PORT"] == str(wsgi_server.port)
+    assert environ["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert environ["REMOTE_ADDR"] == "127.0.0.1"
+    assert int(environ["REMOTE_PORT"]) > 0
+    assert environ["HTTP_HOST"] == "example.test:8080"
+    assert environ["HTTP_X_MULTI"] == "a,b"
+    assert environ["HTTP_COOKIE"] == "one=1; two=2"
+    assert environ["underscored"] == []  # X_Forged could pass for a proxy's X-Forged
+    assert environ["wsgi.version"] == [1, 0]
+    assert environ["wsgi.url_scheme"] == "http"
+    assert environ["wsgi.multithread"] is True
+    assert environ["wsgi.multiprocess"] is True
+    assert environ["wsgi.run_once"] is False
+    assert environ["input"] == "body"
+    wsgi_server.wait_for_log("ERROR manycore.wsgi: a line for wsgi.errors")
+
+
+def _scope(**overrides: Any) -> dict[str, Any]:
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    scope.update(overrides)
+    return scope
+
+
+def _environ_of(scope: dict[str, Any]) -> dict[str, Any]:
+    body = InputStream(lambda: (b"", False), empty=True)
+    return build_environ(scope, body, ErrorStream(), multithread=True, multiprocess=False)
+
+
+def test_path_info_is_the_decoded_bytes_as_latin_1():
+    environ = _environ_of(
+        _scope(path="/app/café\ufffd", raw_path=b"/app/caf%C3%A9%FF", root_path="/app")
+    )
+    assert environ["SCRIPT_NAME"] == "/app"
+    assert environ["PATH_INFO"] == "/caf\xc3\xa9\xff"
+
+
+def test_path_info_without_raw_path_encodes_the_path_as_utf_8():
+    environ = _environ_of(_scope(path="/café", raw_path=None))
+    assert environ["PATH_INFO"] == "/caf\xc3\xa9"
+
+
+def test_root_path_is_stripped_only_at_a_segment_boundary():
+    scope = _scope(path="/apiary", raw_path=b"/apiary", root_path="/api")
+    assert _environ_of(scope)["PATH_INFO"] == "/apiary"
+    scope = _scope(path="/api", raw_path=b"/api", root_path="/api")
+    assert _environ_of(scope)["PATH_INFO"] == ""
+
+
+def test_a_server_without_a_port_gives_an_empty_server_port():
+    environ = _environ_of(_scope(server=("/run/app.sock", None), client=None))
+    assert environ["SERVER_NAME"] == "/run/app.sock"
+    assert environ["SERVER_PORT"] == ""
+    assert "REMOTE_ADDR" not in environ
+
+
+# --------------------------------------------------------------------------- wsgi.input
+def test_an_upload_is_read_in_pieces_before_it_is_complete(wsgi_server):
+    with connect(wsgi_server.address) as sock:
+        sock.sendall(
+            b"POST /pieces HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n"
+            b"Connection: close\r\n\r\nhello"
+        )
+        wsgi_server.wait_for_log("first piece b'hello'")
+        sock.sendall(b"world")
+        response = recv_all(sock)
+    assert response.startswith(b"HTTP/1.1 200 ")
+    assert _body_of(response) == b"hello|world"
+
+
+def test_a_chunked_upload_is_read_in_pieces_before_it_is_complete(wsgi_server):
+    with connect(wsgi_server.address) as sock:
+        sock.sendall(
+            b"POST /pieces HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+            b"Connection: close\r\n\r\n3\r\nhel\r\n"
+        )
+        sock.sendall(b"3\r\nlo \r\n")
+        wsgi_server.wait_for_log("first piece b'hello'")
+        sock.sendall(b"4\r\nmore\r\n0\r\n\r\n")
+        response = recv_all(sock)
+    assert _body_of(response) == b"hello| more"
+
+
+LINES_BODY = b"first line\nsecond line\n\nfourth\nlast without newline"
+
+
+def _lines_reference(data: bytes) -> list[bytes]:
+    body = io.BytesIO(data)
+    seen = [body.readline(), body.readline(3), body.readline()]
+    seen += body.readlines(1)
+    seen += list(body)
+    return seen
+
+
+def test_readline_readlines_and_iteration_over_the_wire(wsgi_server):
+    with connect(wsgi_server.address) as sock:
+        sock.sendall(
+            b"POST /lines HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+            + f"Content-Length: {len(LINES_BODY)}\r\n\r\n".encode()
+        )
+        for index in range(len(LINES_BODY)):  # byte by byte
+            sock.sendall(LINES_BODY[index : index + 1])
+        response = recv_all(sock)
+    assert _body_of(response) == repr(_lines_reference(LINES_BODY)).encode()
+
+
+def _pieces_source(pieces: list[bytes]):
+    remaining = list(pieces)
+
+    def source() -> tuple[bytes, bool]:
+        return remaining.pop(0), bool(remaining[1:])
+
+    return source
+
+
+def _splits(data: bytes) -> Iterator[list[bytes]]:
+    yield [data]
+    yield [data[i : i + 1] for i in range(len(data))]
+    for cut in range(len(data) + 1):
+        yield [data[:cut], data[cut:]]
+
+
+@pytest.mark.parametrize("data", [LINES_BODY, b"", b"\n\n\n", b"no newline at all"])
+def test_the_input_reads_like_a_binary_file_however_the_body_is_split(data):
+    expected = _lines_reference(data)
+    for pieces in _splits(data):
+        body = InputStream(_pieces_source([*pieces, b""]))
+        seen = [body.readline(), body.readline(3), body.readline()]
+        seen += body.readlines(1)
+        seen += list(body)
+        assert seen == expected, pieces
+        for size in (1, 3, 7, 100):
+            body = InputStream(_pieces_source([*pieces, b""]))
+            reference = io.BytesIO(data)
+            while chunk := body.read(size):
+                assert chunk == reference.read(size), (pieces, size)
+            assert reference.read() == b""
+        body = InputStream(_pieces_source([*pieces, b""]))
+        assert body.read(4) + body.read() + body.read() == data
+
+
+def test_an_input_without_a_body_never_asks_for_one():
+    def source() -> tuple[bytes, bool]:
+        raise AssertionError("asked for a body the request does not have")
+
+    body = InputStream(source, empty=True)
+    assert body.read() == b""
+    assert body.readline() == b""
+    assert list(body) == []
+
+
+def test_an_upload_the_client_abandons_raises_oserror_in_the_app(wsgi_server):
+    with connect(wsgi_server.address) as sock:
+        sock.sendall(
+            b"POST /upload-then-gone HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\npart"
+        )
+        time.sleep(0)  # the head is on its way; the connection now ends mid-body
+    wsgi_server.wait_for_log("upload failed: ClientDisconnected")
+
+
+# ------------------------------------------------------------------------------ output
+def test_the_write_callable_sends_before_the_returned_body(wsgi_server):
+    status, _, body = _get(wsgi_server, "/write")
+    assert (status, body) == (200, b"written then returned")
+
+
+def test_exc_info_before_any_body_replaces_the_status(wsgi_server):
+    status, _, body = _get(wsgi_server, "/exc-info-before")
+    assert (status, body) == (503, b"replaced")
+
+
+def test_exc_info_after_the_head_was_sent_reraises_and_ends_the_response(wsgi_server):
+    response = _exchange(
+        wsgi_server, b"GET /exc-info-after HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    assert response.startswith(b"HTTP/1.1 200 ")
+    assert b"partial " in response
+    assert b"never" not in response
+    assert not response.endswith(b"0\r\n\r\n")  # cut short, not a complete chunked body
+    log = wsgi_server.wait_for_log("ValueError: exc-info-after-headers")
+    assert "Traceback" in log
+
+
+def test_start_response_twice_without_exc_info_is_a_500(wsgi_server):
+    status, _, _ = _get(wsgi_server, "/twice")
+    assert status == 500
+    wsgi_server.wait_for_log("start_response() called a second time without exc_info")
+
+
+def test_an_exception_before_start_response_is_a_500_with_the_traceback_logged(wsgi_server):
+    status, _, _ = _get(wsgi_server, "/raise")
+    assert status == 500
+    log = wsgi_server.wait_for_log("LookupError: raised-before-start-response")
+    assert "wsgi_apps.py" in log  # the user's own frame is in the traceback
+
+
+def test_file_wrapper_sends_the_file(wsgi_server, tmp_path):
+    data = os.urandom(300_000)
+    path = tmp_path / "data.bin"
+    path.write_bytes(data)
+    status, _, body = _get(wsgi_server, f"/file?{path}")
+    assert status == 200
+    assert body == data
+
+
+# ------------------------------------------------------------------------------ close()
+def test_close_is_called_on_success(wsgi_server):
+    status, _, body = _get(wsgi_server, "/closing")
+    assert (status, body) == (200, b"one two")
+    wsgi_server.wait_for_log("closed on-success")
+
+
+def test_close_is_called_when_iteration_fails(wsgi_server):
+    response = _exchange(
+        wsgi_server, b"GET /failing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    assert response.startswith(b"HTTP/1.1 200 ")
+    log = wsgi_server.wait_for_log("closed on-error")
+    assert "RuntimeError: iteration-failed" in wsgi_server.wait_for_log("iteration-failed")
+    assert log
+
+
+def test_close_is_called_when_the_client_disconnects(wsgi_server):
+    with connect(wsgi_server.address) as sock:
+        sock.sendall(b"GET /endless HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert recv_until(sock, lambda data: len(data) > 200_000)
+    wsgi_server.wait_for_log("closed on-disconnect", timeout=30)
+
+
+def _produced(server: ServerProcess) -> int:
+    return int(_get(server, "/produced")[2])
+
+
+def test_a_slow_reader_holds_a_large_response_back(wsgi_server):
+    total = 512 * 1024 * 1024
+    _get(wsgi_server, "/reset")
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.settimeout(30)
+        sock.connect(wsgi_server.address)
+        sock.sendall(f"GET /large?{total} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        received = len(recv_until(sock, lambda data: len(data) > 100_000))
+        # Wait for the application to stop producing, then check it stopped early.
+        deadline = time.monotonic() + 60
+        last, steady_since = -1, time.monotonic()
+        while time.monotonic() - steady_since < 1.0:
+            assert time.monotonic() < deadline, "the application never stopped producing"
+            now = _produced(wsgi_server)
+            if now != last:
+                last, steady_since = now, time.monotonic()
+            time.sleep(0.05)
+        assert last - received < 32 * 1024 * 1024, f"{last} bytes produced, {received} read"
+        while received < total:  # then the rest arrives, complete
+            chunk = sock.recv(1 << 20)
+            assert chunk
+            received += len(chunk)
+    wsgi_server.wait_for_log("closed large")
+
+
+# ------------------------------------------------------------------------------- Flask
+def test_flask_streams_a_response(flask_server):
+    response = _exchange(
+        flask_server, b"GET /stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    assert response.startswith(b"HTTP/1.1 200 ")
+    assert _body_of(response) == b"".join(f"line {n}\n".encode() for n in range(5))
+
+
+def test_flask_receives_a_file_upload(flask_server):
+    document = os.urandom(200_000)
+    boundary = "manycore-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nreport\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="document";'
+            ' filename="report.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        + document
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    status, _, answer = _get(
+        flask_server,
+        "/upload",
+        method="POST",
+        body=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert status == 200
+    assert json.loads(answer) == {
+        "filename": "report.bin",
+        "size": len(document),
+        "head": document[:16].decode("latin-1"),
+        "title": "report",
+    }
+
+
+# ----------------------------------------------------- the adapter without a real server
+class _Recorder:
+    """An ASGI server's side of one request, in memory: the body it gives, what it is sent."""
+
+    def __init__(self, body: bytes = b"", extensions: dict[str, Any] | None = None) -> None:
+        self.scope = _scope(extensions=extensions or {})
+        if body:
+            self.scope["headers"] = [(b"content-length", str(len(body)).encode())]
+        self._body: bytes | None = body
+        self.sent: list[dict[str, Any]] = []
+
+    async def receive(self) -> dict[str, Any]:
+        if self._body is None:  # as a server does, wait for the client to go away
+            await asyncio.get_running_loop().create_future()
+        body, self._body = self._body, None
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+
+
+def _call(app: Any, recorder: _Recorder, threads: int = 2) -> list[dict[str, Any]]:
+    asyncio.run(
+        asgi_from_wsgi(app, threads=threads)(recorder.scope, recorder.receive, recorder.send)
+    )
+    return recorder.sent
+
+
+def _file_app(path: Path, offset: int = 0, length: int | None = None):
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        headers = [("Content-Type", "application/octet-stream")]
+        if length is not None:
+            headers.append(("Content-Length", str(length)))
+        start_response("200 OK", headers)
+        file = open(path, "rb")  # noqa: SIM115
+        file.seek(offset)
+        return environ["wsgi.file_wrapper"](file)
+
+    return app
+
+
+def test_a_whole_regular_file_goes_by_pathsend(tmp_path):
+    path = tmp_path / "whole.bin"
+    path.write_bytes(b"0123456789")
+    sent = _call(_file_app(path), _Recorder(extensions={"http.response.pathsend": {}}))
+    assert sent[0]["type"] == "http.response.start"
+    assert (b"content-length", b"10") in sent[0]["headers"]
+    assert sent[1] == {"type": "http.response.pathsend", "path": str(path)}
+    assert len(sent) == 2
+
+
+@pytest.mark.parametrize(
+    ("offset", "length", "extensions", "expected"),
+    [
+        (3, None, {"http.response.pathsend": {}}, b"3456789"),  # not at offset 0
+        (0, 4, {"http.response.pathsend": {}}, b"0123456789"),  # the app means a part
+        (0, None, {}, b"0123456789"),  # the server has no pathsend
+    ],
+)
+def test_any_other_wrapped_file_is_read_in_blocks(tmp_path, offset, length, extensions, expected):
+    path = tmp_path / "part.bin"
+    path.write_bytes(b"0123456789")
+    sent = _call(_file_app(path, offset, length), _Recorder(extensions=extensions))
+    assert all(message["type"] != "http.response.pathsend" for message in sent)
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == expected
+    assert sent[-1]["more_body"] is False
+
+
+def test_file_wrapper_closes_its_file():
+    file = io.BytesIO(b"abc")
+    wrapper = FileWrapper(file, 2)
+    assert list(wrapper) == [b"ab", b"c"]
+    wrapper.close()
+    assert file.closed
+
+
+def test_a_list_result_is_one_body_message():
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"Hello, ", b"World!"]
+
+    sent = _call(app, _Recorder())
+    assert sent == [
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain")],
+        },
+        {"type": "http.response.body", "body": b"Hello, World!", "more_body": False},
+    ]
+
+
+def test_an_invalid_status_is_an_application_error():
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("OK", [])
+        return [b""]
+
+    with pytest.raises(ValueError, match="status must be a str like '200 OK'"):
+        _call(app, _Recorder())
+
+
+def test_no_thread_exists_before_the_first_request_and_the_pool_is_bounded():
+    before = threading.active_count()
+    running = 0
+    most = 0
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        release.wait(30)
+        with lock:
+            running -= 1
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    adapter = asgi_from_wsgi(app, threads=3)
+    assert threading.active_count() == before
+
+    async def many() -> None:
+        recorders = [_Recorder() for _ in range(10)]
+        calls = [asyncio.ensure_future(adapter(r.scope, r.receive, r.send)) for r in recorders]
+        deadline = time.monotonic() + 30
+        while most < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(*calls)
+        assert all(r.sent[-1]["body"] == b"ok" for r in recorders)
+
+    asyncio.run(many())
+    assert most == 3
