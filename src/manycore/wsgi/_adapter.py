@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from wsgiref.types import WSGIApplication
 
+from ._environ import base_environ
 from ._exchange import Exchange
 from ._pool import ContextPools
 from ._types import Receive, Scope, Send
@@ -32,8 +33,7 @@ class WsgiAdapter:
         self.app = app
         self.threads = threads
         self._pools = ContextPools(threads)
-        self._multithread = multithread
-        self._multiprocess = multiprocess
+        self._base = base_environ(multithread=multithread, multiprocess=multiprocess)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -44,8 +44,7 @@ class WsgiAdapter:
                 receive,
                 send,
                 asyncio.get_running_loop(),
-                multithread=self._multithread,
-                multiprocess=self._multiprocess,
+                self._base,
             )
             self._pools.get().submit(exchange.run)
             await exchange.serve()

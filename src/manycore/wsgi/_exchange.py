@@ -16,7 +16,7 @@ import threading
 from typing import Any
 from wsgiref.types import WSGIApplication
 
-from ._environ import build_environ, has_body
+from ._environ import build_environ, has_body, scope_has_body
 from ._errors import ClientDisconnected, ErrorStream
 from ._files import FileWrapper, sendable_path
 from ._input import InputStream
@@ -37,18 +37,36 @@ Op = tuple[Any, ...]
 Headers = list[tuple[bytes, bytes]]
 
 
-def _asgi_head(status: object, headers: object) -> tuple[int, Headers]:
+_STATUS_CODES: dict[str, int] = {}
+_HEADER_NAMES: dict[str, bytes] = {}
+_MAX_CACHED = 1024
+
+
+def _asgi_head(status: object, headers: Any) -> tuple[int, Headers]:
     """PEP 3333's status line and header list as ASGI's status code and header pairs."""
-    if not (isinstance(status, str) and status[:3].isdigit() and status[3:4] == " "):
-        raise ValueError(f"start_response() status must be a str like '200 OK', not {status!r}")
+    code = _STATUS_CODES.get(status) if isinstance(status, str) else None
+    if code is None:
+        if not (isinstance(status, str) and status[:3].isdigit() and status[3:4] == " "):
+            raise ValueError(f"start_response() status must be a str like '200 OK', not {status!r}")
+        code = int(status[:3])
+        if len(_STATUS_CODES) < _MAX_CACHED:
+            _STATUS_CODES[status] = code
+    names = _HEADER_NAMES
+    pairs = []
     try:
-        pairs = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]  # type: ignore[attr-defined]
+        for name, value in headers:
+            raw = names.get(name)
+            if raw is None:
+                raw = name.lower().encode("latin-1")
+                if len(names) < _MAX_CACHED:
+                    names[name] = raw
+            pairs.append((raw, value.encode("latin-1")))
     except (AttributeError, TypeError, ValueError, UnicodeError):
         raise ValueError(
             "start_response() headers must be a list of (name, value) str pairs in latin-1,"
             f" not {headers!r}"
         ) from None
-    return int(status[:3]), pairs
+    return code, pairs
 
 
 class Exchange:
@@ -57,12 +75,11 @@ class Exchange:
     __slots__ = (
         "_answer",
         "_app",
+        "_base",
         "_complete",
         "_headers",
         "_headers_sent",
         "_loop",
-        "_multiprocess",
-        "_multithread",
         "_ops",
         "_over",
         "_owed",
@@ -87,17 +104,14 @@ class Exchange:
         receive: Receive,
         send: Send,
         loop: asyncio.AbstractEventLoop,
-        *,
-        multithread: bool,
-        multiprocess: bool,
+        base: dict[str, Any],
     ) -> None:
         self._app = app
         self._scope = scope
         self._receive = receive
         self._send = send
         self._loop = loop
-        self._multithread = multithread
-        self._multiprocess = multiprocess
+        self._base = base
         # Set on the loop, read by the thread: why output and input stopped.
         self.failed: ClientDisconnected | None = None
         # The thread blocks on this lock (held from the start) until the loop answers.
@@ -131,16 +145,9 @@ class Exchange:
 
     def _call_app(self) -> bool:
         """Run the application; True if its whole response went in one final operation."""
-        scope = self._scope
-        body = InputStream(self._receive_body, empty=not has_body(scope))
-        errors = ErrorStream()
-        environ = build_environ(
-            scope,
-            body,
-            errors,
-            multithread=self._multithread,
-            multiprocess=self._multiprocess,
-        )
+        environ = build_environ(self._scope, self._base)
+        environ["wsgi.input"] = InputStream(self._receive_body, empty=not has_body(environ))
+        environ["wsgi.errors"] = errors = ErrorStream()
         environ["wsgi.file_wrapper"] = FileWrapper
         try:
             result = self._app(environ, self.start_response)
@@ -361,13 +368,16 @@ class Exchange:
         """While a response streams, notice a client that goes away (the body must be read:
         the ASGI ``receive`` is the request body's until it ends)."""
         if self.body_done is None:
-            self.body_done = not has_body(self._scope)
+            self.body_done = not scope_has_body(self._scope)
         if self.body_done:
             self._watcher = self._loop.create_task(self._watch())
 
     async def _watch(self) -> None:
-        if (await self._receive())["type"] != "http.disconnect":
-            return  # nothing else may follow a complete body; no use waiting on it
+        message = await self._receive()
+        if message["type"] == "http.request" and not message.get("more_body"):
+            message = await self._receive()  # the (empty) body nobody had asked for yet
+        if message["type"] != "http.disconnect":
+            return  # nothing else may follow a complete body: no use waiting on it
         if not self._complete and self.failed is None:
             self.failed = ClientDisconnected("the client closed the connection")
 
