@@ -67,7 +67,8 @@ def _get(server: ServerProcess, path: str, **kwargs: Any) -> tuple[int, dict[str
     try:
         conn.request(kwargs.pop("method", "GET"), path, **kwargs)
         response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, headers, response.read()
     finally:
         conn.close()
 
@@ -418,6 +419,16 @@ def test_flask_receives_a_file_upload(flask_server):
     }
 
 
+def test_flask_sends_a_file(flask_server, tmp_path):
+    data = os.urandom(500_000)
+    path = tmp_path / "download.bin"
+    path.write_bytes(data)
+    status, headers, body = _get(flask_server, f"/download?path={path}")
+    assert headers["content-length"] == str(len(data))
+    assert status == 200
+    assert body == data
+
+
 # ----------------------------------------------------- the adapter without a real server
 class _Recorder:
     """An ASGI server's side of one request, in memory: the body it gives, what it is sent."""
@@ -552,3 +563,96 @@ def test_no_thread_exists_before_the_first_request_and_the_pool_is_bounded():
 
     asyncio.run(many())
     assert most == 3
+
+
+def test_each_thread_that_serves_has_its_own_pool():
+    """The threads engine runs a loop per worker thread: each gets its own pool."""
+    served_by: dict[str, set[threading.Thread]] = {"a": set(), "b": set()}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        served_by[environ["QUERY_STRING"]].add(threading.current_thread())
+        start_response("200 OK", [])
+        return [b""]
+
+    adapter = asgi_from_wsgi(app, threads=2)
+
+    def serve(name: str) -> None:
+        async def requests() -> None:
+            for _ in range(20):
+                recorder = _Recorder()
+                recorder.scope["query_string"] = name.encode()
+                await adapter(recorder.scope, recorder.receive, recorder.send)
+
+        asyncio.run(requests())
+
+    workers = [threading.Thread(target=serve, args=(name,)) for name in ("a", "b")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert served_by["a"] and served_by["b"]
+    assert not served_by["a"] & served_by["b"]
+    assert len(served_by["a"]) <= 2 and len(served_by["b"]) <= 2
+
+
+def test_lifespan_is_acknowledged_and_shutdown_ends_the_pool():
+    served_by: list[threading.Thread] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        served_by.append(threading.current_thread())
+        start_response("200 OK", [])
+        return [b""]
+
+    adapter = asgi_from_wsgi(app, threads=1)
+
+    async def lifetime() -> list[dict[str, Any]]:
+        events = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            if sent and sent[-1]["type"] == "lifespan.startup.complete" and not served_by:
+                recorder = _Recorder()
+                await adapter(recorder.scope, recorder.receive, recorder.send)
+            return next(events)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await adapter({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+        return sent
+
+    sent = asyncio.run(lifetime())
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    served_by[0].join(30)
+    assert not served_by[0].is_alive()
+
+
+def test_a_websocket_is_refused():
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    adapter = asgi_from_wsgi(lambda environ, start_response: [], threads=1)
+    asyncio.run(adapter({"type": "websocket", "path": "/"}, receive, send))
+    assert sent == [{"type": "websocket.close", "code": 1000}]
+
+
+@pytest.mark.parametrize(
+    ("result", "message"),
+    [
+        (b"body", "must return an iterable of bytes such as \\[body\\], not bytes"),
+        (None, "must return an iterable of bytes such as \\[body\\], not NoneType"),
+        (iter(["text"]), "must yield bytes, not str"),
+    ],
+)
+def test_a_result_that_is_not_bytes_is_a_clear_application_error(result, message):
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [])
+        return result
+
+    with pytest.raises(TypeError, match=message):
+        _call(app, _Recorder())

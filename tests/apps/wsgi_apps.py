@@ -239,6 +239,10 @@ def _make_flask_app() -> Any:
             "title": flask.request.form["title"],
         }
 
+    @flask_app.route("/download")
+    def download() -> Any:
+        return flask.send_file(flask.request.args["path"], mimetype="application/octet-stream")
+
     return flask_app
 
 

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from ._files import FileWrapper
+
 _HEADER_KEYS: dict[bytes, str] = {
     b"content-type": "CONTENT_TYPE",
     b"content-length": "CONTENT_LENGTH",
@@ -54,6 +56,7 @@ def base_environ(*, multithread: bool, multiprocess: bool) -> dict[str, Any]:
         "wsgi.run_once": False,
         # The input ends where the body ends, so a chunked body needs no CONTENT_LENGTH.
         "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": FileWrapper,
     }
 
 

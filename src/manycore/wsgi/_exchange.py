@@ -148,25 +148,34 @@ class Exchange:
         environ = build_environ(self._scope, self._base)
         environ["wsgi.input"] = InputStream(self._receive_body, empty=not has_body(environ))
         environ["wsgi.errors"] = errors = ErrorStream()
-        environ["wsgi.file_wrapper"] = FileWrapper
         try:
             result = self._app(environ, self.start_response)
             if type(result) is list or type(result) is tuple:  # nothing to close
                 return self._finish(b"".join(result))
+            if isinstance(result, bytes | str) or not hasattr(result, "__iter__"):
+                raise TypeError(
+                    "a WSGI application must return an iterable of bytes such as [body],"
+                    f" not {type(result).__name__}"
+                )
         finally:
             errors.flush()
         try:
             if isinstance(result, FileWrapper) and self._send_path(result):
                 return False
             for chunk in result:
+                if type(chunk) is not bytes and not isinstance(chunk, bytes):
+                    raise TypeError(
+                        f"a WSGI application must yield bytes, not {type(chunk).__name__}"
+                    )
                 if chunk:
                     self._write(chunk)
-                elif not isinstance(chunk, bytes):
-                    raise TypeError(f"a WSGI application must yield bytes, not {chunk!r}")
         finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+            try:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+            finally:
+                errors.flush()
         return self._finish(b"")
 
     def _finish(self, tail: bytes) -> bool:
