@@ -25,8 +25,8 @@ import pytest
 from conftest import TEST_APPS, connect, recv_all, recv_until
 from manycore.testing import ServerProcess
 from manycore.wsgi import FileWrapper, asgi_from_wsgi
-from manycore.wsgi._environ import base_environ, build_environ
-from manycore.wsgi._input import InputStream
+from manycore.wsgi._environ import base_environ, build_environ, has_body
+from manycore.wsgi._input import EMPTY_INPUT, InputStream
 
 ROOT_PATH = "/mount"
 
@@ -266,14 +266,13 @@ def test_the_input_reads_like_a_binary_file_however_the_body_is_split(data):
         assert body.read(4) + body.read() + body.read() == data
 
 
-def test_an_input_without_a_body_never_asks_for_one():
-    def source() -> tuple[bytes, bool]:
-        raise AssertionError("asked for a body the request does not have")
-
-    body = InputStream(source, empty=True)
-    assert body.read() == b""
-    assert body.readline() == b""
-    assert list(body) == []
+def test_a_request_without_a_body_gets_an_input_at_its_end():
+    assert not has_body({})
+    assert not has_body({"CONTENT_LENGTH": "0"})
+    assert has_body({"CONTENT_LENGTH": "1"})
+    assert has_body({"HTTP_TRANSFER_ENCODING": "chunked"})
+    assert EMPTY_INPUT.read() == EMPTY_INPUT.read(5) == EMPTY_INPUT.readline() == b""
+    assert EMPTY_INPUT.readlines() == list(EMPTY_INPUT) == []
 
 
 def test_an_upload_the_client_abandons_raises_oserror_in_the_app(wsgi_server):
@@ -656,3 +655,19 @@ def test_a_result_that_is_not_bytes_is_a_clear_application_error(result, message
 
     with pytest.raises(TypeError, match=message):
         _call(app, _Recorder())
+
+
+def test_100_continue_is_asked_for_only_when_the_app_reads_the_body(wsgi_server):
+    head = b"Host: t\r\nContent-Length: 10\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    with connect(wsgi_server.address) as sock:
+        sock.sendall(b"POST /pieces HTTP/1.1\r\n" + head)
+        interim = recv_until(sock, _head_end)
+        assert interim.startswith(b"HTTP/1.1 100 ")
+        sock.sendall(b"helloworld")
+        response = recv_all(sock)
+    assert _body_of(response) == b"hello|world"
+    with connect(wsgi_server.address) as sock:
+        sock.sendall(b"POST /write HTTP/1.1\r\n" + head)
+        response = recv_all(sock)
+    assert response.startswith(b"HTTP/1.1 200 ")
+    assert b" 100 " not in response.split(b"\r\n", 1)[0]

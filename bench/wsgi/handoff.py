@@ -3,7 +3,9 @@
 A WSGI request served on an event loop crosses threads twice: the loop gives the app call to a
 pool thread, and the thread gives the finished response back.  This measures that round trip
 alone (the "app" returns at once) for the ways it can be done, with one request in flight and
-with many, as event-loop CPU time per request: what a server core pays for the handoff.
+with many, as event-loop CPU time per request (what a server core pays for the handoff) and
+CPU time of the whole process (the pool's threads too); then the same for ``asgi_from_wsgi``
+as a whole, environ to last body message, on an in-memory ASGI server.
 
     python bench/wsgi/handoff.py [--requests 20000] [--threads 8]
 """
@@ -19,9 +21,14 @@ import resource
 import statistics
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import uvloop
+
+from manycore.wsgi import asgi_from_wsgi
+
+THREAD, PROCESS = resource.RUSAGE_THREAD, resource.RUSAGE_SELF
 
 
 def app() -> bytes:
@@ -108,10 +115,61 @@ def _queue_and_batched_wake(threads: int) -> Callable[[], Awaitable[bytes]]:
     return call
 
 
+SCOPE = {
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "GET",
+    "scheme": "http",
+    "path": "/plaintext",
+    "raw_path": b"/plaintext",
+    "query_string": b"",
+    "root_path": "",
+    "headers": [(b"host", b"localhost:8080"), (b"user-agent", b"wrk"), (b"accept", b"*/*")],
+    "client": ("127.0.0.1", 50000),
+    "server": ("127.0.0.1", 8080),
+}
+
+
+def _list_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
+    return [app()]
+
+
+def _generator_app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield app()
+
+
+def _adapter(wsgi_app: Any) -> Callable[[int], Callable[[], Awaitable[bytes]]]:
+    """The whole adapter, environ to last body message, on an in-memory ASGI server."""
+
+    def make(threads: int) -> Callable[[], Awaitable[bytes]]:
+        adapter = asgi_from_wsgi(wsgi_app, threads=threads)
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def call() -> bytes:
+            body = []
+
+            async def send(message: Any) -> None:
+                body.append(message.get("body", b""))
+
+            await adapter(dict(SCOPE), receive, send)
+            return b"".join(body)
+
+        return call
+
+    return make
+
+
 WAYS = {
     "run_in_executor": _executor,
     "SimpleQueue + call_soon_threadsafe": _queue_and_call_soon,
     "SimpleQueue + one wake per batch": _queue_and_batched_wake,
+    "asgi_from_wsgi, list result": _adapter(_list_app),
+    "asgi_from_wsgi, generator result": _adapter(_generator_app),
 }
 
 
@@ -123,18 +181,25 @@ async def _drive(call: Callable[[], Awaitable[bytes]], requests: int, in_flight:
     await asyncio.gather(*(client(requests // in_flight) for _ in range(in_flight)))
 
 
-def _measure(way: str, threads: int, requests: int, in_flight: int) -> tuple[float, float]:
-    """(microseconds of wall time, microseconds of the loop thread's CPU) per request."""
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _measure(way: str, threads: int, requests: int, in_flight: int) -> tuple[float, ...]:
+    """Microseconds per request: wall time, the loop thread's CPU, the whole process's CPU."""
     call = WAYS[way](threads)
     uvloop.run(_drive(call, 2000, in_flight))  # warm-up: threads started, code paths hot
-    wall = time.perf_counter()
-    cpu = resource.getrusage(resource.RUSAGE_THREAD).ru_utime
-    cpu += resource.getrusage(resource.RUSAGE_THREAD).ru_stime
+    wall, loop_cpu, process_cpu = time.perf_counter(), _cpu(THREAD), _cpu(PROCESS)
     uvloop.run(_drive(call, requests, in_flight))
-    usage = resource.getrusage(resource.RUSAGE_THREAD)
-    cpu = usage.ru_utime + usage.ru_stime - cpu
-    wall = time.perf_counter() - wall
-    return wall / requests * 1e6, cpu / requests * 1e6
+    return tuple(
+        (end - start) / requests * 1e6
+        for start, end in (
+            (wall, time.perf_counter()),
+            (loop_cpu, _cpu(THREAD)),
+            (process_cpu, _cpu(PROCESS)),
+        )
+    )
 
 
 def main() -> None:
@@ -143,18 +208,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    print(
-        f"| handoff | in flight | wall us/request | loop CPU us/request  (median of {args.rounds})"
-    )
-    print("|---|--:|--:|--:|")
+    print(f"median of {args.rounds}, microseconds per request")
+    print("| handoff | in flight | wall | loop thread CPU | process CPU |")
+    print("|---|--:|--:|--:|--:|")
     for in_flight in (1, 64):
         for way in WAYS:
             runs = [
                 _measure(way, args.threads, args.requests, in_flight) for _ in range(args.rounds)
             ]
-            wall = statistics.median(r[0] for r in runs)
-            cpu = statistics.median(r[1] for r in runs)
-            print(f"| {way} | {in_flight} | {wall:.1f} | {cpu:.1f} |")
+            wall, loop_cpu, process_cpu = (statistics.median(r[i] for r in runs) for i in range(3))
+            print(f"| {way} | {in_flight} | {wall:.1f} | {loop_cpu:.1f} | {process_cpu:.1f} |")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from ._errors import ErrorStream
 from ._files import FileWrapper
 
 _HEADER_KEYS: dict[bytes, str] = {
@@ -57,11 +58,12 @@ def base_environ(*, multithread: bool, multiprocess: bool) -> dict[str, Any]:
         # The input ends where the body ends, so a chunked body needs no CONTENT_LENGTH.
         "wsgi.input_terminated": True,
         "wsgi.file_wrapper": FileWrapper,
+        "wsgi.errors": ErrorStream(),
     }
 
 
 def build_environ(scope: Mapping[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-    """The environ without ``wsgi.input`` and ``wsgi.errors``, which the caller adds."""
+    """The environ without ``wsgi.input``, which the caller adds."""
     environ = base.copy()
     root_path: str = scope.get("root_path", "")
     raw = scope.get("raw_path")

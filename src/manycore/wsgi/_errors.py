@@ -14,24 +14,22 @@ class ClientDisconnected(OSError):
 
 
 class ErrorStream:
-    """``wsgi.errors``: what the application writes, logged a line at a time.
+    """``wsgi.errors``: each line the application writes, logged as one record.
 
     Lines go to the ``manycore.wsgi`` logger at ERROR level, so they land wherever the
-    server's log goes instead of on a stderr a worker may not have.  A partial line waits
-    for its end or for ``flush()``.
+    server's log goes instead of on a stderr a worker may not have.  It keeps no state, so
+    one stream serves every request and thread: a line written in two pieces is logged as
+    two records.
     """
 
-    __slots__ = ("_partial",)
-
-    def __init__(self) -> None:
-        self._partial = ""
+    __slots__ = ()
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"wsgi.errors takes str, not {type(text).__name__}")
-        *lines, self._partial = (self._partial + text).split("\n")
-        for line in lines:
-            logger.error("%s", line)
+        for line in text.splitlines():
+            if line:
+                logger.error("%s", line)
         return len(text)
 
     def writelines(self, lines: Iterable[str]) -> None:
@@ -39,6 +37,4 @@ class ErrorStream:
             self.write(line)
 
     def flush(self) -> None:
-        if self._partial:
-            logger.error("%s", self._partial)
-            self._partial = ""
+        pass

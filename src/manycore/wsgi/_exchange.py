@@ -17,9 +17,9 @@ from typing import Any
 from wsgiref.types import WSGIApplication
 
 from ._environ import build_environ, has_body, scope_has_body
-from ._errors import ClientDisconnected, ErrorStream
+from ._errors import ClientDisconnected
 from ._files import FileWrapper, sendable_path
-from ._input import InputStream
+from ._input import EMPTY_INPUT, InputStream
 from ._types import Receive, Scope, Send
 
 # What the application's thread asks of the loop, as tuples headed by one of these.
@@ -146,19 +146,17 @@ class Exchange:
     def _call_app(self) -> bool:
         """Run the application; True if its whole response went in one final operation."""
         environ = build_environ(self._scope, self._base)
-        environ["wsgi.input"] = InputStream(self._receive_body, empty=not has_body(environ))
-        environ["wsgi.errors"] = errors = ErrorStream()
-        try:
-            result = self._app(environ, self.start_response)
-            if type(result) is list or type(result) is tuple:  # nothing to close
-                return self._finish(b"".join(result))
-            if isinstance(result, bytes | str) or not hasattr(result, "__iter__"):
-                raise TypeError(
-                    "a WSGI application must return an iterable of bytes such as [body],"
-                    f" not {type(result).__name__}"
-                )
-        finally:
-            errors.flush()
+        environ["wsgi.input"] = (
+            InputStream(self._receive_body) if has_body(environ) else EMPTY_INPUT
+        )
+        result = self._app(environ, self.start_response)
+        if type(result) is list or type(result) is tuple:  # nothing to close
+            return self._finish(b"".join(result))
+        if isinstance(result, bytes | str) or not hasattr(result, "__iter__"):
+            raise TypeError(
+                "a WSGI application must return an iterable of bytes such as [body],"
+                f" not {type(result).__name__}"
+            )
         try:
             if isinstance(result, FileWrapper) and self._send_path(result):
                 return False
@@ -170,12 +168,9 @@ class Exchange:
                 if chunk:
                     self._write(chunk)
         finally:
-            try:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-            finally:
-                errors.flush()
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
         return self._finish(b"")
 
     def _finish(self, tail: bytes) -> bool:

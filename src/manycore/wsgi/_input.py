@@ -20,10 +20,10 @@ class InputStream:
 
     __slots__ = ("_buffer", "_more", "_source")
 
-    def __init__(self, source: BodySource, *, empty: bool = False) -> None:
+    def __init__(self, source: BodySource) -> None:
         self._source = source
         self._buffer = bytearray()
-        self._more = not empty
+        self._more = True
 
     def _fill(self) -> bool:
         """Append the next piece of the body to the buffer; False once the body has ended."""
@@ -79,3 +79,24 @@ class InputStream:
         if not line:
             raise StopIteration
         return line
+
+
+class EmptyInput:
+    """The input of a request without a body: always at its end, so one serves them all."""
+
+    __slots__ = ()
+
+    def read(self, size: int | None = -1) -> bytes:
+        return b""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return b""
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        return []
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(())
+
+
+EMPTY_INPUT = EmptyInput()
