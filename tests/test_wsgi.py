@@ -671,3 +671,27 @@ def test_100_continue_is_asked_for_only_when_the_app_reads_the_body(wsgi_server)
         response = recv_all(sock)
     assert response.startswith(b"HTTP/1.1 200 ")
     assert b" 100 " not in response.split(b"\r\n", 1)[0]
+
+
+def test_system_exit_in_an_application_is_an_application_error():
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise SystemExit(3)
+
+    with pytest.raises(RuntimeError, match="the WSGI application raised SystemExit"):
+        _call(app, _Recorder())
+
+
+def test_close_is_called_on_a_result_that_cannot_be_iterated():
+    closed = []
+
+    class NotIterable:
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [])
+        return NotIterable()
+
+    with pytest.raises(TypeError, match="not NotIterable"):
+        _call(app, _Recorder())
+    assert closed == [True]

@@ -137,8 +137,13 @@ class Exchange:
     def run(self) -> None:
         try:
             finished = self._call_app()
-        except BaseException as exc:
+        except Exception as exc:
             self._post((DONE, exc))
+            return
+        except BaseException as exc:  # SystemExit in an application must not stop the server
+            error = RuntimeError(f"the WSGI application raised {type(exc).__name__}")
+            error.__cause__ = exc
+            self._post((DONE, error))
             return
         if not finished:
             self._post((DONE, None))
@@ -152,12 +157,12 @@ class Exchange:
         result = self._app(environ, self.start_response)
         if type(result) is list or type(result) is tuple:  # nothing to close
             return self._finish(b"".join(result))
-        if isinstance(result, bytes | str) or not hasattr(result, "__iter__"):
-            raise TypeError(
-                "a WSGI application must return an iterable of bytes such as [body],"
-                f" not {type(result).__name__}"
-            )
         try:
+            if isinstance(result, bytes | str) or not hasattr(result, "__iter__"):
+                raise TypeError(
+                    "a WSGI application must return an iterable of bytes such as [body],"
+                    f" not {type(result).__name__}"
+                )
             if isinstance(result, FileWrapper) and self._send_path(result):
                 return False
             for chunk in result:
@@ -377,15 +382,18 @@ class Exchange:
             self._watcher = self._loop.create_task(self._watch())
 
     async def _watch(self) -> None:
-        message = await self._receive()
-        if message["type"] == "http.request" and not message.get("more_body"):
-            message = await self._receive()  # the (empty) body nobody had asked for yet
+        try:
+            message = await self._receive()
+            if message["type"] == "http.request" and not message.get("more_body"):
+                message = await self._receive()  # the (empty) body nobody had asked for yet
+        except Exception:  # the server's receive failed: the connection is as good as gone
+            message = {"type": "http.disconnect"}
         if message["type"] != "http.disconnect":
             return  # nothing else may follow a complete body: no use waiting on it
         if not self._complete and self.failed is None:
             self.failed = ClientDisconnected("the client closed the connection")
 
-    async def _done(self, error: BaseException | None) -> None:
+    async def _done(self, error: Exception | None) -> None:
         gone = self.failed is not None
         if error is not None and not (gone and isinstance(error, OSError)):
             raise error
