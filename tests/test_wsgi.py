@@ -695,3 +695,15 @@ def test_close_is_called_on_a_result_that_cannot_be_iterated():
     with pytest.raises(TypeError, match="not NotIterable"):
         _call(app, _Recorder())
     assert closed == [True]
+
+
+@pytest.mark.parametrize(
+    ("app", "threads", "error", "message"),
+    [
+        ("app", 1, TypeError, "a WSGI application is a callable, not str"),
+        (lambda environ, start_response: [], 0, ValueError, "threads must be at least 1, not 0"),
+    ],
+)
+def test_a_bad_adapter_argument_is_refused_with_a_clear_error(app, threads, error, message):
+    with pytest.raises(error, match=message):
+        asgi_from_wsgi(app, threads=threads)

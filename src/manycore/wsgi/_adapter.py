@@ -28,6 +28,8 @@ class WsgiAdapter:
         multithread: bool = True,
         multiprocess: bool = True,
     ) -> None:
+        if not callable(app):
+            raise TypeError(f"a WSGI application is a callable, not {type(app).__name__}")
         if threads < 1:
             raise ValueError(f"threads must be at least 1, not {threads}")
         self.app = app
