@@ -707,3 +707,36 @@ def test_close_is_called_on_a_result_that_cannot_be_iterated():
 def test_a_bad_adapter_argument_is_refused_with_a_clear_error(app, threads, error, message):
     with pytest.raises(error, match=message):
         asgi_from_wsgi(app, threads=threads)
+
+
+class _ClosingResult:
+    def __init__(self, chunks: Iterator[bytes], closed: list[bool]) -> None:
+        self._chunks = chunks
+        self._closed = closed
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        self._closed.append(True)
+
+
+class _GoneRecorder(_Recorder):
+    """A server whose client has gone: its send raises, as the ASGI spec lets it."""
+
+    async def send(self, message: dict[str, Any]) -> None:
+        raise ConnectionResetError("the client has gone")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_send_that_fails_for_a_gone_client_ends_the_request_quietly(streamed):
+    closed = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [])
+        if not streamed:
+            return [b"whole"]
+        return _ClosingResult(iter([b"a", b"b"] * 1000), closed)
+
+    _call(app, _GoneRecorder())  # no exception reaches the server
+    assert closed == ([True] if streamed else [])

@@ -306,6 +306,9 @@ class Exchange:
                     self._waiter = None
                 ops, self._ops = self._ops, []
                 last = len(ops) - 1
+                if not last and ops[0][0] == START and ops[0][4]:
+                    await self._send_whole(ops[0])
+                    return
                 for index, op in enumerate(ops):
                     kind = op[0]
                     if kind == DONE:
@@ -325,6 +328,16 @@ class Exchange:
                 self._watcher.cancel()
             if self.failed is None:
                 self.failed = ClientDisconnected("the request is over")
+
+    async def _send_whole(self, op: Op) -> None:
+        """The common case: the whole response in one operation, and the application done."""
+        self._started = self._complete = True
+        send = self._send
+        try:
+            await send({"type": "http.response.start", "status": op[1], "headers": op[2]})
+            await send({"type": "http.response.body", "body": op[3], "more_body": False})
+        except OSError:
+            self.failed = ClientDisconnected("the response could not be sent")
 
     async def _perform(self, op: Op, final: bool) -> None:
         kind = op[0]
