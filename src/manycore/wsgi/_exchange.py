@@ -69,6 +69,12 @@ def _asgi_head(status: object, headers: Any) -> tuple[int, Headers]:
     return code, pairs
 
 
+def _fresh(error: BaseException) -> BaseException:
+    """A new exception like ``error``: raising one instance again and again would chain
+    every raise's frames (and what they hold) onto it."""
+    return type(error)(*error.args)
+
+
 class Exchange:
     """The two halves of one request: :meth:`run` in a pool thread, :meth:`serve` on the loop."""
 
@@ -240,7 +246,7 @@ class Exchange:
 
     def _write(self, data: bytes) -> None:
         if self.failed is not None:
-            raise self.failed
+            raise _fresh(self.failed)
         if self._headers_sent:
             self._post((BODY, data))
         else:
@@ -262,11 +268,11 @@ class Exchange:
             self._resume = threading.Lock()
             self._resume.acquire()
         if not self._post(op):
-            raise self.failed or ClientDisconnected("the server has stopped")
+            raise _fresh(self.failed or ClientDisconnected("the server has stopped"))
         self._resume.acquire()
         answer = self._answer
         if isinstance(answer, BaseException):
-            raise answer
+            raise _fresh(answer)
         return answer
 
     def _post(self, op: Op) -> bool:
