@@ -740,3 +740,43 @@ def test_a_send_that_fails_for_a_gone_client_ends_the_request_quietly(streamed):
 
     _call(app, _GoneRecorder())  # no exception reaches the server
     assert closed == ([True] if streamed else [])
+
+
+FORK_CHECK = """
+import asyncio, os, signal, sys, threading
+from manycore.wsgi import asgi_from_wsgi
+
+def app(environ, start_response):
+    start_response("200 OK", [])
+    return [threading.current_thread().name.encode()]
+
+adapter = asgi_from_wsgi(app, threads=1)
+
+def serve_one():
+    sent = []
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+    async def send(message):
+        sent.append(message)
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [],
+             "server": ("127.0.0.1", 80)}
+    asyncio.run(adapter(scope, receive, send))
+    return sent[-1]["body"]
+
+assert serve_one() == b"manycore-wsgi-1"
+pid = os.fork()
+if pid == 0:  # the parent's pool thread did not survive the fork: a new pool serves
+    signal.alarm(30)  # a child that hangs ends instead of outliving the test
+    os._exit(0 if serve_one() == b"manycore-wsgi-1" else 1)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_makes_its_own_pool():
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_CHECK], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
