@@ -13,6 +13,7 @@ import io
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -774,8 +775,6 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 
 def test_a_forked_child_makes_its_own_pool():
-    import subprocess
-
     done = subprocess.run(
         [sys.executable, "-c", FORK_CHECK], capture_output=True, text=True, timeout=60
     )
