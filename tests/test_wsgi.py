@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import TEST_APPS, connect, recv_all, recv_until
 from manycore.testing import ServerProcess
@@ -265,6 +267,28 @@ def test_the_input_reads_like_a_binary_file_however_the_body_is_split(data):
             assert reference.read() == b""
         body = InputStream(_pieces_source([*pieces, b""]))
         assert body.read(4) + body.read() + body.read() == data
+
+
+_READS = st.lists(
+    st.tuples(st.sampled_from(["read", "readline", "readlines"]), st.integers(-1, 12)),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.binary(max_size=60).map(lambda b: b.replace(b"\x00", b"\n")),
+    cuts=st.lists(st.integers(0, 60), max_size=6),
+    reads=_READS,
+)
+def test_any_sequence_of_reads_matches_a_binary_file(data, cuts, reads):
+    points = sorted({min(cut, len(data)) for cut in cuts})
+    pieces = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    body = InputStream(_pieces_source([*pieces, b""]))
+    reference = io.BytesIO(data)
+    for method, size in reads:
+        assert getattr(body, method)(size) == getattr(reference, method)(size), (method, size)
+    assert body.read() == reference.read()
 
 
 def test_a_request_without_a_body_gets_an_input_at_its_end():
