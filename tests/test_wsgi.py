@@ -131,7 +131,7 @@ def test_environ_holds_every_variable_pep_3333_requires(wsgi_server):
     assert environ["wsgi.multiprocess"] is True
     assert environ["wsgi.run_once"] is False
     assert environ["input"] == "body"
-    wsgi_server.wait_for_log("ERROR manycore.wsgi: a line for wsgi.errors")
+    wsgi_server.wait_for_log("a line for wsgi.errors")
 
 
 def _scope(**overrides: Any) -> dict[str, Any]:
