@@ -204,11 +204,11 @@ def test_a_chunked_upload_is_read_in_pieces_before_it_is_complete(wsgi_server):
             b"POST /pieces HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
             b"Connection: close\r\n\r\n3\r\nhel\r\n"
         )
-        sock.sendall(b"3\r\nlo \r\n")
-        wsgi_server.wait_for_log("first piece b'hello'")
+        sock.sendall(b"3\r\nLO \r\n")
+        wsgi_server.wait_for_log("first piece b'helLO'")
         sock.sendall(b"4\r\nmore\r\n0\r\n\r\n")
         response = recv_all(sock)
-    assert _body_of(response) == b"hello| more"
+    assert _body_of(response) == b"helLO| more"
 
 
 LINES_BODY = b"first line\nsecond line\n\nfourth\nlast without newline"
