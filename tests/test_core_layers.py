@@ -25,6 +25,7 @@ LAYERS = [
     ("engine",),
     ("manycore",),
     ("http",),
+    ("wsgi",),
     ("apps",),
     ("testing",),
     ("commands", "__main__"),
