@@ -25,7 +25,7 @@ from __future__ import annotations
 import marshal
 from array import array
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, TypeVar, overload
 
 __all__ = ["PackedDict", "PackedList", "is_plain"]
@@ -34,6 +34,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 T = TypeVar("T")
 
+_loads = marshal.loads
 _PLAIN_SCALARS = frozenset({str, bytes, int, float, complex, bool, type(None)})
 _UNSIGNED_64 = (1 << 64) - 1
 _PERTURB_SHIFT = 5  # CPython's dict probing (Objects/dictobject.c), so ints spread too
@@ -56,7 +57,7 @@ def all_plain(values: Iterable[object]) -> bool:
 class _Blob:
     """Values encoded end to end in one ``bytes``; ``bounds[i]:bounds[i + 1]`` is one value."""
 
-    __slots__ = ("bounds", "view")
+    __slots__ = ("bounds", "data")
 
     def __init__(self, values: Iterable[Any]) -> None:
         parts = [marshal.dumps(value) for value in values]
@@ -66,14 +67,14 @@ class _Blob:
             offset += len(part)
             bounds[index] = offset
         self.bounds = bounds
-        self.view = memoryview(b"".join(parts))
+        self.data = b"".join(parts)
 
     def load(self, index: int) -> Any:
         bounds = self.bounds
-        return marshal.loads(self.view[bounds[index] : bounds[index + 1]])
+        return _loads(self.data[bounds[index] : bounds[index + 1]])
 
     def nbytes(self) -> int:
-        return self.view.nbytes + self.bounds.itemsize * len(self.bounds)
+        return len(self.data) + self.bounds.itemsize * len(self.bounds)
 
 
 class PackedDict(Mapping[K, V]):
@@ -82,18 +83,18 @@ class PackedDict(Mapping[K, V]):
     Iterates in insertion order; compares equal to any mapping with equal items.
     """
 
-    __slots__ = ("_hashes", "_keys", "_mask", "_slots", "_values")
+    __slots__ = ("_hashes", "_mask", "_records", "_slots")
 
-    _keys: _Blob
-    _values: _Blob
+    # Entry e's key is record 2e and its value record 2e + 1, so one lookup reads one
+    # stretch of the blob; ``_slots`` maps a hash's slot to an entry, -1 when empty.
+    _records: _Blob
     _hashes: array[int]
     _slots: array[int]
     _mask: int
 
     def __init__(self, source: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
         items = dict(source)
-        self._keys = _Blob(items.keys())
-        self._values = _Blob(items.values())
+        self._records = _Blob(chain.from_iterable(items.items()))
         self._hashes = array("q", map(hash, items.keys()))
         capacity = 8
         while capacity < 2 * len(items):  # at most half full: short probe chains
@@ -108,29 +109,33 @@ class PackedDict(Mapping[K, V]):
             slots[slot] = entry
 
     def _find(self, key: object) -> int:
-        """The entry index of ``key``, or -1 (the same probe sequence as the build)."""
+        """The record index of ``key``'s value, or -1 (the same probe sequence as the build)."""
         key_hash = hash(key)
         mask, slots, hashes = self._mask, self._slots, self._hashes
+        bounds, data = self._records.bounds, self._records.data
         slot, perturb = key_hash & mask, key_hash & _UNSIGNED_64
         while True:
             entry = slots[slot]
             if entry < 0:
                 return -1
-            if hashes[entry] == key_hash and self._keys.load(entry) == key:
-                return entry
+            if hashes[entry] == key_hash:
+                value_at = 2 * entry + 1
+                if _loads(data[bounds[value_at - 1] : bounds[value_at]]) == key:
+                    return value_at
             perturb >>= _PERTURB_SHIFT
             slot = (slot * 5 + perturb + 1) & mask
 
     def __getitem__(self, key: K) -> V:
-        entry = self._find(key)
-        if entry < 0:
+        value_at = self._find(key)
+        if value_at < 0:
             raise KeyError(key)
-        value: V = self._values.load(entry)
+        bounds = self._records.bounds
+        value: V = _loads(self._records.data[bounds[value_at] : bounds[value_at + 1]])
         return value
 
     def get(self, key: object, default: Any = None) -> Any:
-        entry = self._find(key)
-        return default if entry < 0 else self._values.load(entry)
+        value_at = self._find(key)
+        return default if value_at < 0 else self._records.load(value_at)
 
     def __contains__(self, key: object) -> bool:
         return self._find(key) >= 0
@@ -139,10 +144,10 @@ class PackedDict(Mapping[K, V]):
         return len(self._hashes)
 
     def __iter__(self) -> Iterator[K]:
-        return map(self._keys.load, range(len(self)))
+        return map(self._records.load, range(0, 2 * len(self), 2))
 
     def _values_in_order(self) -> Iterator[V]:
-        return map(self._values.load, range(len(self)))
+        return map(self._records.load, range(1, 2 * len(self), 2))
 
     def _items_in_order(self) -> Iterator[tuple[K, V]]:
         return zip(self, self._values_in_order(), strict=True)
@@ -194,8 +199,7 @@ class PackedDict(Mapping[K, V]):
     def nbytes(self) -> int:
         """The size of the buffers that hold the entries (they are shared, not copied)."""
         return (
-            self._keys.nbytes()
-            + self._values.nbytes()
+            self._records.nbytes()
             + self._hashes.itemsize * len(self._hashes)
             + self._slots.itemsize * len(self._slots)
         )
