@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import os
 import re
-import sys
 from itertools import islice
 from pathlib import Path
 
@@ -87,7 +86,6 @@ def test_reading_every_item_of_a_shared_list_copies_no_pages():
     assert growth_of_a_forked_reader(state) < 2 * MIB
 
 
-@pytest.mark.skipif(sys.version_info >= (3, 12), reason="from 3.12 on some objects are immortal")
 def test_the_measure_sees_a_frozen_dict_copied_by_its_readers():
     """The control: the same read of a dict of objects copies most of its pages."""
     state = share(dict_of_tuples(), pack=False)

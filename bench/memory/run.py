@@ -9,6 +9,7 @@ Servers run one at a time (peers hold a private copy per worker: 8 workers ~ 10 
     python bench/memory/run.py                                   # every server, 1 2 4 8 workers
     python bench/memory/run.py --servers manycore --workers 1,8 --traffic mixed
     python bench/memory/run.py --peer-python /tmp/memvenv/bin/python --json out.json
+    python bench/memory/run.py --servers manycore-threads --manycore-python /tmp/ft/bin/python
     python bench/memory/run.py --smoke                           # 64 MiB + 20k entries, 2k requests
 
 Peers (uvicorn, granian, gunicorn, numpy) come from ``--peer-python``'s environment,
@@ -34,7 +35,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 MB = 1_000_000
-SERVERS = ("manycore", "gunicorn", "gunicorn-freeze", "uvicorn", "granian")
+SERVERS = ("manycore", "manycore-threads", "gunicorn", "gunicorn-freeze", "uvicorn", "granian")
 
 
 @dataclass
@@ -60,10 +61,10 @@ def free_port() -> int:
 
 def command(server: str, workers: int, port: int, args: argparse.Namespace) -> list[str]:
     peer = args.peer_python
-    if server == "manycore":
+    if server.startswith("manycore"):
         target = "bench/memory/app.py:" + ("app" if args.manycore_asgi else "MemoryServer")
         return [
-            sys.executable,
+            args.manycore_python,
             "-m",
             "manycore",
             "serve",
@@ -75,7 +76,7 @@ def command(server: str, workers: int, port: int, args: argparse.Namespace) -> l
             "--workers",
             str(workers),
             "--engine",
-            "processes",
+            "threads" if server == "manycore-threads" else "processes",
         ]
     if server == "uvicorn":
         return [
@@ -99,7 +100,7 @@ def command(server: str, workers: int, port: int, args: argparse.Namespace) -> l
 
 def environment(server: str, args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    if server == "manycore":
+    if server.startswith("manycore"):
         env["MEMORY_BENCH_SHARE"] = "1"
     if server == "gunicorn-freeze":
         env["MEMORY_BENCH_GC_FREEZE"] = "1"
@@ -258,6 +259,11 @@ def main() -> int:
     parser.add_argument("--traffic", default="mixed,dict,array")
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--peer-python", default=sys.executable)
+    parser.add_argument(
+        "--manycore-python",
+        default=sys.executable,
+        help="the interpreter manycore runs on (a free-threaded one for manycore-threads)",
+    )
     parser.add_argument("--manycore-asgi", action="store_true", help="serve the ASGI `app`")
     parser.add_argument("--load-timeout", type=float, default=900)
     parser.add_argument("--log-dir", type=Path, default=Path("/tmp/manycore-memory-bench"))
