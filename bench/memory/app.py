@@ -9,9 +9,10 @@ other, at random.  The same read functions serve every server:
 * ``MemoryServer``, the same three routes on manycore's ``HttpServer``.
 
 Environment: ``MEMORY_BENCH_SHARE=1`` loads the state through ``manycore.share()``
-(manycore's runs); ``MEMORY_BENCH_GC_FREEZE=1`` calls ``gc.freeze()`` after loading
-(gunicorn --preload + gc.freeze); ``MEMORY_BENCH_ARRAY_MIB`` and
-``MEMORY_BENCH_ENTRIES`` shrink the state for a smoke run.
+(manycore's runs; ``frozen`` shares the dict with ``pack=False``, as a FrozenDict);
+``MEMORY_BENCH_GC_FREEZE=1`` calls ``gc.freeze()`` after loading (gunicorn --preload
++ gc.freeze); ``MEMORY_BENCH_ARRAY_MIB`` and ``MEMORY_BENCH_ENTRIES`` shrink the state
+for a smoke run.
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ def _load_dict() -> dict[str, tuple[int, str, float]]:
     }
 
 
-if os.environ.get("MEMORY_BENCH_SHARE") == "1":
+if os.environ.get("MEMORY_BENCH_SHARE") in ("1", "frozen"):
     import manycore
 
+    pack = None if os.environ["MEMORY_BENCH_SHARE"] == "1" else False
     ARRAY = manycore.share(_load_array())
-    TABLE: Mapping[str, tuple[int, str, float]] = manycore.share(_load_dict())
+    TABLE: Mapping[str, tuple[int, str, float]] = manycore.share(_load_dict(), pack=pack)
 else:
     ARRAY = _load_array()
     TABLE = _load_dict()

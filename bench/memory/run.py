@@ -35,7 +35,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 MB = 1_000_000
-SERVERS = ("manycore", "manycore-threads", "gunicorn", "gunicorn-freeze", "uvicorn", "granian")
+SERVERS = (
+    "manycore",
+    "manycore-frozen",
+    "manycore-threads",
+    "gunicorn",
+    "gunicorn-freeze",
+    "uvicorn",
+    "granian",
+)
 
 
 @dataclass
@@ -101,7 +109,7 @@ def command(server: str, workers: int, port: int, args: argparse.Namespace) -> l
 def environment(server: str, args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     if server.startswith("manycore"):
-        env["MEMORY_BENCH_SHARE"] = "1"
+        env["MEMORY_BENCH_SHARE"] = "frozen" if server == "manycore-frozen" else "1"
     if server == "gunicorn-freeze":
         env["MEMORY_BENCH_GC_FREEZE"] = "1"
     if args.smoke:
