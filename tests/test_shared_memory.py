@@ -8,6 +8,7 @@ the collector's generations before forking, as the processes engine does.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import re
 from itertools import islice
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TEST_APPS, connect, recv_until
 from manycore import FrozenDict, FrozenList, PackedDict, PackedList, share
+from manycore.testing import ServerProcess
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/smaps_rollup").exists(), reason="needs Linux /proc/self/smaps_rollup"
@@ -94,3 +97,15 @@ def test_the_measure_sees_a_frozen_dict_copied_by_its_readers():
     items = share(list(state.values()), pack=False)
     assert type(items) is FrozenList
     assert growth_of_a_forked_reader(items) > 10 * MIB
+
+
+def test_a_worker_of_the_processes_engine_reads_shared_state_without_copying_it():
+    app = TEST_APPS / "shared_table_app.py"
+    with ServerProcess(f"{app}:TableReader", engine="processes", workers=2) as server:
+        for _ in range(4):  # over several connections, so both workers are likely asked
+            with connect(server.address) as sock:
+                sock.sendall(b"read\n")
+                reply = json.loads(recv_until(sock, lambda d: d.endswith(b"\n")))
+            assert reply["type"] == "PackedDict"
+            assert reply["frozen_objects"] > 0  # the engine froze the collector before forking
+            assert 0 <= reply["growth"] < 2 * MIB
