@@ -28,7 +28,7 @@ from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, Va
 from itertools import chain, islice
 from typing import Any, TypeVar, overload
 
-__all__ = ["PackedDict", "PackedList", "is_plain"]
+__all__ = ["PackedDict", "PackedList", "all_plain", "is_plain"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -93,7 +93,7 @@ class PackedDict(Mapping[K, V]):
     _mask: int
 
     def __init__(self, source: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
-        items = dict(source)
+        items = source if isinstance(source, dict) else dict(source)
         self._records = _Blob(chain.from_iterable(items.items()))
         self._hashes = array("q", map(hash, items.keys()))
         capacity = 8
