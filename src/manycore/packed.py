@@ -60,14 +60,14 @@ class _Blob:
     __slots__ = ("bounds", "data")
 
     def __init__(self, values: Iterable[Any]) -> None:
-        parts = [marshal.dumps(value) for value in values]
-        bounds = array("q", [0]) * (len(parts) + 1)
-        offset = 0
-        for index, part in enumerate(parts, 1):
-            offset += len(part)
-            bounds[index] = offset
+        # One growing buffer, not a list of parts: each encoded value is freed at once, so
+        # packing a million entries leaves no million small objects for the allocator to keep.
+        data, bounds, dumps = bytearray(), array("q", [0]), marshal.dumps
+        for value in values:
+            data += dumps(value)
+            bounds.append(len(data))
         self.bounds = bounds
-        self.data = b"".join(parts)
+        self.data = bytes(data)
 
     def load(self, index: int) -> Any:
         bounds = self.bounds
