@@ -9,6 +9,12 @@ marisa tries, mmaps) pass through.  Anything else is refused with a
 ``processes`` engine (each worker mutates its own copy) and the ``threads``
 engine (all workers mutate one object) mean different things.
 
+Dicts and lists of plain data with at least ``PACK_MIN_ENTRIES`` entries
+become a :class:`PackedDict` or :class:`PackedList` instead (``packed.py``):
+reading a builtin container writes its objects' reference counts, which on
+the ``processes`` engine copies every page a worker reads; a packed one has no
+object per entry to write.
+
 The frozen containers are subclasses of ``dict`` and ``list`` so reads cost
 exactly what they cost on the builtins; only the mutating methods are
 replaced, and they raise :class:`ParallelContextError` naming the type and the
