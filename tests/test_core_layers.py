@@ -16,7 +16,7 @@ ARCHITECTURE = SRC.parents[1] / "docs" / "architecture.md"
 LAYERS = [
     ("_version", "loop"),
     ("context",),
-    ("shared",),
+    ("shared", "packed"),
     ("stats",),
     ("transport",),
     ("protocol",),

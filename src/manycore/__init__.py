@@ -18,7 +18,7 @@ from .context import (
 from .engine import run
 from .protocol import LineTooLongError
 from .registry import client, on_worker_start, on_worker_stop, register, server
-from .shared import FrozenDict, FrozenList, register_immutable, share
+from .shared import FrozenDict, FrozenList, PackedDict, PackedList, register_immutable, share
 from .transport import Transport
 from .work import (
     Timer,
@@ -33,6 +33,8 @@ __all__ = [
     "FrozenList",
     "LineTooLongError",
     "ManycoreError",
+    "PackedDict",
+    "PackedList",
     "ParallelContextError",
     "Timer",
     "Transport",

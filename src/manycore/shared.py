@@ -9,6 +9,12 @@ marisa tries, mmaps) pass through.  Anything else is refused with a
 ``processes`` engine (each worker mutates its own copy) and the ``threads``
 engine (all workers mutate one object) mean different things.
 
+Dicts and lists of plain data with at least ``PACK_MIN_ENTRIES`` entries
+become a :class:`PackedDict` or :class:`PackedList` instead (``packed.py``):
+reading a builtin container writes its objects' reference counts, which on
+the ``processes`` engine copies every page a worker reads; a packed one has no
+object per entry to write.
+
 The frozen containers are subclasses of ``dict`` and ``list`` so reads cost
 exactly what they cost on the builtins; only the mutating methods are
 replaced, and they raise :class:`ParallelContextError` naming the type and the
@@ -30,11 +36,25 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeGuard, TypeVar, overload
 
 from .context import ParallelContextError, context_name
+from .packed import PackedDict, PackedList, all_plain
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["FrozenDict", "FrozenList", "GlobalsGuard", "register_immutable", "share"]
+__all__ = [
+    "PACK_MIN_ENTRIES",
+    "FrozenDict",
+    "FrozenList",
+    "GlobalsGuard",
+    "PackedDict",
+    "PackedList",
+    "register_immutable",
+    "share",
+]
+
+# Below this many entries a private copy per worker costs at most a few MB, less than
+# the slower reads of a packed container would cost the program.
+PACK_MIN_ENTRIES = 10_000
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -118,7 +138,7 @@ class FrozenDict(dict[K, V]):
         return dict(self)
 
 
-for _name in (
+_DICT_MUTATORS = (
     "__setitem__",
     "__delitem__",
     "__ior__",
@@ -127,8 +147,10 @@ for _name in (
     "popitem",
     "setdefault",
     "update",
-):
+)
+for _name in _DICT_MUTATORS:
     setattr(FrozenDict, _name, _mutator(_name))
+    setattr(PackedDict, _name, _mutator(_name))
 
 
 class FrozenList(list[T]):
@@ -151,7 +173,7 @@ class FrozenList(list[T]):
         return list(self)
 
 
-for _name in (
+_LIST_MUTATORS = (
     "__setitem__",
     "__delitem__",
     "__iadd__",
@@ -164,49 +186,72 @@ for _name in (
     "clear",
     "sort",
     "reverse",
-):
+)
+for _name in _LIST_MUTATORS:
     setattr(FrozenList, _name, _mutator(_name))
+    setattr(PackedList, _name, _mutator(_name))
 
 
 # The overloads name the frozen type a container becomes; everything else keeps its type.
 @overload
-def share(obj: dict[K, V]) -> FrozenDict[K, V]: ...
+def share(obj: dict[K, V], *, pack: bool | None = None) -> FrozenDict[K, V] | PackedDict[K, V]: ...
 @overload
-def share(obj: list[T]) -> FrozenList[T]: ...
+def share(obj: list[T], *, pack: bool | None = None) -> FrozenList[T] | PackedList[T]: ...
 @overload
-def share(obj: set[T] | frozenset[T]) -> frozenset[T]: ...
+def share(obj: set[T] | frozenset[T], *, pack: bool | None = None) -> frozenset[T]: ...
 @overload
-def share(obj: bytearray) -> bytes: ...
+def share(obj: bytearray, *, pack: bool | None = None) -> bytes: ...
 @overload
-def share(obj: T) -> T: ...
-def share(obj: object) -> object:
+def share(obj: T, *, pack: bool | None = None) -> T: ...
+def share(obj: object, *, pack: bool | None = None) -> object:
     """Deep-freeze ``obj`` so every parallel context can read it and none can change it.
 
     Call it in the main context while loading state, before ``manycore.run()``.
     Returns the frozen object (dicts and lists are copied once; numpy arrays are
     frozen in place, since copying gigabytes is never what you want).
+
+    Dicts and lists of plain data (see :mod:`manycore.packed`) with at least
+    ``PACK_MIN_ENTRIES`` entries become a :class:`PackedDict` or :class:`PackedList`,
+    which reading never copies into a forked worker; ``pack=True`` packs every
+    such container whatever its size, ``pack=False`` none.
     """
-    return _freeze(obj, {})
+    return _freeze(obj, {}, pack)
 
 
-def _freeze(obj: Any, memo: dict[int, Any]) -> Any:
+def _should_pack(obj: dict[Any, Any] | list[Any], pack: bool | None) -> bool:
+    if pack is False or (pack is None and len(obj) < PACK_MIN_ENTRIES):
+        return False
+    if isinstance(obj, dict):
+        return all_plain(obj.keys()) and all_plain(obj.values())
+    return all_plain(obj)
+
+
+def _freeze(obj: Any, memo: dict[int, Any], pack: bool | None) -> Any:
     cls = type(obj)
-    if cls in _IMMUTABLE_TYPES or cls is FrozenDict or cls is FrozenList:
+    if cls in _IMMUTABLE_TYPES or cls in _FROZEN_CONTAINERS:
         return obj
     key = id(obj)
     if key in memo:
         return memo[key]
     if isinstance(obj, dict):
-        frozen: Any = FrozenDict((_freeze(k, memo), _freeze(v, memo)) for k, v in obj.items())
+        if _should_pack(obj, pack):
+            frozen: Any = PackedDict(obj)
+        else:
+            frozen = FrozenDict(
+                (_freeze(k, memo, pack), _freeze(v, memo, pack)) for k, v in obj.items()
+            )
     elif isinstance(obj, list):
-        frozen = FrozenList(_freeze(v, memo) for v in obj)
+        if _should_pack(obj, pack):
+            frozen = PackedList(obj)
+        else:
+            frozen = FrozenList(_freeze(v, memo, pack) for v in obj)
     elif isinstance(obj, tuple):
-        items = tuple(_freeze(v, memo) for v in obj)
+        items = tuple(_freeze(v, memo, pack) for v in obj)
         frozen = (
             obj if all(a is b for a, b in zip(items, obj, strict=True)) else _rebuild(obj, items)
         )
     elif isinstance(obj, set | frozenset):
-        frozen = frozenset(_freeze(v, memo) for v in obj)
+        frozen = frozenset(_freeze(v, memo, pack) for v in obj)
     elif isinstance(obj, bytearray):
         frozen = bytes(obj)
     elif _is_numpy_array(obj):
@@ -226,6 +271,9 @@ def _freeze(obj: Any, memo: dict[int, Any]) -> Any:
         )
     memo[key] = frozen
     return frozen
+
+
+_FROZEN_CONTAINERS = frozenset({FrozenDict, FrozenList, PackedDict, PackedList})
 
 
 def _rebuild(original: tuple[Any, ...], items: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -29,6 +29,7 @@ import asyncio
 import math
 import random
 import threading
+from collections.abc import Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import TypedDict
@@ -118,7 +119,7 @@ class TefbApp(HttpServer):
     # Set once by configure() in the main context; read-only afterwards.
     dsn: str | None = None
     pool_size: int = 4
-    worlds: list[World] | None = None  # every row, in id order
+    worlds: Sequence[World] | None = None  # every row, in id order
 
     @route("/plaintext")
     def plaintext(self, request: Request) -> Response:
