@@ -1,0 +1,682 @@
+"""One HTTP/1.1 connection serving an ASGI application.
+
+Strategy.  llhttp (:data:`manycore.http.wire.RequestParser`) frames the
+requests; its callbacks build each request's scope in one dict literal when
+its head is complete, and the application starts right there, stepped without
+a Task (:mod:`._stepping`).  What it sends during the read goes to ``out``;
+when the read is parsed, ``out`` leaves in ONE write, so sixteen pipelined
+requests cost one system call.  Body bytes go to the request's cycle as they
+arrive (:mod:`._cycle`), and reading pauses while the application does not
+take them.
+
+Ordering invariant: responses leave in request order.  One request is
+*active* (its response is being produced); a request whose head arrives while
+another is active waits in ``pipeline``, with its body, and starts when the
+active one's response is complete.  Reading pauses once ``max_pipeline``
+requests wait.
+
+Closing invariant: after a response that closes (the client asked, HTTP/1.0
+without keep-alive, a streamed HTTP/1.0 body, a response the application left
+unfinished) or a protocol error, later pipelined requests are discarded.  An
+application's failure is logged with its traceback and answered 500 when no
+response has begun; after that, the connection is closed.
+
+Time limits (one timer, re-armed lazily, as in :mod:`manycore.http`): a head
+must arrive within ``header_timeout``; a body the application waits for may
+not stall for ``body_timeout``; an idle keep-alive connection closes after
+``keepalive_timeout``; output that makes no progress for ``send_timeout``
+aborts the connection.  While the application works, nothing times out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any, ClassVar, Protocol
+from urllib.parse import unquote
+
+from ..http.wire import (
+    CLOSE,
+    KEEP,
+    ParserError,
+    ParserUpgrade,
+    RemoteProtocolError,
+    RequestParser,
+    check_host_value,
+    check_target,
+    error_page,
+    head_cache,
+    log_access_line,
+    parser_error,
+)
+from ..stats import worker_counters
+from ._cycle import RequestCycle
+from ._stepping import step
+from .lifespan import Lifespan
+from .websocket_hook import websocket_session_class
+
+__all__ = ["AsgiConnection", "ServedAsgiApp"]
+
+log = logging.getLogger("manycore.asgi")
+
+_BODY_BUFFER = 64 * 1024  # body bytes held for an application that has not taken them
+_LINGER = 1.0  # seconds to keep reading (and discarding) after an error answer
+_NOTABLE = frozenset(
+    (b"host", b"content-length", b"transfer-encoding", b"expect", b"connection", b"upgrade")
+)
+_METHODS = {
+    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")
+}
+
+
+class _Stop(Exception):
+    """Raised from a parser callback: the connection is closing, parse no further."""
+
+
+class ServedAsgiApp(Protocol):
+    """What a connection reads from the protocol class it belongs to (its settings)."""
+
+    app: ClassVar[Any]
+    task_per_request: ClassVar[bool]
+    lifespan: ClassVar[Lifespan | None]
+    root_path: ClassVar[str]
+    url_scheme: ClassVar[str]
+    max_body_size: ClassVar[int]
+    max_head_size: ClassVar[int]
+    max_url_length: ClassVar[int]
+    max_header_count: ClassVar[int]
+    max_pipeline: ClassVar[int]
+    header_timeout: ClassVar[float]
+    body_timeout: ClassVar[float]
+    keepalive_timeout: ClassVar[float]
+    send_timeout: ClassVar[float]
+    access_log: ClassVar[bool]
+    websocket_max_message_size: ClassVar[int]
+
+
+class AsgiConnection:
+    """The per-connection state of an ASGI server."""
+
+    __slots__ = (
+        "active",
+        "app",
+        "body_size",
+        "client",
+        "closed",
+        "closing",
+        "counters",
+        "expect",
+        "feeding",
+        "has_body",
+        "head_size",
+        "head_started",
+        "headers",
+        "host",
+        "host_count",
+        "in_head",
+        "in_task",
+        "last_activity",
+        "linger",
+        "loop",
+        "out",
+        "out_mark",
+        "parser",
+        "parsing",
+        "pipeline",
+        "reading_paused",
+        "root_path",
+        "root_path_bytes",
+        "scheme",
+        "server",
+        "settings",
+        "state",
+        "timer",
+        "transport",
+        "upgrade",
+        "url",
+        "websocket",
+    )
+
+    def __init__(self, settings: type[ServedAsgiApp]) -> None:
+        self.settings = settings
+        self.app = settings.app
+        self.in_task = settings.task_per_request
+        self.root_path = settings.root_path
+        self.root_path_bytes = settings.root_path.encode("utf-8")
+        self.scheme = settings.url_scheme
+        self.transport: Any = None
+        self.loop: Any = None
+        self.out: list[bytes] = []
+        self.feeding = False
+        self.closing = False
+        self.closed = False
+        self.active: RequestCycle | None = None
+        self.parsing: RequestCycle | None = None
+        self.pipeline: deque[RequestCycle] = deque()
+        self.reading_paused = False
+        self.url: bytes | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.in_head = False
+        self.head_size = 0
+        self.host_count = 0
+        self.host = b""
+        self.has_body = False
+        self.expect = b""
+        self.upgrade = b""
+        self.body_size = 0
+        self.websocket: Any = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.linger = False
+        self.out_mark: tuple[int, int] | None = None
+        self.state: dict[str, Any] | None = None
+
+    # ================================================================ protocol callbacks
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.loop = loop = transport.loop
+        self.parser = RequestParser(self)
+        self.counters = worker_counters()
+        self.server = _address(transport.sockname)
+        self.client = _address(transport.peername)
+        lifespan = self.settings.lifespan
+        self.state = lifespan.state if lifespan is not None else None
+        if loop is not None:
+            self.last_activity = now = loop.time()
+            self.timer = loop.call_at(now + self.settings.header_timeout, self._on_timer)
+        else:
+            self.last_activity = 0.0
+
+    def data_received(self, transport: Any, data: bytes) -> bytes | None:
+        """Parse one read; answer what it completes in one write."""
+        if self.websocket is not None:
+            self.websocket.data_received(data)
+            return None
+        if self.closing:
+            return None  # answered and closing: later pipelined bytes are discarded
+        if self.loop is not None:
+            self.last_activity = self.loop.time()
+        self.feeding = True
+        try:
+            self._feed(data)
+        finally:
+            self.feeding = False
+        out = self.out
+        if not out:
+            if self.closing and self.active is None:
+                self._close()
+            return None
+        output = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        if self.closing:
+            transport.write(output)
+            if self.active is None:
+                self._close()
+            return None
+        return output
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except ParserUpgrade as exc:
+            offset = exc.args[0] if exc.args else len(data)
+            self._upgraded(data, offset)
+        except ParserError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _Stop):
+                return
+            if isinstance(cause, RemoteProtocolError):
+                self._protocol_error(cause)
+            elif cause is not None and not isinstance(cause, ParserError):
+                log.error("internal error while reading a request", exc_info=cause)
+                self._protocol_error(RemoteProtocolError("internal error", 500))
+            else:
+                self._protocol_error(parser_error(exc))
+
+    def _upgraded(self, data: bytes, offset: int) -> None:
+        """llhttp stopped after a request with Upgrade: a WebSocket session, or plain HTTP."""
+        session_class = websocket_session_class()
+        cycle = self.active
+        if (
+            session_class is not None
+            and cycle is not None
+            and cycle.scope["type"] == "websocket"
+            and not self.closing
+        ):
+            self.active = None
+            flush = self.out
+            if flush:
+                self.transport.write(b"".join(flush))
+                flush.clear()
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            self.websocket = session = session_class(
+                self.app,
+                cycle.scope,
+                self.transport,
+                self.loop,
+                max_message_size=self.settings.websocket_max_message_size,
+            )
+            session.start(list(cycle.scope["headers"]), data[offset:])
+            return
+        rest = data[offset:]
+        if rest and not self.closing:
+            self._feed(rest)
+
+    def connection_lost(self, transport: Any, exc: Exception | None) -> None:
+        self.closed = True
+        self.closing = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.websocket is not None:
+            self.websocket.connection_lost(exc)
+        for cycle in (self.active, self.parsing, *self.pipeline):
+            if cycle is not None:
+                cycle.disconnected = True
+                cycle.wake()
+        self.pipeline.clear()
+
+    def is_busy(self) -> bool:
+        """A request is being read or answered on this connection."""
+        if self.websocket is not None:
+            return True
+        return (
+            self.active is not None
+            or bool(self.pipeline)
+            or self.parsing is not None
+            or self.in_head
+        )
+
+    # ================================================================ llhttp callbacks
+    def on_message_begin(self) -> None:
+        if self.closing:
+            raise _Stop
+        self.in_head = True
+        self.head_started = self.last_activity
+        self.url = None
+        self.headers = []
+        self.head_size = self.host_count = 0
+        self.has_body = False
+        self.expect = self.upgrade = b""
+
+    def on_url(self, url: bytes) -> None:
+        url = url if self.url is None else self.url + url
+        self.url = url
+        if len(url) > self.settings.max_url_length:
+            raise RemoteProtocolError(
+                f"request target longer than max_url_length={self.settings.max_url_length} bytes",
+                414,
+            )
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        headers = self.headers
+        headers.append((name, value))
+        self.head_size += len(name) + len(value) + 4
+        if len(headers) > self.settings.max_header_count:
+            raise RemoteProtocolError(
+                f"more than max_header_count={self.settings.max_header_count} header fields", 431
+            )
+        if self.head_size > self.settings.max_head_size:
+            raise RemoteProtocolError(
+                "request header section larger than "
+                f"max_head_size={self.settings.max_head_size} bytes",
+                431,
+            )
+        if name in _NOTABLE:
+            self._notable(name, value)
+
+    def _notable(self, name: bytes, value: bytes) -> None:
+        if name == b"host":
+            self.host_count += 1
+            self.host = value
+        elif name == b"content-length":
+            length = int(value)  # llhttp validated the digits
+            if length > self.settings.max_body_size:
+                raise RemoteProtocolError(
+                    f"request body of {length} bytes is larger than "
+                    f"max_body_size={self.settings.max_body_size}",
+                    413,
+                )
+            self.has_body = self.has_body or length > 0
+        elif name == b"transfer-encoding":
+            self.has_body = True
+            for coding in value.lower().split(b","):
+                coding = coding.strip(b" \t")
+                if coding and coding != b"chunked":
+                    raise RemoteProtocolError(
+                        f"transfer coding {coding.decode('latin-1')!r} is not implemented", 501
+                    )
+        elif name == b"expect":
+            self.expect = value.lower()
+        elif name == b"upgrade":
+            self.upgrade = value.lower()
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        self.in_head = False
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise RemoteProtocolError(
+                "only HTTP/1.0 and HTTP/1.1 are supported over plain TCP", 505
+            )
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+        if method == "CONNECT":
+            raise RemoteProtocolError("CONNECT (tunnelling) is not implemented", 501)
+        # RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
+        if self.host_count != 1:
+            if self.host_count or version == "1.1":
+                raise RemoteProtocolError(
+                    "a request needs exactly one Host header field; "
+                    f"this one has {self.host_count}",
+                    400,
+                )
+        else:
+            check_host_value(self.host)
+        if self.expect and self.expect != b"100-continue":
+            raise RemoteProtocolError(
+                f"unsupported expectation {self.expect.decode('latin-1')!r}", 417
+            )
+        url: bytes = self.url  # type: ignore[assignment]  # llhttp calls on_url first
+        query = b""
+        at = url.find(b"?")
+        if at >= 0:
+            raw_path = url[:at]
+            query = url[at + 1 :]
+        else:
+            raw_path = url
+        if raw_path[:1] != b"/":
+            raw_path = _origin_path(raw_path)
+        if url.find(b"#") >= 0:
+            check_target(url)
+        path = raw_path.decode("ascii", "surrogateescape")
+        if "%" in path:
+            path = unquote(path)
+        if self.root_path:
+            path = self.root_path + path
+            raw_path = self.root_path_bytes + raw_path
+        kind = "websocket" if self.upgrade == b"websocket" else "http"
+        if kind == "websocket" and websocket_session_class() is None:
+            kind = "http"  # no WebSocket support here: the application answers it as HTTP
+        scope: dict[str, Any] = {
+            "type": kind,
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": version,
+            "method": method,
+            "scheme": self.scheme if kind == "http" else _WS_SCHEMES[self.scheme],
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "client": self.client,
+            "server": self.server,
+            "extensions": {"http.response.pathsend": {}},
+        }
+        state = self.state
+        if state is not None:
+            scope["state"] = state.copy()
+        keep_alive = parser.should_keep_alive() and not parser.should_upgrade()
+        cycle = RequestCycle(self, scope, version == "1.1", keep_alive)
+        self.body_size = 0
+        if not self.has_body:
+            cycle.body_done = True
+        elif self.expect and version == "1.1":
+            cycle.continue_wanted = True
+        self.parsing = cycle
+        if kind == "websocket":
+            self.active = cycle  # handed to the WebSocket session once llhttp stops
+            return
+        if self.active is None and not self.pipeline:
+            self._run(cycle)
+        else:
+            self.pipeline.append(cycle)
+            if len(self.pipeline) >= self.settings.max_pipeline and not self.reading_paused:
+                self.reading_paused = True
+                self.transport.pause_reading()
+
+    def on_body(self, chunk: bytes) -> None:
+        cycle = self.parsing
+        if cycle is None:
+            return
+        size = self.body_size = self.body_size + len(chunk)
+        if size > self.settings.max_body_size:
+            raise RemoteProtocolError(
+                f"request body larger than max_body_size={self.settings.max_body_size} bytes", 413
+            )
+        if cycle.response_complete or cycle.disconnected:
+            return  # answered without it: the rest of the body is read and dropped
+        cycle.body.append(chunk)
+        cycle.buffered += len(chunk)
+        cycle.wake()
+        if cycle.buffered > _BODY_BUFFER and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:
+        cycle = self.parsing
+        self.parsing = None
+        if cycle is not None:
+            cycle.body_done = True
+            cycle.wake()
+        if self.closing:
+            raise _Stop
+
+    # ================================================================ running the application
+    def _run(self, cycle: RequestCycle) -> None:
+        self.active = cycle
+        try:
+            coro = self.app(cycle.scope, cycle.receive, cycle.send)
+        except Exception as exc:
+            self.app_finished(cycle, exc)
+            return
+        step(coro, self.loop, cycle.app_done, self.in_task)
+
+    def _start_next(self) -> None:
+        if self.active is None and self.pipeline and not self.closing:
+            self._run(self.pipeline.popleft())
+            if self.reading_paused and len(self.pipeline) < self.settings.max_pipeline:
+                self._resume_reading()
+
+    def app_finished(self, cycle: RequestCycle, exc: BaseException | None) -> None:
+        """The application's coroutine for ``cycle`` ended, returning or raising ``exc``."""
+        if cycle.response_complete:
+            if exc is not None and not self.closed:
+                log.error("ASGI application raised after its response", exc_info=exc)
+            return
+        if self.closed or cycle.disconnected:
+            if exc is not None and not isinstance(exc, OSError | asyncio.CancelledError):
+                log.error("ASGI application raised after the client left", exc_info=exc)
+            return
+        method, path = cycle.scope["method"], cycle.scope["path"]
+        if exc is not None:
+            log.error("ASGI application raised for %s %s", method, path, exc_info=exc)
+        elif not cycle.response_started:
+            log.error("ASGI application returned without a response for %s %s", method, path)
+        else:
+            log.error("ASGI application returned before its response ended: %s %s", method, path)
+        if cycle.status:  # the head went out: only closing can end the response
+            cycle.response_complete = True
+            self.active = None
+            self._close_soon()
+            return
+        cycle.response_started = cycle.response_complete = True
+        self.write(error_page(500, None, KEEP if cycle.keep_alive else CLOSE))
+        self.response_done(cycle)
+
+    # ================================================================ the cycle's side
+    def write(self, data: bytes) -> None:
+        if self.feeding:
+            self.out.append(data)
+        elif not self.closed:
+            self.transport.write(data)
+
+    def send_file(self, head: bytes, path: str) -> None:
+        out = self.out
+        if out:
+            self.transport.write(b"".join(out))
+            out.clear()
+        self.transport.sendfile(head, path)
+
+    def response_done(self, cycle: RequestCycle) -> None:
+        if self.active is cycle:
+            self.active = None
+        self.counters.requests += 1
+        if self.settings.access_log:
+            self._log_access(cycle)
+        if not cycle.keep_alive or (cycle.continue_wanted and not cycle.body_done):
+            # The client may still be waiting to send a body nobody asked for.
+            self._close_soon()
+            return
+        if self.pipeline and self.loop is not None:
+            self.loop.call_soon(self._start_next)
+
+    def body_taken(self) -> None:
+        if self.reading_paused and len(self.pipeline) < self.settings.max_pipeline:
+            self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        self.reading_paused = False
+        if not self.closed:
+            self.transport.resume_reading()
+
+    # ================================================================ errors and closing
+    def _protocol_error(self, exc: RemoteProtocolError) -> None:
+        log.debug("bad request from %s: %s", self.client, exc)
+        active = self.active
+        answered = False
+        for cycle in (active, self.parsing, *self.pipeline):
+            if cycle is not None and cycle is not active:
+                cycle.disconnected = True
+        self.pipeline.clear()
+        if active is not None and not active.response_complete:
+            if active.status:  # its head is out: nothing more can be said
+                answered = True
+            active.disconnected = True
+            active.response_started = active.response_complete = True
+            active.wake()
+            self.active = None
+        self.parsing = None
+        if not answered:
+            self.write(error_page(exc.status, str(exc)))
+        self.linger = True
+        self.closing = True
+
+    def _close_soon(self) -> None:
+        self.closing = True
+        for cycle in self.pipeline:
+            cycle.disconnected = True
+        self.pipeline.clear()
+        if not self.feeding:
+            self._close()
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        if self.linger and self.loop is not None:
+            # Keep reading (and discarding) briefly, so a client still sending a body
+            # reads the answer instead of a reset (RFC 9112 §9.6).
+            self.linger = False
+            self.loop.call_later(_LINGER, self._close)
+            return
+        self.transport.close()
+
+    # ================================================================ time limits
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.closed:
+            return
+        settings = self.settings
+        now = self.loop.time()
+        transport = self.transport
+        if transport.writing_paused or transport.sending_file:
+            mark = (transport.get_write_buffer_size(), transport.file_bytes_sent)
+            if mark != self.out_mark:
+                self.out_mark = mark
+                self.last_activity = now
+            deadline = self.last_activity + settings.send_timeout
+            if now >= deadline:
+                log.debug("closing %s: the client stopped reading", self.client)
+                transport.abort()
+                return
+            self._arm(min(deadline, now + 1.0))
+            return
+        self.out_mark = None
+        if self.in_head:
+            deadline = self.head_started + settings.header_timeout
+            if now >= deadline:
+                self._timed_out("the request head took too long")
+                return
+        elif self.active is not None or self.pipeline:
+            active = self.active
+            if active is not None and active.waiter is not None and not active.body_done:
+                deadline = self.last_activity + settings.body_timeout
+                if now >= deadline:
+                    self._timed_out("the request body stalled")
+                    return
+            else:
+                deadline = now + settings.keepalive_timeout  # the application is working
+        else:
+            deadline = self.last_activity + settings.keepalive_timeout
+            if now >= deadline:
+                log.debug("closing %s: idle keep-alive connection", self.client)
+                self._close_soon()
+                return
+        self._arm(deadline)
+
+    def _arm(self, when: float) -> None:
+        self.timer = self.loop.call_at(when, self._on_timer)
+
+    def _timed_out(self, why: str) -> None:
+        log.debug("closing %s: %s", self.client, why)
+        active = self.active
+        if active is not None and active.status:
+            active.disconnected = True
+            active.wake()
+            self._close_soon()
+            return
+        self._protocol_error(RemoteProtocolError(why, 408))
+        out = self.out
+        if out:
+            self.transport.write(b"".join(out))
+            out.clear()
+        self._close()
+
+    # ================================================================ access log
+    def _log_access(self, cycle: RequestCycle) -> None:
+        """Common Log Format, as :mod:`manycore.http` writes it."""
+        scope = cycle.scope
+        client = self.client
+        host = client[0] if client else "-"
+        target = scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        line = (
+            f'{host} - - [{head_cache().fresh().http_date}] "{scope["method"]} {target} '
+            f'HTTP/{scope["http_version"]}" {cycle.status or 500} -'
+        )
+        log_access_line(self.loop, line)
+
+
+_WS_SCHEMES = {"http": "ws", "https": "wss"}
+
+
+def _origin_path(target: bytes) -> bytes:
+    """The path of an absolute-form (``http://host/p``) or asterisk-form target."""
+    if target == b"*":
+        return b"*"
+    scheme_end = target.find(b"://")
+    if scheme_end < 0:
+        raise RemoteProtocolError("the request target is not a path or an absolute URL", 400)
+    slash = target.find(b"/", scheme_end + 3)
+    return b"/" if slash < 0 else target[slash:]
+
+
+def _address(address: Any) -> tuple[str, int] | None:
+    """ASGI's ``[host, port]`` of a socket address (None for a Unix socket)."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        return (str(address[0]), int(address[1]))
+    return None
