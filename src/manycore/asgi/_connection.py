@@ -102,6 +102,8 @@ class AsgiConnection:
         "active",
         "app",
         "body_size",
+        "cache",
+        "checked_host",
         "client",
         "closed",
         "closing",
@@ -161,6 +163,7 @@ class AsgiConnection:
         self.head_size = 0
         self.host_count = 0
         self.host = b""
+        self.checked_host = b""  # the last Host value found valid: a repeat is not checked again
         self.has_body = False
         self.expect = b""
         self.upgrade = b""
@@ -177,6 +180,7 @@ class AsgiConnection:
         self.loop = loop = transport.loop
         self.parser = RequestParser(self)
         self.counters = worker_counters()
+        self.cache = head_cache()
         self.server = _address(transport.sockname)
         self.client = _address(transport.peername)
         lifespan = self.settings.lifespan
@@ -195,7 +199,11 @@ class AsgiConnection:
         if self.closing:
             return None  # answered and closing: later pipelined bytes are discarded
         if self.loop is not None:
-            self.last_activity = self.loop.time()
+            self.last_activity = now = self.loop.time()
+            if now >= self.cache.expires:
+                self.cache.refresh(now)
+        else:
+            self.cache.fresh()
         self.feeding = True
         try:
             self._feed(data)
@@ -374,8 +382,9 @@ class AsgiConnection:
                     f"this one has {self.host_count}",
                     400,
                 )
-        else:
+        elif self.host != self.checked_host:
             check_host_value(self.host)
+            self.checked_host = self.host
         if self.expect and self.expect != b"100-continue":
             raise RemoteProtocolError(
                 f"unsupported expectation {self.expect.decode('latin-1')!r}", 417
@@ -419,7 +428,7 @@ class AsgiConnection:
         state = self.state
         if state is not None:
             scope["state"] = state.copy()
-        keep_alive = parser.should_keep_alive() and not parser.should_upgrade()
+        keep_alive = parser.should_keep_alive()
         cycle = RequestCycle(self, scope, version == "1.1", keep_alive)
         self.body_size = 0
         if not self.has_body:
@@ -508,6 +517,11 @@ class AsgiConnection:
         self.response_done(cycle)
 
     # ================================================================ the cycle's side
+    def date_line(self) -> bytes:
+        if self.feeding:  # the read refreshed the clock
+            return self.cache.date_line
+        return self.cache.fresh().date_line
+
     def write(self, data: bytes) -> None:
         if self.feeding:
             self.out.append(data)

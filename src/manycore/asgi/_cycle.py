@@ -38,6 +38,9 @@ class CycleOwner(Protocol):
     loop: Any
     transport: Any
 
+    def date_line(self) -> bytes:
+        """The current ``Date`` field line."""
+
     def write(self, data: bytes) -> None:
         """Send ``data`` after everything the connection sent before."""
 
@@ -192,9 +195,12 @@ class RequestCycle:
         """The head for a body of ``length`` bytes, or a streamed one; sets the framing."""
         start = self.start
         assert start is not None
-        status = start.get("status", 200)
-        parts = head_parts(status, start.get("headers", ()))
+        status = start["status"]
+        parts = head_parts(status, start.get("headers", ()), self.conn.date_line())
         self.status = status
+        if parts.keep_head is not None and self.keep_alive:
+            self.remaining = parts.length
+            return parts.keep_head
         if parts.close:
             self.keep_alive = False
         lines = [parts.prefix]

@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..http.wire import (
+    CONNECTION_LINES,
     SERVER,
     LocalProtocolError,
     check_field_name,
-    head_cache,
     single_line,
     status_line,
 )
@@ -32,18 +32,25 @@ __all__ = ["NO_BODY_STATUSES", "HeadParts", "head_parts"]
 NO_BODY_STATUSES = frozenset({204, 304})
 _MAX_CACHED = 256
 _SERVER_LINE = b"Server: " + SERVER + b"\r\n"
+_KEEP_LINE = CONNECTION_LINES[0]
 
 
 class HeadParts:
     """A checked head up to its framing: what follows it depends on the body."""
 
-    __slots__ = ("close", "length", "no_body", "prefix")
+    __slots__ = ("close", "keep_head", "length", "no_body", "prefix")
 
     def __init__(self, prefix: bytes, length: int | None, close: bool, no_body: bool) -> None:
         self.prefix = prefix  # status line and fields, without Connection or framing
         self.length = length  # the application's Content-Length, if it gave one
         self.close = close  # the application asked to close the connection
         self.no_body = no_body  # 1xx, 204, 304: never a body (RFC 9110 §6.4.1)
+        # The whole head of the commonest case: a declared length on a kept connection.
+        self.keep_head = (
+            prefix + b"Content-Length: %d\r\n%s\r\n" % (length, _KEEP_LINE)
+            if length is not None and not close
+            else None
+        )
 
 
 class _Cache(threading.local):
@@ -54,9 +61,11 @@ class _Cache(threading.local):
 _cache = _Cache()
 
 
-def head_parts(status: Any, headers: Iterable[Any]) -> HeadParts:
-    """The checked head for ``status`` and ``headers`` (LocalProtocolError if they are bad)."""
-    date_line = head_cache().fresh().date_line
+def head_parts(status: Any, headers: Iterable[Any], date_line: bytes) -> HeadParts:
+    """The checked head for ``status`` and ``headers`` (LocalProtocolError if they are bad).
+
+    ``date_line``: the current ``Date`` field line (see :func:`manycore.http.wire.head_cache`).
+    """
     cache = _cache
     heads = cache.heads
     if heads is None or cache.date_line is not date_line:
