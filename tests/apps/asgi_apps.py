@@ -83,7 +83,9 @@ async def app(scope, receive, send):
     elif path == "/wait-for-disconnect":
         await read_body(receive)
         message = await receive()
-        (MARKERS / f"disconnect-{os.getpid()}").write_text(message["type"])
+        marker = MARKERS / f"disconnect-{os.getpid()}"
+        marker.with_suffix(".tmp").write_text(message["type"])
+        marker.with_suffix(".tmp").rename(marker)  # appears complete, never half-written
     elif path == "/raise":
         raise RuntimeError("the application failed on purpose")
     else:
