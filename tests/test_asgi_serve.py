@@ -80,6 +80,7 @@ def test_a_failed_startup_is_one_line_and_a_failed_exit(engine):
     lines = [line for line in result.stderr.splitlines() if "the database is not there" in line]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr and "attempt" not in result.stderr
+    assert "WARNING" not in result.stderr and "ERROR" not in result.stderr
 
 
 def test_lifespan_on_requires_an_app_that_supports_it(engine):

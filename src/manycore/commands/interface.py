@@ -99,9 +99,11 @@ def serving_class(obj: object, target: Target, module: Any, settings: AppSetting
                 f"{target.text} is an ASGI 2 (double-callable) application; manycore serves "
                 "ASGI 3: wrap it with asgiref.compatibility.guarantee_single_callable"
             )
+        if found == "unknown" and not settings.factory:
+            protocol_class(module, target)  # says why it is no protocol class either
         if found == "unknown":
             raise TargetError(
-                f"{target.text} is not a protocol class, an ASGI 3 application "
+                f"{target.text}() is not a protocol class, an ASGI 3 application "
                 "(async def app(scope, receive, send)) or a WSGI application "
                 "(def app(environ, start_response)); name one, or say which with --interface"
             )

@@ -158,7 +158,8 @@ def protocol_class(module: ModuleType, target: Target) -> type:
     if not isinstance(obj, type):
         raise TargetError(
             f"{target.text} is {_a(type(obj).__name__)}, not a class; name a protocol class "
-            "(one with data_received, line_received, ...) or a manycore.http.HttpServer subclass"
+            "(one with data_received, line_received, ...), a manycore.http.HttpServer subclass, "
+            "an ASGI 3 application (async def app(scope, receive, send)) or a WSGI application"
         )
     try:
         ProtocolSpec(obj)

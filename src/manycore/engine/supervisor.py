@@ -254,7 +254,7 @@ class Supervisor:
     def _reap(self) -> None:
         for index, why in self.reap():
             if self.stopping:
-                if why and index not in self._fatal:
+                if why and not self._fatal:  # after a fatal start, the one line says it all
                     log.warning("worker %d ended while stopping: %s", index, why)
                 continue
             if why is None:
