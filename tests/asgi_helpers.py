@@ -14,7 +14,8 @@ class Connection:
 
     def __init__(self, app: Any, **settings: Any) -> None:
         self.loop = asyncio.new_event_loop()
-        self.cls = asgi_server(app, lifespan="off", task_per_request=False, **settings)
+        settings.setdefault("task_per_request", False)
+        self.cls = asgi_server(app, lifespan="off", **settings)
         self.protocol = self.cls()
         self.transport = MemoryTransport()
         self.transport.loop = self.loop
@@ -31,6 +32,15 @@ class Connection:
 
     def take(self) -> bytes:
         return self.transport.take()
+
+    def run_until(self, predicate: Any, timeout: float = 10.0) -> None:
+        """Run the loop until ``predicate()`` holds (work done in threads reports through it)."""
+
+        async def wait() -> None:
+            while not predicate():
+                await asyncio.sleep(0.005)
+
+        self.loop.run_until_complete(asyncio.wait_for(wait(), timeout))
 
     @property
     def closing(self) -> bool:
