@@ -52,7 +52,7 @@ from ..http.wire import (
 )
 from ..stats import worker_counters
 from ._cycle import RequestCycle
-from ._stepping import step
+from ._stepping import in_task, resume_in_task
 from .lifespan import Lifespan
 from .websocket_hook import websocket_session_class
 
@@ -62,9 +62,7 @@ log = logging.getLogger("manycore.asgi")
 
 _BODY_BUFFER = 64 * 1024  # body bytes held for an application that has not taken them
 _LINGER = 1.0  # seconds to keep reading (and discarding) after an error answer
-_NOTABLE = frozenset(
-    (b"host", b"content-length", b"transfer-encoding", b"expect", b"connection", b"upgrade")
-)
+_NOTABLE = frozenset((b"host", b"content-length", b"transfer-encoding", b"expect", b"upgrade"))
 _METHODS = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")
 }
@@ -111,7 +109,9 @@ class AsgiConnection:
         "expect",
         "feeding",
         "has_body",
-        "head_size",
+        "big_read",
+        "head_began",
+        "head_bytes",
         "head_started",
         "headers",
         "host",
@@ -121,6 +121,7 @@ class AsgiConnection:
         "last_activity",
         "linger",
         "loop",
+        "notable",
         "out",
         "out_mark",
         "parser",
@@ -160,7 +161,8 @@ class AsgiConnection:
         self.url: bytes | None = None
         self.headers: list[tuple[bytes, bytes]] = []
         self.in_head = False
-        self.head_size = 0
+        self.head_began = self.big_read = self.notable = False
+        self.head_bytes = 0
         self.host_count = 0
         self.host = b""
         self.checked_host = b""  # the last Host value found valid: a repeat is not checked again
@@ -205,8 +207,11 @@ class AsgiConnection:
         else:
             self.cache.fresh()
         self.feeding = True
+        self.big_read = len(data) > self.settings.max_head_size
         try:
             self._feed(data)
+            if self.in_head:
+                self._partial_head(len(data))
         finally:
             self.feeding = False
         out = self.out
@@ -222,6 +227,24 @@ class AsgiConnection:
                 self._close()
             return None
         return output
+
+    def _partial_head(self, nbytes: int) -> None:
+        """A head spans reads: bound the bytes it may take (431) before it is complete."""
+        if self.head_began:  # it began in this read: what llhttp has handed over so far
+            self.head_began = False
+            self.head_bytes = len(self.url or b"") + sum(
+                len(name) + len(value) + 4 for name, value in self.headers
+            )
+        else:
+            self.head_bytes += nbytes
+        if self.head_bytes > self.settings.max_head_size:
+            self._protocol_error(
+                RemoteProtocolError(
+                    "request header section larger than "
+                    f"max_head_size={self.settings.max_head_size} bytes",
+                    431,
+                )
+            )
 
     def _feed(self, data: bytes) -> None:
         try:
@@ -301,13 +324,11 @@ class AsgiConnection:
     def on_message_begin(self) -> None:
         if self.closing:
             raise _Stop
-        self.in_head = True
+        self.in_head = self.head_began = True
         self.head_started = self.last_activity
         self.url = None
         self.headers = []
-        self.head_size = self.host_count = 0
-        self.has_body = False
-        self.expect = self.upgrade = b""
+        self.host_count = 0
 
     def on_url(self, url: bytes) -> None:
         url = url if self.url is None else self.url + url
@@ -320,27 +341,18 @@ class AsgiConnection:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
-        headers = self.headers
-        headers.append((name, value))
-        self.head_size += len(name) + len(value) + 4
-        if len(headers) > self.settings.max_header_count:
-            raise RemoteProtocolError(
-                f"more than max_header_count={self.settings.max_header_count} header fields", 431
-            )
-        if self.head_size > self.settings.max_head_size:
-            raise RemoteProtocolError(
-                "request header section larger than "
-                f"max_head_size={self.settings.max_head_size} bytes",
-                431,
-            )
+        self.headers.append((name, value))
         if name in _NOTABLE:
-            self._notable(name, value)
+            if name == b"host":
+                self.host_count += 1
+                self.host = value
+            else:
+                self._notable(name, value)
 
     def _notable(self, name: bytes, value: bytes) -> None:
-        if name == b"host":
-            self.host_count += 1
-            self.host = value
-        elif name == b"content-length":
+        """A field that changes how the request is read; reset after its head is complete."""
+        self.notable = True
+        if name == b"content-length":
             length = int(value)  # llhttp validated the digits
             if length > self.settings.max_body_size:
                 raise RemoteProtocolError(
@@ -362,9 +374,40 @@ class AsgiConnection:
         elif name == b"upgrade":
             self.upgrade = value.lower()
 
+    def _framing(self, version: str) -> tuple[bool, bool, str]:
+        """(has a body, wants 100 Continue, scope type) from the fields :meth:`_notable` saw."""
+        has_body, expect, upgrade = self.has_body, self.expect, self.upgrade
+        self.notable = self.has_body = False
+        self.expect = self.upgrade = b""
+        if expect and expect != b"100-continue":
+            raise RemoteProtocolError(f"unsupported expectation {expect.decode('latin-1')!r}", 417)
+        kind = "http"
+        if upgrade == b"websocket" and websocket_session_class() is not None:
+            if self.active is None and not self.pipeline:
+                kind = "websocket"
+        return has_body, bool(expect) and version == "1.1", kind
+
+    def _check_head_size(self) -> None:
+        """431 for a head with too many fields or too many bytes (RFC 6585 §5)."""
+        headers = self.headers
+        settings = self.settings
+        if len(headers) > settings.max_header_count:
+            raise RemoteProtocolError(
+                f"more than max_header_count={settings.max_header_count} header fields", 431
+            )
+        size = len(self.url or b"") + sum(len(name) + len(value) + 4 for name, value in headers)
+        if size > settings.max_head_size:
+            raise RemoteProtocolError(
+                f"request header section larger than max_head_size={settings.max_head_size} bytes",
+                431,
+            )
+
     def on_headers_complete(self) -> None:
         parser = self.parser
         self.in_head = False
+        headers = self.headers
+        if len(headers) > self.settings.max_header_count or not self.head_began or self.big_read:
+            self._check_head_size()
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise RemoteProtocolError(
@@ -372,8 +415,6 @@ class AsgiConnection:
             )
         raw_method = parser.get_method()
         method = _METHODS.get(raw_method) or raw_method.decode("ascii")
-        if method == "CONNECT":
-            raise RemoteProtocolError("CONNECT (tunnelling) is not implemented", 501)
         # RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
         if self.host_count != 1:
             if self.host_count or version == "1.1":
@@ -385,10 +426,12 @@ class AsgiConnection:
         elif self.host != self.checked_host:
             check_host_value(self.host)
             self.checked_host = self.host
-        if self.expect and self.expect != b"100-continue":
-            raise RemoteProtocolError(
-                f"unsupported expectation {self.expect.decode('latin-1')!r}", 417
-            )
+        has_body = continue_wanted = False
+        kind = "http"
+        if self.notable:
+            has_body, continue_wanted, kind = self._framing(version)
+        if method == "CONNECT":
+            raise RemoteProtocolError("CONNECT (tunnelling) is not implemented", 501)
         url: bytes = self.url  # type: ignore[assignment]  # llhttp calls on_url first
         query = b""
         at = url.find(b"?")
@@ -407,9 +450,6 @@ class AsgiConnection:
         if self.root_path:
             path = self.root_path + path
             raw_path = self.root_path_bytes + raw_path
-        kind = "websocket" if self.upgrade == b"websocket" else "http"
-        if kind == "websocket" and websocket_session_class() is None:
-            kind = "http"  # no WebSocket support here: the application answers it as HTTP
         scope: dict[str, Any] = {
             "type": kind,
             "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -420,7 +460,7 @@ class AsgiConnection:
             "raw_path": raw_path,
             "query_string": query,
             "root_path": self.root_path,
-            "headers": self.headers,
+            "headers": headers,
             "client": self.client,
             "server": self.server,
             "extensions": {"http.response.pathsend": {}},
@@ -428,12 +468,11 @@ class AsgiConnection:
         state = self.state
         if state is not None:
             scope["state"] = state.copy()
-        keep_alive = parser.should_keep_alive()
-        cycle = RequestCycle(self, scope, version == "1.1", keep_alive)
+        cycle = RequestCycle(self, scope, version == "1.1", parser.should_keep_alive())
         self.body_size = 0
-        if not self.has_body:
+        if not has_body:
             cycle.body_done = True
-        elif self.expect and version == "1.1":
+        elif continue_wanted:
             cycle.continue_wanted = True
         self.parsing = cycle
         if kind == "websocket":
@@ -476,13 +515,23 @@ class AsgiConnection:
 
     # ================================================================ running the application
     def _run(self, cycle: RequestCycle) -> None:
+        """Start the application on ``cycle``, stepping it here as far as it goes (see
+        :mod:`._stepping`); what completes at once needs no Task and no later call."""
         self.active = cycle
         try:
             coro = self.app(cycle.scope, cycle.receive, cycle.send)
-        except Exception as exc:
+            if self.in_task:
+                in_task(coro, self.loop, cycle.app_done)
+                return
+            yielded = coro.send(None)
+        except StopIteration:
+            if not cycle.response_complete:
+                self.app_finished(cycle, None)
+            return
+        except Exception as exc:  # the application's failure, logged with its traceback
             self.app_finished(cycle, exc)
             return
-        step(coro, self.loop, cycle.app_done, self.in_task)
+        resume_in_task(coro, yielded, self.loop, cycle.app_done)
 
     def _start_next(self) -> None:
         if self.active is None and self.pipeline and not self.closing:

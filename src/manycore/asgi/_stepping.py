@@ -20,38 +20,35 @@ import asyncio
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["Outcome", "step"]
+__all__ = ["Outcome", "in_task", "resume_in_task"]
 
 Outcome = Callable[[BaseException | None], None]
 """Called once the coroutine has ended: with None, or with what it raised."""
 
 
-def step(
-    coro: Coroutine[Any, Any, Any],
-    loop: asyncio.AbstractEventLoop | None,
-    done: Outcome,
-    in_task: bool,
-) -> asyncio.Task[None] | None:
-    """Run ``coro`` as far as it goes now; return the Task that finishes it, if one is needed."""
-    if in_task:
-        if loop is None:
-            coro.close()
-            done(_NO_LOOP)
-            return None
-        return loop.create_task(_finish(coro, None, done))
-    try:
-        yielded = coro.send(None)
-    except StopIteration:
-        done(None)
-        return None
-    except BaseException as exc:  # the application's failure, reported with its traceback
-        done(exc)
-        return None
+def in_task(
+    coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop | None, done: Outcome
+) -> None:
+    """Run ``coro`` in a Task from its first step on."""
     if loop is None:
         coro.close()
         done(_NO_LOOP)
-        return None
-    return loop.create_task(_finish(coro, _Resume(coro, yielded), done))
+        return
+    loop.create_task(_finish(coro, None, done))
+
+
+def resume_in_task(
+    coro: Coroutine[Any, Any, Any],
+    yielded: Any,
+    loop: asyncio.AbstractEventLoop | None,
+    done: Outcome,
+) -> None:
+    """``coro``, stepped outside any Task, suspended on ``yielded``: a Task finishes it."""
+    if loop is None:
+        coro.close()
+        done(_NO_LOOP)
+        return
+    loop.create_task(_finish(coro, _Resume(coro, yielded), done))
 
 
 async def _finish(coro: Coroutine[Any, Any, Any], resume: _Resume | None, done: Outcome) -> None:
