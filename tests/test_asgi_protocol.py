@@ -19,7 +19,7 @@ async def scope_echo(scope, receive, send):
             break
     shown = {
         "type": scope["type"],
-        "asgi": scope["asgi"],
+        "asgi": dict(scope["asgi"]),
         "http_version": scope["http_version"],
         "method": scope["method"],
         "scheme": scope["scheme"],
@@ -30,7 +30,7 @@ async def scope_echo(scope, receive, send):
         "headers": [[n.decode(), v.decode()] for n, v in scope["headers"]],
         "client": list(scope["client"]),
         "server": list(scope["server"]),
-        "extensions": scope["extensions"],
+        "extensions": {name: dict(value) for name, value in scope["extensions"].items()},
         "body": body.decode(),
     }
     await send(

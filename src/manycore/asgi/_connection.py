@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 from urllib.parse import unquote
 
@@ -63,6 +64,7 @@ log = logging.getLogger("manycore.asgi")
 _BODY_BUFFER = 64 * 1024  # body bytes held for an application that has not taken them
 _LINGER = 1.0  # seconds to keep reading (and discarding) after an error answer
 _NOTABLE = frozenset((b"host", b"content-length", b"transfer-encoding", b"expect", b"upgrade"))
+_VERSIONS = {b" HTTP/1.1\r\n": "1.1", b" HTTP/1.0\r\n": "1.0"}
 _METHODS = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")
 }
@@ -97,8 +99,10 @@ class AsgiConnection:
     """The per-connection state of an ASGI server."""
 
     __slots__ = (
+        "access_log",
         "active",
         "app",
+        "at",
         "body_size",
         "cache",
         "checked_host",
@@ -106,6 +110,7 @@ class AsgiConnection:
         "closed",
         "closing",
         "counters",
+        "data",
         "expect",
         "feeding",
         "has_body",
@@ -121,6 +126,7 @@ class AsgiConnection:
         "last_activity",
         "linger",
         "loop",
+        "max_head_size",
         "notable",
         "out",
         "out_mark",
@@ -145,6 +151,8 @@ class AsgiConnection:
         self.settings = settings
         self.app = settings.app
         self.in_task = settings.task_per_request
+        self.access_log = settings.access_log
+        self.max_head_size = settings.max_head_size
         self.root_path = settings.root_path
         self.root_path_bytes = settings.root_path.encode("utf-8")
         self.scheme = settings.url_scheme
@@ -163,6 +171,8 @@ class AsgiConnection:
         self.in_head = False
         self.head_began = self.big_read = self.notable = False
         self.head_bytes = 0
+        self.data = b""  # the read being parsed
+        self.at = -1  # where the next message starts in it, when known
         self.host_count = 0
         self.host = b""
         self.checked_host = b""  # the last Host value found valid: a repeat is not checked again
@@ -207,7 +217,9 @@ class AsgiConnection:
         else:
             self.cache.fresh()
         self.feeding = True
-        self.big_read = len(data) > self.settings.max_head_size
+        self.big_read = len(data) > self.max_head_size
+        self.data = data
+        self.at = 0 if self.parsing is None and not self.in_head else -1
         try:
             self._feed(data)
             if self.in_head:
@@ -374,6 +386,26 @@ class AsgiConnection:
         elif name == b"upgrade":
             self.upgrade = value.lower()
 
+    def _version(self, method: bytes, url: bytes) -> str:
+        """The request's HTTP version, read from the request line where the message is known.
+
+        llhttp's own answer costs a string format per request; where this read holds
+        the whole head at a known offset (``at``: after the previous bodyless request),
+        the version is read from the line itself, and the next message's start is the
+        head's end.  Anywhere else llhttp is asked.
+        """
+        at = self.at
+        if at >= 0:
+            data = self.data
+            line = at + len(method) + len(url) + 1
+            version = _VERSIONS.get(data[line : line + 11])
+            if version is not None:
+                end = data.find(b"\r\n\r\n", line + 9)
+                self.at = end + 4 if end >= 0 else -1
+                return version
+        self.at = -1
+        return str(self.parser.get_http_version())
+
     def _framing(self, version: str) -> tuple[bool, bool, str]:
         """(has a body, wants 100 Continue, scope type) from the fields :meth:`_notable` saw."""
         has_body, expect, upgrade = self.has_body, self.expect, self.upgrade
@@ -408,12 +440,13 @@ class AsgiConnection:
         headers = self.headers
         if len(headers) > self.settings.max_header_count or not self.head_began or self.big_read:
             self._check_head_size()
-        version = parser.get_http_version()
+        raw_method = parser.get_method()
+        url: bytes = self.url  # type: ignore[assignment]  # llhttp calls on_url first
+        version = self._version(raw_method, url)
         if version != "1.1" and version != "1.0":
             raise RemoteProtocolError(
                 "only HTTP/1.0 and HTTP/1.1 are supported over plain TCP", 505
             )
-        raw_method = parser.get_method()
         method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         # RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
         if self.host_count != 1:
@@ -432,7 +465,8 @@ class AsgiConnection:
             has_body, continue_wanted, kind = self._framing(version)
         if method == "CONNECT":
             raise RemoteProtocolError("CONNECT (tunnelling) is not implemented", 501)
-        url: bytes = self.url  # type: ignore[assignment]  # llhttp calls on_url first
+        if has_body:
+            self.at = -1  # where the next message starts is llhttp's to know
         query = b""
         at = url.find(b"?")
         if at >= 0:
@@ -452,7 +486,7 @@ class AsgiConnection:
             raw_path = self.root_path_bytes + raw_path
         scope: dict[str, Any] = {
             "type": kind,
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "asgi": _ASGI,
             "http_version": version,
             "method": method,
             "scheme": self.scheme if kind == "http" else _WS_SCHEMES[self.scheme],
@@ -463,7 +497,7 @@ class AsgiConnection:
             "headers": headers,
             "client": self.client,
             "server": self.server,
-            "extensions": {"http.response.pathsend": {}},
+            "extensions": _EXTENSIONS,
         }
         state = self.state
         if state is not None:
@@ -588,7 +622,7 @@ class AsgiConnection:
         if self.active is cycle:
             self.active = None
         self.counters.requests += 1
-        if self.settings.access_log:
+        if self.access_log:
             self._log_access(cycle)
         if not cycle.keep_alive or (cycle.continue_wanted and not cycle.body_done):
             # The client may still be waiting to send a body nobody asked for.
@@ -725,6 +759,10 @@ class AsgiConnection:
 
 
 _WS_SCHEMES = {"http": "ws", "https": "wss"}
+# The same for every request, so one read-only mapping each: a request cannot change
+# what the next one sees.
+_ASGI = MappingProxyType({"version": "3.0", "spec_version": "2.4"})
+_EXTENSIONS = MappingProxyType({"http.response.pathsend": MappingProxyType({})})
 
 
 def _origin_path(target: bytes) -> bytes:

@@ -89,19 +89,13 @@ class RequestCycle:
         self.scope = scope
         self.http11 = http11
         self.keep_alive = keep_alive
-        self.head_only = scope["method"] == "HEAD"
-        self.drop_body = self.head_only  # HEAD, 204, 304: a body the app sends is not sent
+        # HEAD, 204, 304: a body the application sends is not sent
+        self.head_only = self.drop_body = scope["method"] == "HEAD"
         self.body: list[bytes] = []
-        self.buffered = 0
-        self.body_done = False
-        self.final_sent = False
-        self.continue_wanted = False
-        self.disconnected = False
-        self.response_started = False
-        self.response_complete = False
+        self.buffered = self.status = 0
+        self.body_done = self.final_sent = self.continue_wanted = self.disconnected = False
+        self.response_started = self.response_complete = self.chunked = False
         self.start: dict[str, Any] | None = None
-        self.status = 0
-        self.chunked = False
         self.remaining: int | None = None  # body bytes still owed to a declared length
         self.waiter: asyncio.Future[None] | None = None
 
@@ -152,16 +146,20 @@ class RequestCycle:
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "http.response.body":
-            if self.start is None or self.response_complete:
-                self._refuse(message)
-            body = message.get("body", b"")
-            more = message.get("more_body", False)
-            if self.disconnected:
-                raise ClientDisconnected("the client closed the connection")
             if self.status:  # the head has gone out
-                self._body(body, more)
+                if self.response_complete:
+                    self._refuse(message)
+                if self.disconnected:
+                    raise ClientDisconnected("the client closed the connection")
+                more = message.get("more_body", False)
+                self._body(message.get("body", b""), more)
             else:
-                self._head_and_body(body, more)
+                if self.start is None or self.disconnected:
+                    if self.disconnected:
+                        raise ClientDisconnected("the client closed the connection")
+                    self._refuse(message)
+                more = message.get("more_body", False)
+                self._head_and_body(message.get("body", b""), more)
             if more:
                 transport = self.conn.transport
                 if transport.writing_paused or transport.sending_file:
@@ -230,7 +228,11 @@ class RequestCycle:
                 head += b"%x\r\n%s\r\n" % (len(body), body)
             self.conn.write(head if more else head + _LAST_CHUNK)
         else:
-            self._owed(body)
+            remaining = self.remaining
+            if remaining is not None:
+                if len(body) > remaining:
+                    self._owed(body)
+                self.remaining = remaining - len(body)
             self.conn.write(head + body)
         if not more:
             self._complete()
