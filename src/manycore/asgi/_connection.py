@@ -91,6 +91,8 @@ class ServedAsgiApp(Protocol):
     body_timeout: ClassVar[float]
     keepalive_timeout: ClassVar[float]
     send_timeout: ClassVar[float]
+    body_grace: ClassVar[float]
+    body_min_rate: ClassVar[float]
     access_log: ClassVar[bool]
     websocket_max_message_size: ClassVar[int]
 
@@ -103,7 +105,9 @@ class AsgiConnection:
         "active",
         "app",
         "at",
+        "big_read",
         "body_size",
+        "body_started",
         "cache",
         "checked_host",
         "client",
@@ -114,7 +118,6 @@ class AsgiConnection:
         "expect",
         "feeding",
         "has_body",
-        "big_read",
         "head_began",
         "head_bytes",
         "head_started",
@@ -123,6 +126,7 @@ class AsgiConnection:
         "host_count",
         "in_head",
         "in_task",
+        "keepalive_timeout",
         "last_activity",
         "linger",
         "loop",
@@ -130,6 +134,7 @@ class AsgiConnection:
         "notable",
         "out",
         "out_mark",
+        "out_progress",
         "parser",
         "parsing",
         "pipeline",
@@ -141,6 +146,7 @@ class AsgiConnection:
         "settings",
         "state",
         "timer",
+        "timer_when",
         "transport",
         "upgrade",
         "url",
@@ -152,6 +158,7 @@ class AsgiConnection:
         self.app = settings.app
         self.in_task = settings.task_per_request
         self.access_log = settings.access_log
+        self.keepalive_timeout = settings.keepalive_timeout
         self.max_head_size = settings.max_head_size
         self.root_path = settings.root_path
         self.root_path_bytes = settings.root_path.encode("utf-8")
@@ -184,6 +191,9 @@ class AsgiConnection:
         self.timer: asyncio.TimerHandle | None = None
         self.linger = False
         self.out_mark: tuple[int, int] | None = None
+        self.out_progress = 0.0
+        self.timer_when = 0.0
+        self.body_started = 0.0
         self.state: dict[str, Any] | None = None
 
     # ================================================================ protocol callbacks
@@ -199,7 +209,7 @@ class AsgiConnection:
         self.state = lifespan.state if lifespan is not None else None
         if loop is not None:
             self.last_activity = now = loop.time()
-            self.timer = loop.call_at(now + self.settings.header_timeout, self._on_timer)
+            self._arm(now + self.settings.header_timeout)
         else:
             self.last_activity = 0.0
 
@@ -242,6 +252,8 @@ class AsgiConnection:
 
     def _partial_head(self, nbytes: int) -> None:
         """A head spans reads: bound the bytes it may take (431) before it is complete."""
+        if self.loop is not None:
+            self._arm(self.head_started + self.settings.header_timeout)
         if self.head_began:  # it began in this read: what llhttp has handed over so far
             self.head_began = False
             self.head_bytes = len(self.url or b"") + sum(
@@ -414,9 +426,13 @@ class AsgiConnection:
         if expect and expect != b"100-continue":
             raise RemoteProtocolError(f"unsupported expectation {expect.decode('latin-1')!r}", 417)
         kind = "http"
-        if upgrade == b"websocket" and websocket_session_class() is not None:
-            if self.active is None and not self.pipeline:
-                kind = "websocket"
+        if (
+            upgrade == b"websocket"
+            and websocket_session_class() is not None
+            and self.active is None
+            and not self.pipeline
+        ):
+            kind = "websocket"
         return has_body, bool(expect) and version == "1.1", kind
 
     def _check_head_size(self) -> None:
@@ -467,6 +483,7 @@ class AsgiConnection:
             raise RemoteProtocolError("CONNECT (tunnelling) is not implemented", 501)
         if has_body:
             self.at = -1  # where the next message starts is llhttp's to know
+            self.body_started = self.last_activity
         query = b""
         at = url.find(b"?")
         if at >= 0:
@@ -575,13 +592,13 @@ class AsgiConnection:
 
     def app_finished(self, cycle: RequestCycle, exc: BaseException | None) -> None:
         """The application's coroutine for ``cycle`` ended, returning or raising ``exc``."""
-        if cycle.response_complete:
-            if exc is not None and not self.closed:
-                log.error("ASGI application raised after its response", exc_info=exc)
-            return
         if self.closed or cycle.disconnected:
             if exc is not None and not isinstance(exc, OSError | asyncio.CancelledError):
                 log.error("ASGI application raised after the client left", exc_info=exc)
+            return
+        if cycle.response_complete:
+            if exc is not None:
+                log.error("ASGI application raised after its response", exc_info=exc)
             return
         method, path = cycle.scope["method"], cycle.scope["path"]
         if exc is not None:
@@ -630,6 +647,30 @@ class AsgiConnection:
             return
         if self.pipeline and self.loop is not None:
             self.loop.call_soon(self._start_next)
+        elif self.timer_when > self.last_activity + self.keepalive_timeout:
+            self._arm(self.last_activity + self.keepalive_timeout)  # idle from here
+
+    def output_waits(self) -> None:
+        """``send()`` waits for the client to read: it must make progress (send_timeout)."""
+        if self.loop is None or self.out_mark is not None:
+            return
+        transport = self.transport
+        self.out_mark = (transport.get_write_buffer_size(), transport.file_bytes_sent)
+        self.out_progress = now = self.loop.time()
+        self._arm(now + self.settings.send_timeout)
+
+    def body_wanted(self) -> None:
+        """The application waits for body bytes: they must not stall, nor trickle."""
+        if self.loop is None:
+            return
+        settings = self.settings
+        deadline = self.last_activity + settings.body_timeout
+        if settings.body_min_rate:
+            deadline = min(
+                deadline,
+                self.body_started + settings.body_grace + self.body_size / settings.body_min_rate,
+            )
+        self._arm(deadline)
 
     def body_taken(self) -> None:
         if self.reading_paused and len(self.pipeline) < self.settings.max_pipeline:
@@ -684,7 +725,7 @@ class AsgiConnection:
     # ================================================================ time limits
     def _on_timer(self) -> None:
         self.timer = None
-        if self.closed:
+        if self.closed or self.websocket is not None:
             return
         settings = self.settings
         now = self.loop.time()
@@ -693,8 +734,8 @@ class AsgiConnection:
             mark = (transport.get_write_buffer_size(), transport.file_bytes_sent)
             if mark != self.out_mark:
                 self.out_mark = mark
-                self.last_activity = now
-            deadline = self.last_activity + settings.send_timeout
+                self.out_progress = now
+            deadline = self.out_progress + settings.send_timeout
             if now >= deadline:
                 log.debug("closing %s: the client stopped reading", self.client)
                 transport.abort()
@@ -705,15 +746,25 @@ class AsgiConnection:
         if self.in_head:
             deadline = self.head_started + settings.header_timeout
             if now >= deadline:
-                self._timed_out("the request head took too long")
+                self._timed_out("the request head was not received in time")
                 return
         elif self.active is not None or self.pipeline:
             active = self.active
             if active is not None and active.waiter is not None and not active.body_done:
                 deadline = self.last_activity + settings.body_timeout
                 if now >= deadline:
-                    self._timed_out("the request body stalled")
+                    self._timed_out("the request body stopped arriving")
                     return
+                if settings.body_min_rate:
+                    slow = (
+                        self.body_started
+                        + settings.body_grace
+                        + self.body_size / settings.body_min_rate
+                    )
+                    if now >= slow:
+                        self._timed_out("the request body arrived too slowly")
+                        return
+                    deadline = min(deadline, slow)
             else:
                 deadline = now + settings.keepalive_timeout  # the application is working
         else:
@@ -725,6 +776,13 @@ class AsgiConnection:
         self._arm(deadline)
 
     def _arm(self, when: float) -> None:
+        """Fire at ``when``, unless the timer already fires earlier (it re-evaluates then)."""
+        timer = self.timer
+        if timer is not None:
+            if self.timer_when <= when:
+                return
+            timer.cancel()
+        self.timer_when = when
         self.timer = self.loop.call_at(when, self._on_timer)
 
     def _timed_out(self, why: str) -> None:

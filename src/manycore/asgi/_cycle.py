@@ -53,6 +53,12 @@ class CycleOwner(Protocol):
     def body_taken(self) -> None:
         """The application took the buffered body: reading may resume."""
 
+    def body_wanted(self) -> None:
+        """The application waits for body bytes (the body's time limits apply)."""
+
+    def output_waits(self) -> None:
+        """``send()`` waits for the client to read (the send time limit applies)."""
+
     def app_finished(self, cycle: RequestCycle, exc: BaseException | None) -> None:
         """The application's coroutine ended, returning (None) or raising ``exc``."""
 
@@ -136,6 +142,8 @@ class RequestCycle:
                     "receive() has to wait for the request body, and this connection has no "
                     "event loop (an in-memory test transport)"
                 )
+            if not self.body_done:
+                self.conn.body_wanted()
             self.waiter = waiter = loop.create_future()
             try:
                 await waiter
@@ -163,6 +171,7 @@ class RequestCycle:
             if more:
                 transport = self.conn.transport
                 if transport.writing_paused or transport.sending_file:
+                    self.conn.output_waits()
                     await transport.drain()
             return
         if kind == "http.response.start":

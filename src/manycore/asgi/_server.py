@@ -23,7 +23,8 @@ class AsgiServer:
 
     Settings (class attributes, as on ``HttpServer``): ``max_body_size`` (413),
     ``max_head_size`` and ``max_header_count`` (431), ``max_url_length`` (414),
-    ``header_timeout``, ``body_timeout``, ``keepalive_timeout``, ``send_timeout``,
+    ``header_timeout``, ``body_timeout``, ``body_grace`` and ``body_min_rate``,
+    ``keepalive_timeout``, ``send_timeout``,
     ``max_pipeline``, ``access_log``; and ``root_path`` (the ASGI ``root_path``,
     where a proxy mounts the application), ``url_scheme``, ``task_per_request``
     (see :mod:`manycore.asgi._stepping`), ``websocket_max_message_size``.
@@ -43,6 +44,8 @@ class AsgiServer:
     body_timeout: ClassVar[float] = HttpServer.body_timeout
     keepalive_timeout: ClassVar[float] = HttpServer.keepalive_timeout
     send_timeout: ClassVar[float] = HttpServer.send_timeout
+    body_grace: ClassVar[float] = HttpServer.body_grace
+    body_min_rate: ClassVar[float] = HttpServer.body_min_rate
     access_log: ClassVar[bool] = False
     websocket_max_message_size: ClassVar[int] = 16 * 1024 * 1024
 
