@@ -820,7 +820,9 @@ _WS_SCHEMES = {"http": "ws", "https": "wss"}
 # The same for every request, so one read-only mapping each: a request cannot change
 # what the next one sees.
 _ASGI = MappingProxyType({"version": "3.0", "spec_version": "2.4"})
-_EXTENSIONS = MappingProxyType({"http.response.pathsend": MappingProxyType({})})
+_EXTENSIONS: MappingProxyType[str, Any] = MappingProxyType(
+    {"http.response.pathsend": MappingProxyType({})}
+)
 
 
 def _origin_path(target: bytes) -> bytes:
