@@ -367,3 +367,57 @@ def test_the_app_hears_http_disconnect_when_the_client_goes():
         assert heard[1] == {"type": "http.disconnect"}
     finally:
         conn.close()
+
+
+def test_pipelined_requests_wait_behind_one_that_suspends():
+    import asyncio
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/slow":
+            for _ in range(5):
+                await asyncio.sleep(0)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    for pieces in splits(
+        b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n"
+    ):
+        output, _ = exchange(app, pieces)
+        assert [body for _, _, body in parse_responses(output)] == [b"/slow", b"/fast"]
+
+
+def test_reading_pauses_while_the_app_leaves_the_body_unread():
+    import asyncio
+
+    async def app(scope, receive, send):
+        await receive()
+        await asyncio.Event().wait()  # busy elsewhere: the rest of the body waits
+
+    conn = Connection(app)
+    try:
+        conn.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n")
+        conn.send(b"x" * 100_000)  # the app takes this piece, then reads no more
+        assert not conn.transport.paused_reading
+        conn.send(b"x" * 100_000)
+        assert conn.transport.paused_reading
+    finally:
+        conn.close()
+
+    conn = Connection(scope_echo)
+    try:
+        conn.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n")
+        conn.send(b"x" * 100_000)
+        assert not conn.transport.paused_reading  # taken as it comes
+        conn.send(b"x" * 200_000)
+        assert json.loads(parse_responses(conn.take())[0][2])["body"] == "x" * 300_000
+    finally:
+        conn.close()
+
+
+def test_the_access_log_has_one_line_per_request(caplog):
+    with caplog.at_level(logging.INFO, logger="manycore.access"):
+        exchange(scope_echo, [GET + POST], access_log=True)
+    lines = [r.getMessage() for r in caplog.records if r.name == "manycore.access"]
+    text = "\n".join(lines)
+    assert '"GET /a%20b/c?x=1&y=%20 HTTP/1.1" 200' in text
+    assert '"POST /upload HTTP/1.1" 200' in text

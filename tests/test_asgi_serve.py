@@ -120,3 +120,12 @@ def test_the_app_module_is_imported_once_with_four_workers(tmp_path):
         for _ in range(8):
             assert get(server)[0] == 200
     assert len(imports.read_text().split()) == 1
+
+
+def test_lifespan_shutdown_runs_in_every_worker(engine, tmp_path):
+    workers = 1 if engine == "inline" else 2
+    env = {"ASGI_TEST_MARKERS": str(tmp_path)}
+    with ServerProcess(f"{APPS}:app", engine=engine, workers=workers, env=env) as server:
+        assert get(server)[0] == 200
+    shutdowns = sorted(tmp_path.glob("shutdown-*"))
+    assert len(shutdowns) == workers

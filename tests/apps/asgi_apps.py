@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from pathlib import Path
 
 IMPORTS = os.environ.get("ASGI_TEST_IMPORTS")
@@ -45,6 +46,9 @@ async def lifespan(scope, receive, send):
             scope["state"]["greeting"] = "hello from startup"
             await send({"type": "lifespan.startup.complete"})
         else:
+            if MARKERS.is_dir():
+                name = f"shutdown-{os.getpid()}-{threading.get_ident()}"
+                (MARKERS / name).write_text(str(scope["state"]["started_in"]))
             await send({"type": "lifespan.shutdown.complete"})
             return
 
