@@ -421,3 +421,19 @@ def test_the_access_log_has_one_line_per_request(caplog):
     text = "\n".join(lines)
     assert '"GET /a%20b/c?x=1&y=%20 HTTP/1.1" 200' in text
     assert '"POST /upload HTTP/1.1" 200' in text
+
+
+def test_a_context_variable_set_by_one_request_is_not_seen_by_the_next():
+    import contextvars
+
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(request_id.get())
+        request_id.set(scope["path"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body"})
+
+    exchange(app, [b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n"])
+    assert seen == ["-", "-"]

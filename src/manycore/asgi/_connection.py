@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from contextvars import copy_context
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 from urllib.parse import unquote
@@ -574,7 +575,10 @@ class AsgiConnection:
             if self.in_task:
                 in_task(coro, self.loop, cycle.app_done)
                 return
-            yielded = coro.send(None)
+            # Its own context, as a Task would give it: what a request sets in a
+            # ContextVar is not seen by the next one.
+            context = copy_context()
+            yielded = context.run(coro.send, None)
         except StopIteration:
             if not cycle.response_complete:
                 self.app_finished(cycle, None)
@@ -582,7 +586,7 @@ class AsgiConnection:
         except Exception as exc:  # the application's failure, logged with its traceback
             self.app_finished(cycle, exc)
             return
-        resume_in_task(coro, yielded, self.loop, cycle.app_done)
+        resume_in_task(coro, yielded, self.loop, cycle.app_done, context)
 
     def _start_next(self) -> None:
         if self.active is None and self.pipeline and not self.closing:

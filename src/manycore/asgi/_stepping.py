@@ -9,15 +9,19 @@ request was answered.  So the connection steps the coroutine itself
 loop -- does the rest of it move into a Task, which picks up exactly where the
 stepping stopped (:class:`_Resume` hands the pending future to the Task).
 
-Libraries that find their task with ``asyncio.current_task()`` (anyio, and so
-Starlette's thread pool and FastAPI) need a Task from the first step on: such
-applications run in a Task per request (``task_per_request``).
+Each request is stepped in a copy of the context, and its Task (if it needs
+one) runs in that same copy, so ContextVars behave as under a Task per request.
+What does not: ``asyncio.current_task()`` is None until the coroutine first
+waits.  Libraries that find their task that way (anyio, and so Starlette's
+thread pool and FastAPI; ``asyncio.timeout()``) need a Task from the first
+step on: such applications run in a Task per request (``task_per_request``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Generator
+from contextvars import Context
 from typing import Any
 
 __all__ = ["Outcome", "in_task", "resume_in_task"]
@@ -42,13 +46,15 @@ def resume_in_task(
     yielded: Any,
     loop: asyncio.AbstractEventLoop | None,
     done: Outcome,
+    context: Context,
 ) -> None:
-    """``coro``, stepped outside any Task, suspended on ``yielded``: a Task finishes it."""
+    """``coro``, stepped outside any Task in ``context``, suspended on ``yielded``: a Task
+    finishes it, in the same context."""
     if loop is None:
         coro.close()
         done(_NO_LOOP)
         return
-    loop.create_task(_finish(coro, _Resume(coro, yielded), done))
+    loop.create_task(_finish(coro, _Resume(coro, yielded), done), context=context)
 
 
 async def _finish(coro: Coroutine[Any, Any, Any], resume: _Resume | None, done: Outcome) -> None:
