@@ -437,3 +437,14 @@ def test_a_context_variable_set_by_one_request_is_not_seen_by_the_next():
 
     exchange(app, [b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n"])
     assert seen == ["-", "-"]
+
+
+def test_pathsend_of_a_missing_file_is_a_500_and_the_connection_goes_on(tmp_path, caplog):
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.pathsend", "path": str(tmp_path / "missing")})
+
+    with caplog.at_level(logging.ERROR, logger="manycore.asgi"):
+        output, closed = exchange(app, [GET])
+    assert parse_responses(output)[0][0] == 500 and not closed
+    assert "pathsend cannot send" in caplog.text

@@ -298,7 +298,13 @@ class RequestCycle:
         if self.drop_body or size == 0:
             self.conn.write(head)
         else:
-            self.conn.send_file(head, os.fspath(path))
+            try:
+                self.conn.send_file(head, os.fspath(path))
+            except (OSError, ValueError) as exc:  # gone or changed since the stat: nothing sent
+                self.status = 0
+                raise LocalProtocolError(
+                    f"http.response.pathsend cannot send {path!r}: {exc}"
+                ) from None
         self._complete()
 
     # ------------------------------------------------------------- the end
