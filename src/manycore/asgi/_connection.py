@@ -54,6 +54,7 @@ from ..http.wire import (
 )
 from ..stats import worker_counters
 from ._cycle import RequestCycle
+from ._heads import head_store
 from ._stepping import in_task, resume_in_task
 from .lifespan import Lifespan
 from .websocket_hook import websocket_session_class
@@ -123,6 +124,7 @@ class AsgiConnection:
         "head_bytes",
         "head_started",
         "headers",
+        "heads",
         "host",
         "host_count",
         "in_head",
@@ -204,6 +206,7 @@ class AsgiConnection:
         self.parser = RequestParser(self)
         self.counters = worker_counters()
         self.cache = head_cache()
+        self.heads = head_store()
         self.server = _address(transport.sockname)
         self.client = _address(transport.peername)
         lifespan = self.settings.lifespan
@@ -459,12 +462,16 @@ class AsgiConnection:
             self._check_head_size()
         raw_method = parser.get_method()
         url: bytes = self.url  # type: ignore[assignment]  # llhttp calls on_url first
+        method = _METHODS.get(raw_method)
+        if method is None:
+            method = raw_method.decode("ascii")
+            if method == "CONNECT":
+                raise RemoteProtocolError("CONNECT (tunnelling) is not implemented", 501)
         version = self._version(raw_method, url)
         if version != "1.1" and version != "1.0":
             raise RemoteProtocolError(
                 "only HTTP/1.0 and HTTP/1.1 are supported over plain TCP", 505
             )
-        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         # RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
         if self.host_count != 1:
             if self.host_count or version == "1.1":
@@ -480,8 +487,6 @@ class AsgiConnection:
         kind = "http"
         if self.notable:
             has_body, continue_wanted, kind = self._framing(version)
-        if method == "CONNECT":
-            raise RemoteProtocolError("CONNECT (tunnelling) is not implemented", 501)
         if has_body:
             self.at = -1  # where the next message starts is llhttp's to know
             self.body_started = self.last_activity
@@ -621,11 +626,6 @@ class AsgiConnection:
         self.response_done(cycle)
 
     # ================================================================ the cycle's side
-    def date_line(self) -> bytes:
-        if self.feeding:  # the read refreshed the clock
-            return self.cache.date_line
-        return self.cache.fresh().date_line
-
     def write(self, data: bytes) -> None:
         if self.feeding:
             self.out.append(data)

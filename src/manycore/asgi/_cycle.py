@@ -17,8 +17,8 @@ import asyncio
 import os
 from typing import Any, Protocol
 
-from ..http.wire import CONNECTION_LINES, LocalProtocolError
-from ._heads import head_parts
+from ..http.wire import CONNECTION_LINES, HeadCache, LocalProtocolError
+from ._heads import HeadStore, head_parts
 
 __all__ = ["ClientDisconnected", "CycleOwner", "RequestCycle"]
 
@@ -37,9 +37,9 @@ class CycleOwner(Protocol):
 
     loop: Any
     transport: Any
-
-    def date_line(self) -> bytes:
-        """The current ``Date`` field line."""
+    feeding: bool  # a read is being parsed (and refreshed ``cache``)
+    cache: HeadCache  # this parallel context's Date line
+    heads: HeadStore  # and its checked response heads
 
     def write(self, data: bytes) -> None:
         """Send ``data`` after everything the connection sent before."""
@@ -203,7 +203,9 @@ class RequestCycle:
         start = self.start
         assert start is not None
         status = start["status"]
-        parts = head_parts(status, start.get("headers", ()), self.conn.date_line())
+        conn = self.conn
+        date_line = conn.cache.date_line if conn.feeding else conn.cache.fresh().date_line
+        parts = head_parts(status, start.get("headers", ()), date_line, conn.heads)
         self.status = status
         if parts.keep_head is not None and self.keep_alive:
             self.remaining = parts.length

@@ -27,7 +27,7 @@ from ..http.wire import (
     status_line,
 )
 
-__all__ = ["NO_BODY_STATUSES", "HeadParts", "head_parts"]
+__all__ = ["NO_BODY_STATUSES", "HeadParts", "HeadStore", "head_parts", "head_store"]
 
 NO_BODY_STATUSES = frozenset({204, 304})
 _MAX_CACHED = 256
@@ -53,33 +53,51 @@ class HeadParts:
         )
 
 
-class _Cache(threading.local):
-    date_line = b""
-    heads: dict[tuple[int, tuple[Any, ...]], HeadParts] | None = None
+class HeadStore:
+    """One parallel context's checked heads, for the current Date line."""
+
+    __slots__ = ("date_line", "heads")
+
+    def __init__(self) -> None:
+        self.date_line = b""
+        self.heads: dict[tuple[Any, tuple[Any, ...]], HeadParts] = {}
 
 
-_cache = _Cache()
+class _Local(threading.local):
+    store: HeadStore | None = None
 
 
-def head_parts(status: Any, headers: Iterable[Any], date_line: bytes) -> HeadParts:
+_local = _Local()
+
+
+def head_store() -> HeadStore:
+    """The calling parallel context's store (a connection fetches it once)."""
+    store = _local.store
+    if store is None:
+        store = _local.store = HeadStore()
+    return store
+
+
+def head_parts(
+    status: Any, headers: Iterable[Any], date_line: bytes, store: HeadStore
+) -> HeadParts:
     """The checked head for ``status`` and ``headers`` (LocalProtocolError if they are bad).
 
     ``date_line``: the current ``Date`` field line (see :func:`manycore.http.wire.head_cache`).
     """
-    cache = _cache
-    heads = cache.heads
-    if heads is None or cache.date_line is not date_line:
-        heads = cache.heads = {}
-        cache.date_line = date_line
+    heads = store.heads
+    if store.date_line is not date_line:
+        heads = store.heads = {}
+        store.date_line = date_line
+    items = headers if type(headers) is tuple else tuple(headers)
     try:
-        key = (status, tuple(headers))
-        parts = heads.get(key)
+        parts = heads.get((status, items))
     except TypeError:  # unhashable pieces (lists): checked, not cached
-        return _build(status, headers, date_line)
+        return _build(status, items, date_line)
     if parts is None:
-        parts = _build(status, key[1], date_line)
+        parts = _build(status, items, date_line)
         if len(heads) < _MAX_CACHED:
-            heads[key] = parts
+            heads[(status, items)] = parts
     return parts
 
 
