@@ -164,3 +164,13 @@ def test_without_websocket_support_an_upgrade_is_plain_http(monkeypatch):
         assert [status for status, _, _ in parse_responses(conn.take())] == [200, 200]
     finally:
         conn.close()
+
+
+def test_upgrade_websocket_without_connection_upgrade_is_plain_http(websocket_module):
+    conn = Connection(hello)
+    try:
+        conn.send(UPGRADE.replace(b"Connection: Upgrade\r\n", b"") + GET)
+        assert FakeSession.made == []
+        assert [status for status, _, _ in parse_responses(conn.take())] == [200, 200]
+    finally:
+        conn.close()

@@ -222,8 +222,9 @@ def test_an_invalid_message_is_a_logged_error_never_a_crash(messages, caplog):
         await send({"type": "http.response.body", "body": b"never"})
 
     with caplog.at_level(logging.ERROR, logger="manycore.asgi"):
-        output, _ = exchange(app, [GET])
-    assert parse_responses(output)[0][0] == 500
+        output, closed = exchange(app, [GET + GET])
+    assert [status for status, _, _ in parse_responses(output)] == [500]
+    assert closed
     assert b"never" not in output and b"b: c" not in output
     assert "ASGI application raised" in caplog.text
 

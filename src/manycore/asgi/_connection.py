@@ -41,6 +41,7 @@ from urllib.parse import unquote
 from ..http.wire import (
     CLOSE,
     KEEP,
+    LocalProtocolError,
     ParserError,
     ParserUpgrade,
     RemoteProtocolError,
@@ -432,6 +433,7 @@ class AsgiConnection:
         kind = "http"
         if (
             upgrade == b"websocket"
+            and self.parser.should_upgrade()  # llhttp stops after it only then
             and websocket_session_class() is not None
             and self.active is None
             and not self.pipeline
@@ -622,6 +624,8 @@ class AsgiConnection:
             self._close_soon()
             return
         cycle.response_started = cycle.response_complete = True
+        if isinstance(exc, LocalProtocolError):
+            cycle.keep_alive = False  # an invalid message: what else it meant is unknown
         self.write(error_page(500, None, KEEP if cycle.keep_alive else CLOSE))
         self.response_done(cycle)
 

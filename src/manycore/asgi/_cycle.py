@@ -17,15 +17,20 @@ import asyncio
 import os
 from typing import Any, Protocol
 
+from ..context import ManycoreError
 from ..http.wire import CONNECTION_LINES, HeadCache, LocalProtocolError
 from ._heads import HeadStore, head_parts
 
-__all__ = ["ClientDisconnected", "CycleOwner", "RequestCycle"]
+__all__ = ["ClientDisconnected", "CycleOwner", "PathsendFailed", "RequestCycle"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CHUNKED = b"Transfer-Encoding: chunked\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 _KEEP_LINE, _CLOSE_LINE = CONNECTION_LINES
+
+
+class PathsendFailed(ManycoreError):
+    """The file of an ``http.response.pathsend`` cannot be sent (nothing of it was)."""
 
 
 class ClientDisconnected(OSError):
@@ -287,9 +292,7 @@ class RequestCycle:
         try:
             size = os.stat(path).st_size
         except (OSError, TypeError, ValueError) as exc:
-            raise LocalProtocolError(
-                f"http.response.pathsend cannot send {path!r}: {exc}"
-            ) from None
+            raise PathsendFailed(f"http.response.pathsend cannot send {path!r}: {exc}") from None
         head = self._head(size, False)
         if self.remaining != size and not self.drop_body:
             raise LocalProtocolError(
@@ -304,7 +307,7 @@ class RequestCycle:
                 self.conn.send_file(head, os.fspath(path))
             except (OSError, ValueError) as exc:  # gone or changed since the stat: nothing sent
                 self.status = 0
-                raise LocalProtocolError(
+                raise PathsendFailed(
                     f"http.response.pathsend cannot send {path!r}: {exc}"
                 ) from None
         self._complete()
