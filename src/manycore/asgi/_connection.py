@@ -241,6 +241,7 @@ class AsgiConnection:
                 self._partial_head(len(data))
         finally:
             self.feeding = False
+            self.data = b""  # not kept past the read
         out = self.out
         if not out:
             if self.closing and self.active is None:
@@ -322,6 +323,7 @@ class AsgiConnection:
             return
         rest = data[offset:]
         if rest and not self.closing:
+            self.at = -1  # positions in ``data`` no longer describe what is fed
             self._feed(rest)
 
     def connection_lost(self, transport: Any, exc: Exception | None) -> None:
