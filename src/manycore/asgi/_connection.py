@@ -135,6 +135,7 @@ class AsgiConnection:
         "linger",
         "loop",
         "max_head_size",
+        "max_header_count",
         "notable",
         "out",
         "out_mark",
@@ -164,6 +165,7 @@ class AsgiConnection:
         self.access_log = settings.access_log
         self.keepalive_timeout = settings.keepalive_timeout
         self.max_head_size = settings.max_head_size
+        self.max_header_count = settings.max_header_count
         self.root_path = settings.root_path
         self.root_path_bytes = settings.root_path.encode("utf-8")
         self.scheme = settings.url_scheme
@@ -462,7 +464,7 @@ class AsgiConnection:
         parser = self.parser
         self.in_head = False
         headers = self.headers
-        if len(headers) > self.settings.max_header_count or not self.head_began or self.big_read:
+        if len(headers) > self.max_header_count or not self.head_began or self.big_read:
             self._check_head_size()
         raw_method = parser.get_method()
         url: bytes = self.url  # type: ignore[assignment]  # llhttp calls on_url first
@@ -570,7 +572,8 @@ class AsgiConnection:
         self.parsing = None
         if cycle is not None:
             cycle.body_done = True
-            cycle.wake()
+            if cycle.waiter is not None:
+                cycle.wake()
         if self.closing:
             raise _Stop
 

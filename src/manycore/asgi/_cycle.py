@@ -285,7 +285,8 @@ class RequestCycle:
             )
         self.response_complete = True
         self.conn.response_done(self)
-        self.wake()
+        if self.waiter is not None:  # receive() waits: it returns http.disconnect now
+            self.wake()
 
     def _pathsend(self, path: Any) -> None:
         """``http.response.pathsend``: the file goes out with ``sendfile``, never read here."""
