@@ -449,3 +449,33 @@ def test_pathsend_of_a_missing_file_is_a_500_and_the_connection_goes_on(tmp_path
         output, closed = exchange(app, [GET])
     assert parse_responses(output)[0][0] == 500 and not closed
     assert "pathsend cannot send" in caplog.text
+
+
+def test_a_declared_length_frames_a_streamed_body():
+    async def app(scope, receive, send):
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"6")]}
+        )
+        await send({"type": "http.response.body", "body": b"abc", "more_body": True})
+        await send({"type": "http.response.body", "body": b"def"})
+
+    output, closed = exchange(app, [GET])
+    [(status, headers, body)] = parse_responses(output)
+    assert (status, body) == (200, b"abcdef") and b"transfer-encoding" not in headers
+    assert not closed
+
+
+@pytest.mark.parametrize("parts", [[b"abc"], [b"abc", b"defg"]], ids=["short", "long"])
+def test_a_body_that_breaks_its_declared_length_closes_the_connection(parts, caplog):
+    async def app(scope, receive, send):
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"6")]}
+        )
+        for i, part in enumerate(parts):
+            more = i < len(parts) - 1
+            await send({"type": "http.response.body", "body": part, "more_body": more})
+
+    with caplog.at_level(logging.ERROR, logger="manycore.asgi"):
+        output, closed = exchange(app, [GET + GET])
+    assert output.count(b"HTTP/1.1 200") == 1 and closed
+    assert "Content-Length" in caplog.text

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -80,8 +81,18 @@ def add_app_options(parser: argparse.ArgumentParser) -> None:
             )
 
 
-def serving_class(obj: object, target: Target, module: Any, settings: AppSettings) -> type:
-    """The protocol class that serves ``obj`` (what ATTR names), its lifespan hooks registered."""
+def serving_class(
+    obj: object,
+    target: Target,
+    module: Any,
+    settings: AppSettings,
+    server_settings: Mapping[str, Any] | None = None,
+) -> type:
+    """The protocol class that serves ``obj`` (what ATTR names), its lifespan hooks registered.
+
+    ``server_settings`` become class attributes of an application's server (``root_path``,
+    ``keepalive_timeout``, ``access_log``, ... as :class:`manycore.asgi.AsgiServer` names them).
+    """
     if settings.factory:
         if not callable(obj):
             raise TargetError(
@@ -118,7 +129,11 @@ def serving_class(obj: object, target: Target, module: Any, settings: AppSetting
         raise TargetError(f"{target.text} is not an {interface.upper()} application")
     if interface == "wsgi":
         obj = _asgi_from_wsgi(obj, settings.threads)
-    cls = asgi_server(obj, lifespan=settings.lifespan if interface == "asgi" else "off")
+    cls = asgi_server(
+        obj,
+        lifespan=settings.lifespan if interface == "asgi" else "off",
+        **dict(server_settings or {}),
+    )
     lifespan = cls.lifespan
     assert lifespan is not None
     registry.on_worker_start(lifespan.startup)
