@@ -22,7 +22,8 @@ class Connection:
         connect(self.protocol, self.transport)
 
     def send(self, data: bytes) -> None:
-        feed(self.protocol, data, self.transport)
+        # Fed from a loop callback, as a socket read is: the loop runs, no Task does.
+        self.loop.call_soon(feed, self.protocol, data, self.transport)
         self.settle()
 
     def settle(self) -> None:

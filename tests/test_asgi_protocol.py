@@ -479,3 +479,19 @@ def test_a_body_that_breaks_its_declared_length_closes_the_connection(parts, cap
         output, closed = exchange(app, [GET + GET])
     assert output.count(b"HTTP/1.1 200") == 1 and closed
     assert "Content-Length" in caplog.text
+
+
+def test_an_app_that_needs_a_task_from_its_first_line_is_told_how_to_get_one(caplog):
+    import asyncio
+
+    async def app(scope, receive, send):
+        async with asyncio.timeout(5):  # needs current_task()
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body"})
+
+    with caplog.at_level(logging.ERROR, logger="manycore.asgi"):
+        output, _ = exchange(app, [GET])
+    assert parse_responses(output)[0][0] == 500
+    assert "task_per_request=True" in caplog.text
+    output, _ = exchange(app, [GET], task_per_request=True)
+    assert parse_responses(output)[0][0] == 204

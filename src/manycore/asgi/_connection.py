@@ -619,6 +619,12 @@ class AsgiConnection:
         method, path = cycle.scope["method"], cycle.scope["path"]
         if exc is not None:
             log.error("ASGI application raised for %s %s", method, path, exc_info=exc)
+            if not self.in_task and isinstance(exc, RuntimeError) and "task" in str(exc):
+                log.error(
+                    "the application seems to need asyncio.current_task() from its first "
+                    "line; serve it with a Task per request: asgi_server(app, "
+                    "task_per_request=True) (docs/asgi.md, 'How a request runs')"
+                )
         elif not cycle.response_started:
             log.error("ASGI application returned without a response for %s %s", method, path)
         else:
