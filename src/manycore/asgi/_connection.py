@@ -136,6 +136,7 @@ class AsgiConnection:
         "loop",
         "max_head_size",
         "max_header_count",
+        "max_url_length",
         "notable",
         "out",
         "out_mark",
@@ -166,6 +167,7 @@ class AsgiConnection:
         self.keepalive_timeout = settings.keepalive_timeout
         self.max_head_size = settings.max_head_size
         self.max_header_count = settings.max_header_count
+        self.max_url_length = settings.max_url_length
         self.root_path = settings.root_path
         self.root_path_bytes = settings.root_path.encode("utf-8")
         self.scheme = settings.url_scheme
@@ -354,22 +356,18 @@ class AsgiConnection:
         )
 
     # ================================================================ llhttp callbacks
-    def on_message_begin(self) -> None:
-        if self.closing:
-            raise _Stop
-        self.in_head = self.head_began = True
-        self.head_started = self.last_activity
-        self.url = None
-        self.headers = []
-        self.host_count = 0
-
     def on_url(self, url: bytes) -> None:
-        url = url if self.url is None else self.url + url
+        if self.url is None:  # a message begins (llhttp reports nothing earlier we need)
+            if self.closing:
+                raise _Stop
+            self.in_head = self.head_began = True
+            self.head_started = self.last_activity
+        else:
+            url = self.url + url  # the request line was split across reads
         self.url = url
-        if len(url) > self.settings.max_url_length:
+        if len(url) > self.max_url_length:
             raise RemoteProtocolError(
-                f"request target longer than max_url_length={self.settings.max_url_length} bytes",
-                414,
+                f"request target longer than max_url_length={self.max_url_length} bytes", 414
             )
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -466,8 +464,13 @@ class AsgiConnection:
         headers = self.headers
         if len(headers) > self.max_header_count or not self.head_began or self.big_read:
             self._check_head_size()
-        raw_method = parser.get_method()
         url: bytes = self.url  # type: ignore[assignment]  # llhttp calls on_url first
+        host_count = self.host_count
+        # The next message starts afresh (the scope keeps this one's list).
+        self.url = None
+        self.headers = []
+        self.host_count = 0
+        raw_method = parser.get_method()
         method = _METHODS.get(raw_method)
         if method is None:
             method = raw_method.decode("ascii")
@@ -479,11 +482,10 @@ class AsgiConnection:
                 "only HTTP/1.0 and HTTP/1.1 are supported over plain TCP", 505
             )
         # RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
-        if self.host_count != 1:
-            if self.host_count or version == "1.1":
+        if host_count != 1:
+            if host_count or version == "1.1":
                 raise RemoteProtocolError(
-                    "a request needs exactly one Host header field; "
-                    f"this one has {self.host_count}",
+                    f"a request needs exactly one Host header field; this one has {host_count}",
                     400,
                 )
         elif self.host != self.checked_host:
