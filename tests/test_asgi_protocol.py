@@ -495,3 +495,15 @@ def test_an_app_that_needs_a_task_from_its_first_line_is_told_how_to_get_one(cap
     assert "task_per_request=True" in caplog.text
     output, _ = exchange(app, [GET], task_per_request=True)
     assert parse_responses(output)[0][0] == 204
+
+
+def test_a_first_body_longer_than_its_declared_length_is_a_500(caplog):
+    async def app(scope, receive, send):
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+        )
+        await send({"type": "http.response.body", "body": b"too long"})
+
+    with caplog.at_level(logging.ERROR, logger="manycore.asgi"):
+        output, _ = exchange(app, [GET])
+    assert parse_responses(output)[0][0] == 500 and b"too long" not in output

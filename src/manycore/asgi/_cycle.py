@@ -236,6 +236,24 @@ class RequestCycle:
         return b"".join(lines)
 
     def _head_and_body(self, body: bytes, more: bool) -> None:
+        start = self.start
+        assert start is not None
+        conn = self.conn
+        cache = conn.cache if conn.feeding else conn.cache.fresh()
+        status = start["status"]
+        parts = head_parts(status, start.get("headers", ()), cache.date_line, conn.heads)
+        if parts.keep_head is not None and self.keep_alive and not self.drop_body:
+            # The commonest response: a declared length on a kept connection.
+            left = parts.length - len(body)  # type: ignore[operator]  # keep_head: a length
+            if left < 0:
+                self.remaining = parts.length
+                self._owed(body)  # raises: longer than declared (and nothing went out)
+            self.status = status
+            self.remaining = left
+            conn.write(parts.keep_head + body)
+            if not more:
+                self._complete()
+            return
         head = self._head(len(body), more)
         if self.drop_body:
             self.conn.write(head)
