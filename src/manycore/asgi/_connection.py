@@ -240,7 +240,10 @@ class AsgiConnection:
         self.data = data
         self.at = 0 if self.parsing is None and not self.in_head else -1
         try:
-            self._feed(data)
+            try:  # _feed, written out for the common read
+                self.parser.feed_data(data)
+            except (ParserUpgrade, ParserError) as exc:
+                self._parse_stopped(data, exc)
             if self.in_head:
                 self._partial_head(len(data))
         finally:
@@ -281,22 +284,27 @@ class AsgiConnection:
             )
 
     def _feed(self, data: bytes) -> None:
+        """Parse ``data`` (the rest of a read, after an upgrade llhttp stopped at)."""
         try:
             self.parser.feed_data(data)
-        except ParserUpgrade as exc:
-            offset = exc.args[0] if exc.args else len(data)
-            self._upgraded(data, offset)
-        except ParserError as exc:
-            cause = exc.__context__
-            if isinstance(cause, _Stop):
-                return
-            if isinstance(cause, RemoteProtocolError):
-                self._protocol_error(cause)
-            elif cause is not None and not isinstance(cause, ParserError):
-                log.error("internal error while reading a request", exc_info=cause)
-                self._protocol_error(RemoteProtocolError("internal error", 500))
-            else:
-                self._protocol_error(parser_error(exc))
+        except (ParserUpgrade, ParserError) as exc:
+            self._parse_stopped(data, exc)
+
+    def _parse_stopped(self, data: bytes, exc: Exception) -> None:
+        """llhttp stopped inside ``data``: an upgrade, a signal from a callback, or bad input."""
+        if isinstance(exc, ParserUpgrade):
+            self._upgraded(data, exc.args[0] if exc.args else len(data))
+            return
+        cause = exc.__context__
+        if isinstance(cause, _Stop):
+            return
+        if isinstance(cause, RemoteProtocolError):
+            self._protocol_error(cause)
+        elif cause is not None and not isinstance(cause, ParserError):
+            log.error("internal error while reading a request", exc_info=cause)
+            self._protocol_error(RemoteProtocolError("internal error", 500))
+        else:
+            self._protocol_error(parser_error(exc))
 
     def _upgraded(self, data: bytes, offset: int) -> None:
         """llhttp stopped after a request with Upgrade: a WebSocket session, or plain HTTP."""

@@ -42,7 +42,8 @@ class CycleOwner(Protocol):
 
     loop: Any
     transport: Any
-    feeding: bool  # a read is being parsed (and refreshed ``cache``)
+    feeding: bool  # a read is being parsed (and refreshed ``cache``); output goes to ``out``
+    out: list[bytes]
     cache: HeadCache  # this parallel context's Date line
     heads: HeadStore  # and its checked response heads
 
@@ -250,7 +251,10 @@ class RequestCycle:
                 self._owed(body)  # raises: longer than declared (and nothing went out)
             self.status = status
             self.remaining = left
-            conn.write(parts.keep_head + body)
+            if conn.feeding:  # conn.write, written out: this is every plain response
+                conn.out.append(parts.keep_head + body)
+            else:
+                conn.write(parts.keep_head + body)
             if not more:
                 self._complete()
             return
