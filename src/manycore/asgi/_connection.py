@@ -413,23 +413,14 @@ class AsgiConnection:
         elif name == b"upgrade":
             self.upgrade = value.lower()
 
-    def _version(self, method: bytes, url: bytes) -> str:
-        """The request's HTTP version, read from the request line where the message is known.
+    def _version(self) -> str:
+        """The request's HTTP version, as llhttp gives it.
 
-        llhttp's own answer costs a string format per request; where this read holds
-        the whole head at a known offset (``at``: after the previous bodyless request),
-        the version is read from the line itself, and the next message's start is the
-        head's end.  Anywhere else llhttp is asked.
+        That costs a string format per request, so :meth:`on_headers_complete` reads the
+        version from the request line itself where this read holds the whole head at a
+        known offset (``at``: after the previous bodyless request), and takes the head's
+        end as the next message's start.  Anywhere else llhttp is asked.
         """
-        at = self.at
-        if at >= 0:
-            data = self.data
-            line = at + len(method) + len(url) + 1
-            version = _VERSIONS.get(data[line : line + 11])
-            if version is not None:
-                end = data.find(b"\r\n\r\n", line + 9)
-                self.at = end + 4 if end >= 0 else -1
-                return version
         self.at = -1
         return str(self.parser.get_http_version())
 
@@ -484,7 +475,18 @@ class AsgiConnection:
             method = raw_method.decode("ascii")
             if method == "CONNECT":
                 raise RemoteProtocolError("CONNECT (tunnelling) is not implemented", 501)
-        version = self._version(raw_method, url)
+        # The version, from the request line itself where its place is known (:meth:`_version`).
+        version = None
+        at = self.at
+        if at >= 0:
+            data = self.data
+            line = at + len(raw_method) + len(url) + 1
+            version = _VERSIONS.get(data[line : line + 11])
+            if version is not None:
+                end = data.find(b"\r\n\r\n", line + 9)
+                self.at = end + 4 if end >= 0 else -1
+        if version is None:
+            version = self._version()
         if version != "1.1" and version != "1.0":
             raise RemoteProtocolError(
                 "only HTTP/1.0 and HTTP/1.1 are supported over plain TCP", 505
