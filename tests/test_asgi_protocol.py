@@ -507,3 +507,30 @@ def test_a_first_body_longer_than_its_declared_length_is_a_500(caplog):
     with caplog.at_level(logging.ERROR, logger="manycore.asgi"):
         output, _ = exchange(app, [GET])
     assert parse_responses(output)[0][0] == 500 and b"too long" not in output
+
+
+def test_a_large_body_the_app_never_reads_does_not_stall_the_connection():
+    import asyncio
+
+    release = []
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/ignore":
+            release.append(asyncio.Event())
+            await release[0].wait()  # busy while the body arrives, then answers unread
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    conn = Connection(app)
+    try:
+        conn.send(b"POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n")
+        conn.send(b"x" * 100_000)
+        assert conn.transport.paused_reading  # the app takes nothing: reading waits
+        release[0].set()
+        conn.settle()
+        assert not conn.transport.paused_reading  # answered: the rest is read and dropped
+        conn.send(b"x" * 200_000 + b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        bodies = [body for _, _, body in parse_responses(conn.take())]
+        assert bodies == [b"/ignore", b"/next"]
+    finally:
+        conn.close()

@@ -676,6 +676,10 @@ class AsgiConnection:
             # The client may still be waiting to send a body nobody asked for.
             self._close_soon()
             return
+        if cycle.buffered:  # answered without reading it all: the rest is dropped as it comes
+            cycle.body.clear()
+            cycle.buffered = 0
+            self.body_taken()
         if self.pipeline and self.loop is not None:
             self.loop.call_soon(self._start_next)
         elif self.timer_when > self.last_activity + self.keepalive_timeout:
