@@ -737,6 +737,8 @@ class AsgiConnection:
             self.write(error_page(exc.status, str(exc)))
         self.linger = True
         self.closing = True
+        if self.reading_paused:  # lingering reads (and drops) what the client still sends
+            self._resume_reading()
 
     def _close_soon(self) -> None:
         self.closing = True
