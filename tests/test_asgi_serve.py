@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -127,5 +128,9 @@ def test_lifespan_shutdown_runs_in_every_worker(engine, tmp_path):
     env = {"ASGI_TEST_MARKERS": str(tmp_path)}
     with ServerProcess(f"{APPS}:app", engine=engine, workers=workers, env=env) as server:
         assert get(server)[0] == 200
+        deadline = time.monotonic() + 30
+        while len(list(tmp_path.glob("startup-*"))) < workers:  # every worker started
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.02)
     shutdowns = sorted(tmp_path.glob("shutdown-*"))
     assert len(shutdowns) == workers

@@ -45,6 +45,8 @@ async def lifespan(scope, receive, send):
             scope["state"]["started_in"] = os.getpid()
             scope["state"]["greeting"] = "hello from startup"
             await send({"type": "lifespan.startup.complete"})
+            if MARKERS.is_dir():
+                (MARKERS / f"startup-{os.getpid()}-{threading.get_ident()}").write_text("")
         else:
             if MARKERS.is_dir():
                 name = f"shutdown-{os.getpid()}-{threading.get_ident()}"
