@@ -21,11 +21,8 @@ unfinished) or a protocol error, later pipelined requests are discarded.  An
 application's failure is logged with its traceback and answered 500 when no
 response has begun; after that, the connection is closed.
 
-Time limits (one timer, re-armed lazily, as in :mod:`manycore.http`): a head
-must arrive within ``header_timeout``; a body the application waits for may
-not stall for ``body_timeout``; an idle keep-alive connection closes after
-``keepalive_timeout``; output that makes no progress for ``send_timeout``
-aborts the connection.  While the application works, nothing times out.
+Time limits (a head, a stalled or trickling body, an idle connection, a client
+that stopped reading) live in the :mod:`._limits` mixin.
 """
 
 from __future__ import annotations
@@ -56,6 +53,7 @@ from ..http.wire import (
 from ..stats import worker_counters
 from ._cycle import RequestCycle
 from ._heads import head_store
+from ._limits import TimeLimits
 from ._stepping import in_task, resume_in_task
 from .lifespan import Lifespan
 from .websocket_hook import websocket_session_class
@@ -100,7 +98,7 @@ class ServedAsgiApp(Protocol):
     websocket_max_message_size: ClassVar[int]
 
 
-class AsgiConnection:
+class AsgiConnection(TimeLimits):
     """The per-connection state of an ASGI server."""
 
     __slots__ = (
@@ -685,28 +683,6 @@ class AsgiConnection:
         elif self.timer_when > self.last_activity + self.keepalive_timeout:
             self._arm(self.last_activity + self.keepalive_timeout)  # idle from here
 
-    def output_waits(self) -> None:
-        """``send()`` waits for the client to read: it must make progress (send_timeout)."""
-        if self.loop is None or self.out_mark is not None:
-            return
-        transport = self.transport
-        self.out_mark = (transport.get_write_buffer_size(), transport.file_bytes_sent)
-        self.out_progress = now = self.loop.time()
-        self._arm(now + self.settings.send_timeout)
-
-    def body_wanted(self) -> None:
-        """The application waits for body bytes: they must not stall, nor trickle."""
-        if self.loop is None:
-            return
-        settings = self.settings
-        deadline = self.last_activity + settings.body_timeout
-        if settings.body_min_rate:
-            deadline = min(
-                deadline,
-                self.body_started + settings.body_grace + self.body_size / settings.body_min_rate,
-            )
-        self._arm(deadline)
-
     def body_taken(self) -> None:
         if self.reading_paused and len(self.pipeline) < self.settings.max_pipeline:
             self._resume_reading()
@@ -758,84 +734,6 @@ class AsgiConnection:
             self.loop.call_later(_LINGER, self._close)
             return
         self.transport.close()
-
-    # ================================================================ time limits
-    def _on_timer(self) -> None:
-        self.timer = None
-        if self.closed or self.websocket is not None:
-            return
-        settings = self.settings
-        now = self.loop.time()
-        transport = self.transport
-        if transport.writing_paused or transport.sending_file:
-            mark = (transport.get_write_buffer_size(), transport.file_bytes_sent)
-            if mark != self.out_mark:
-                self.out_mark = mark
-                self.out_progress = now
-            deadline = self.out_progress + settings.send_timeout
-            if now >= deadline:
-                log.debug("closing %s: the client stopped reading", self.client)
-                transport.abort()
-                return
-            self._arm(min(deadline, now + 1.0))
-            return
-        self.out_mark = None
-        if self.in_head:
-            deadline = self.head_started + settings.header_timeout
-            if now >= deadline:
-                self._timed_out("the request head was not received in time")
-                return
-        elif self.active is not None or self.pipeline:
-            active = self.active
-            if active is not None and active.waiter is not None and not active.body_done:
-                deadline = self.last_activity + settings.body_timeout
-                if now >= deadline:
-                    self._timed_out("the request body stopped arriving")
-                    return
-                if settings.body_min_rate:
-                    slow = (
-                        self.body_started
-                        + settings.body_grace
-                        + self.body_size / settings.body_min_rate
-                    )
-                    if now >= slow:
-                        self._timed_out("the request body arrived too slowly")
-                        return
-                    deadline = min(deadline, slow)
-            else:
-                deadline = now + settings.keepalive_timeout  # the application is working
-        else:
-            deadline = self.last_activity + settings.keepalive_timeout
-            if now >= deadline:
-                log.debug("closing %s: idle keep-alive connection", self.client)
-                self._close_soon()
-                return
-        self._arm(deadline)
-
-    def _arm(self, when: float) -> None:
-        """Fire at ``when``, unless the timer already fires earlier (it re-evaluates then)."""
-        timer = self.timer
-        if timer is not None:
-            if self.timer_when <= when:
-                return
-            timer.cancel()
-        self.timer_when = when
-        self.timer = self.loop.call_at(when, self._on_timer)
-
-    def _timed_out(self, why: str) -> None:
-        log.debug("closing %s: %s", self.client, why)
-        active = self.active
-        if active is not None and active.status:
-            active.disconnected = True
-            active.wake()
-            self._close_soon()
-            return
-        self._protocol_error(RemoteProtocolError(why, 408))
-        out = self.out
-        if out:
-            self.transport.write(b"".join(out))
-            out.clear()
-        self._close()
 
     # ================================================================ access log
     def _log_access(self, cycle: RequestCycle) -> None:
