@@ -25,6 +25,7 @@ LAYERS = [
     ("engine",),
     ("manycore",),
     ("http",),
+    ("asgi",),
     ("wsgi",),
     ("apps",),
     ("testing",),

@@ -24,6 +24,7 @@ __all__ = [
     "Registration",
     "RunWhileImportingError",
     "ServerSpec",
+    "WorkerStartAborted",
     "client",
     "importing_target",
     "on_worker_start",
@@ -82,6 +83,14 @@ class Registration:
 
 class RunWhileImportingError(ManycoreError):
     """The module ``manycore serve`` is importing calls ``run()`` itself."""
+
+
+class WorkerStartAborted(ManycoreError):
+    """Raise from an ``on_worker_start`` hook when the server cannot run at all.
+
+    Restarting the worker would fail the same way, so the server stops with this
+    exception's message as its one line (and a non-zero exit status) instead.
+    """
 
 
 _registrations: list[Registration] = []

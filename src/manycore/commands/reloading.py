@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -27,16 +27,21 @@ log = logging.getLogger("manycore.reload")
 _POLL_MS = 500  # how often the watcher looks up from the files to see if the child ended
 
 
-def reload_command(target: str, settings: RunSettings) -> list[str]:
-    """The command that serves ``target`` with ``settings``, less ``--reload``."""
-    return [sys.executable, "-m", "manycore", "serve", target, *settings.to_argv()]
+def reload_command(
+    target: str, settings: RunSettings, app_argv: Sequence[str] = ()
+) -> list[str]:
+    """The command that serves ``target`` with ``settings``, less ``--reload``.
+
+    ``app_argv`` are the application options (``--interface``, ``--factory``, ...).
+    """
+    return [sys.executable, "-m", "manycore", "serve", target, *settings.to_argv(), *app_argv]
 
 
-def run_reloading(target: str, settings: RunSettings) -> int:
+def run_reloading(target: str, settings: RunSettings, app_argv: Sequence[str] = ()) -> int:
     """Serve ``target`` in a child process until stopped, restarting it on every change."""
     watchfiles = _import_watchfiles()
     directories = [str(Path(d).resolve()) for d in settings.reload_dir or (os.getcwd(),)]
-    command = reload_command(target, settings)
+    command = reload_command(target, settings, app_argv)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
     print(f"manycore: watching {', '.join(directories)} for changes", file=sys.stderr, flush=True)

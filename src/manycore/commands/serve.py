@@ -1,33 +1,42 @@
-"""``manycore serve MODULE:CLASS``: import the user's module in the main context, serve CLASS."""
+"""``manycore serve MODULE:ATTR``: import the user's module in the main context, serve ATTR.
+
+ATTR is a protocol class, an ASGI 3 or a WSGI application (:mod:`.interface`).
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from .. import registry
+from .interface import AppSettings, add_app_options, serving_class
 from .listening import server_spec
 from .reloading import run_reloading
 from .running import configure_logging, run_until_stopped
 from .settings import RunSettings, add_run_options
-from .target import Target, import_target, parse_target, protocol_class
+from .target import Target, import_target, parse_target, target_attribute
 from .usage import UsageError
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "serve"]
 
-HELP = "serve a protocol class (MODULE:CLASS or path/file.py:CLASS)"
-DESCRIPTION = "Import MODULE in the main context, then serve CLASS on every core."
+HELP = "serve a protocol class or an ASGI/WSGI application (MODULE:ATTR or path/file.py:ATTR)"
+DESCRIPTION = (
+    "Import MODULE once in the main context, then serve ATTR (a protocol class, an ASGI 3 "
+    "or a WSGI application) on every core."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="MODULE:CLASS")
+    parser.add_argument("target", metavar="MODULE:ATTR")
     add_run_options(parser, server_flags=True)
+    add_app_options(parser)
 
 
 def serve(args: argparse.Namespace) -> int:
     settings = RunSettings.from_args(args)
+    app_settings = AppSettings.from_args(args)
     configure_logging(settings.log_level)
     if settings.reload:
-        return run_reloading(args.target, settings)
+        return run_reloading(args.target, settings, app_settings.to_argv())
     target = parse_target(args.target)
     if not target.attr and (flags := settings.server_flags_given()):
         raise UsageError(
@@ -36,7 +45,7 @@ def serve(args: argparse.Namespace) -> int:
         )
     module = import_target(target)
     if target.attr:
-        cls = protocol_class(module, target)
+        cls = serving_class(target_attribute(module, target), target, module, app_settings)
         _refuse_servers_registered_at_import(target)
         registry.register(transport=server_spec(settings), protocol=settings.served_class(cls))
     elif not registry.registrations():

@@ -31,6 +31,7 @@ __all__ = [
     "load_target",
     "parse_target",
     "protocol_class",
+    "target_attribute",
 ]
 
 _TARGET_FORMS = "MODULE:CLASS, path/to/file.py:CLASS, or MODULE alone"
@@ -153,6 +154,25 @@ def _import_file(path: Path) -> ModuleType:
 
 def protocol_class(module: ModuleType, target: Target) -> type:
     """The class the target names, checked to be a protocol class."""
+    obj = target_attribute(module, target)
+    if not isinstance(obj, type):
+        raise TargetError(
+            f"{target.text} is {_a(type(obj).__name__)}, not a class; name a protocol class "
+            "(one with data_received, line_received, ...), a manycore.http.HttpServer subclass, "
+            "an ASGI 3 application (async def app(scope, receive, send)) or a WSGI application"
+        )
+    try:
+        ProtocolSpec(obj)
+    except (TypeError, ValueError) as exc:
+        raise TargetError(
+            f"{target.text} is not a protocol class: {exc}; define one of them, or subclass "
+            "manycore.http.HttpServer"
+        ) from None
+    return obj
+
+
+def target_attribute(module: ModuleType, target: Target) -> object:
+    """What the target's dotted name after ``:`` names in ``module``."""
     obj: object = module
     try:
         for part in target.attr.split("."):
@@ -162,18 +182,6 @@ def protocol_class(module: ModuleType, target: Target) -> type:
         hint = f"; it defines {', '.join(classes)}" if classes else ""
         raise TargetError(
             f"module {target.module!r} has no attribute {target.attr!r}{hint}"
-        ) from None
-    if not isinstance(obj, type):
-        raise TargetError(
-            f"{target.text} is {_a(type(obj).__name__)}, not a class; name a protocol class "
-            "(one with data_received, line_received, ...) or a manycore.http.HttpServer subclass"
-        )
-    try:
-        ProtocolSpec(obj)
-    except (TypeError, ValueError) as exc:
-        raise TargetError(
-            f"{target.text} is not a protocol class: {exc}; define one of them, or subclass "
-            "manycore.http.HttpServer"
         ) from None
     return obj
 

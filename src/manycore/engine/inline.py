@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from ..channel import InlineLink, install_link
 from ..context import ManycoreError, restore_thread_context, set_thread_context
+from ..registry import WorkerStartAborted
 from ..work import install_main_scheduler
 from .plan import Plan
 from .worker import StartHookFailed, Worker, hook_traceback
@@ -56,6 +57,8 @@ def run_inline(plan: Plan) -> None:
     try:
         worker.run_with_signals()
     except StartHookFailed as exc:  # nothing to retry with: one worker, in this thread
+        if isinstance(exc.__cause__, WorkerStartAborted):
+            raise ManycoreError(str(exc.__cause__)) from None
         if exc.__cause__ is not None:
             trace = hook_traceback(exc.__cause__).rstrip()
             log.error("worker 0 failed in on_worker_start:\n%s", trace)

@@ -90,6 +90,7 @@ class Supervisor:
         self._start_failures: dict[int, int] = {}
         self._start_errors: dict[int, tuple[str, str]] = {}  # index -> (why, traceback)
         self._spawn_failures: dict[int, int] = {}  # the main context could not even start it
+        self._fatal: set[int] = set()  # workers that found the server cannot run at all
         self._stop_deadline: float | None = None
         self.failure: str | None = None  # why the server gave up, if it did
 
@@ -135,6 +136,11 @@ class Supervisor:
             self._start_failures.pop(index, None)
         elif event == "start-failed":
             self._start_errors[index] = (detail, trace)
+        elif event == "start-fatal":  # a retry would fail the same way: stop, say why once
+            self._fatal.add(index)
+            if self.failure is None:
+                self.failure = detail
+            self.request_stop()
 
     def other_links(self) -> list[socket.socket]:
         return list(self._links.values())
@@ -248,7 +254,7 @@ class Supervisor:
     def _reap(self) -> None:
         for index, why in self.reap():
             if self.stopping:
-                if why:
+                if why and not self._fatal:  # after a fatal start, the one line says it all
                     log.warning("worker %d ended while stopping: %s", index, why)
                 continue
             if why is None:

@@ -25,7 +25,7 @@ from .. import stats
 from ..context import ManycoreError
 from ..loop import new_event_loop
 from ..protocol import GuardedProtocolAdapter, ProtocolAdapter
-from ..registry import ClientSpec, Hook, Registration
+from ..registry import ClientSpec, Hook, Registration, WorkerStartAborted
 from ..shared import GlobalsGuard
 from ..work import call_from_main_thread, shutdown_work_pools
 from .acceptor import Acceptor
@@ -166,6 +166,9 @@ class Worker:
         for hook in self.plan.start_hooks:
             try:
                 await _call_hook(hook)
+            except WorkerStartAborted as exc:
+                _tell_main("start-fatal", self.index, str(exc))
+                raise StartHookFailed(str(exc)) from exc
             except Exception as exc:
                 name = f"{getattr(hook, '__module__', '?')}.{getattr(hook, '__qualname__', hook)}"
                 message = f"on_worker_start hook {name} raised {type(exc).__name__}: {exc}"
