@@ -1,0 +1,1 @@
+"""ASGI applications served by manycore."""
