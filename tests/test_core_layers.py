@@ -25,6 +25,7 @@ LAYERS = [
     ("engine",),
     ("manycore",),
     ("http",),
+    ("asgi",),
     ("apps",),
     ("testing",),
     ("commands", "__main__"),
