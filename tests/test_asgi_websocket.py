@@ -688,3 +688,42 @@ def test_send_after_the_client_left_raises_oserror():
         assert isinstance(outcome[0], ClientDisconnected)
 
     asyncio.run(asyncio.wait_for(go(), DEADLINE))
+
+
+def test_invalid_utf8_text_closes_with_1007(server):
+    name = token()
+    with raw_connect(server) as sock:
+        request, _ = handshake_request(f"/echo?deflate=0&id={name}")
+        sock.sendall(request)
+        assert read_head(sock).startswith(b"HTTP/1.1 101 ")
+        sock.sendall(client_frame(0x1, b"bad \xff byte"))
+        opcode, payload = read_frame(sock)
+        assert opcode == 0x8
+        assert struct.unpack("!H", payload[:2])[0] == 1007
+    server.wait_for_log(f"disconnect {name} 1007")
+
+
+def test_reading_pauses_while_the_application_leaves_messages_unread():
+    async def go() -> None:
+        reading = asyncio.Event()
+        received: list[str] = []
+
+        async def slow_reader(scope: Any, receive: Any, send: Any) -> None:
+            await receive()
+            await send({"type": "websocket.accept"})
+            await reading.wait()
+            while (message := await receive())["type"] == "websocket.receive":
+                received.append(message["text"])
+
+        session, sink, _ = memory_session(slow_reader, asyncio.get_running_loop())
+        await until(lambda: b"\r\n\r\n" in sink.output)
+        for i in range(40):
+            session.data_received(client_frame(0x1, b"%d" % i))
+        assert sink.paused, "too many unread messages pause reading"
+        reading.set()
+        await until(lambda: len(received) == 40)
+        assert not sink.paused
+        assert received == [str(i) for i in range(40)]
+        session.connection_lost(None)
+
+    asyncio.run(asyncio.wait_for(go(), DEADLINE))

@@ -112,7 +112,7 @@ def check_request(scope: dict[str, Any], headers: Headers) -> Handshake:
         raise HandshakeError(
             426,
             "this server speaks WebSocket version 13 only (Sec-WebSocket-Version: 13)",
-            [(b"sec-websocket-version", b"13")],
+            [(b"sec-websocket-version", b"13"), (b"upgrade", b"websocket")],
         )
     # Item 5: "A |Sec-WebSocket-Key| header field with a base64-encoded value that,
     # when decoded, is 16 bytes in length".

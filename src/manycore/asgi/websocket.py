@@ -164,6 +164,9 @@ class WebSocketSession:
     async def _run(self, scope: dict[str, Any]) -> None:
         try:
             await self._app(scope, self._receive, self._send)
+        except ClientDisconnected:
+            log.debug("ASGI application sent to WebSocket %s after it closed", _path(scope))
+            return
         except Exception as exc:
             if exc is not self._reported:
                 log.exception("ASGI application raised while serving WebSocket %s", _path(scope))
@@ -286,7 +289,10 @@ class WebSocketSession:
     def _start_response(self, message: Message) -> None:
         status = message.get("status")
         if type(status) is not int or not 200 <= status <= 999:
-            self._invalid(f"websocket.http.response.start status must be an int, not {status!r}")
+            self._invalid(
+                f"websocket.http.response.start status must be an int from 200 to 999, "
+                f"not {status!r}"
+            )
             return
         headers = [
             (name, value)
