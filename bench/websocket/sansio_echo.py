@@ -44,8 +44,8 @@ OP_TEXT, OP_CONT = Opcode.TEXT, Opcode.CONT
 Echo = Callable[[bytes], list[bytes]]
 
 
-def client_frames(deflate: bool, count: int) -> list[bytes]:
-    """``count`` masked client frames of MESSAGE, as a real client would send them."""
+def open_client(deflate: bool) -> ClientProtocol:
+    """A websockets client past its handshake, as a real client would be."""
     factories = [ClientPerMessageDeflateFactory()] if deflate else []
     client = ClientProtocol(parse_uri("ws://localhost/"), extensions=factories)
     server = ServerProtocol(extensions=[ServerPerMessageDeflateFactory()] if deflate else [])
@@ -54,6 +54,22 @@ def client_frames(deflate: bool, count: int) -> list[bytes]:
     server.send_response(server.accept(server.events_received()[0]))
     client.receive_data(b"".join(server.data_to_send()))
     assert client.events_received()[0].status_code == 101
+    return client
+
+
+def check(make: Callable[[bool], Echo], deflate: bool) -> None:
+    """The library's answer is the message, as the client reads it: the echo is real."""
+    client = open_client(deflate)
+    client.send_text(MESSAGE.encode())
+    client.receive_data(b"".join(make(deflate)(b"".join(client.data_to_send()))))
+    [frame] = client.events_received()
+    if frame.data.decode() != MESSAGE:
+        raise AssertionError(f"{make.__name__} answered {frame.data!r}")
+
+
+def client_frames(deflate: bool, count: int) -> list[bytes]:
+    """``count`` masked client frames of MESSAGE."""
+    client = open_client(deflate)
     frames = []
     for _ in range(count):
         client.send_text(MESSAGE.encode())
@@ -160,6 +176,7 @@ def main() -> None:
             reads = [b"".join(frames[i : i + per_read]) for i in range(0, len(frames), per_read)]
             figures = []
             for make in LIBRARIES.values():
+                check(make, deflate)
                 rounds = [measure(make, deflate, reads, per_read) for _ in range(args.rounds)]
                 figures.append(statistics.median(rounds))
             case = f"{per_read} per read" + (", permessage-deflate" if deflate else "")
