@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -613,6 +615,11 @@ def memory_session(
     return session, sink, transport
 
 
+def application_running() -> bool:
+    """Whether a session's application task is still running on this loop."""
+    return any("WebSocketSession._run" in repr(task.get_coro()) for task in asyncio.all_tasks())
+
+
 async def until(condition: Any) -> None:
     """Let the loop run until ``condition()`` holds (the test's deadline bounds it)."""
     while not condition():
@@ -636,7 +643,7 @@ def test_the_handshake_and_a_frame_split_at_every_boundary():
             await asyncio.sleep(0)  # let the application's task run
         await until(lambda: sink.output.endswith(b"split"))
         harness.connection_lost(transport, None)
-        await until(lambda: len(asyncio.all_tasks()) == 1)  # the application has ended
+        await until(lambda: not application_running())
         return bytes(sink.output)
 
     async def every() -> list[bytes]:
@@ -725,5 +732,26 @@ def test_reading_pauses_while_the_application_leaves_messages_unread():
         assert not sink.paused
         assert received == [str(i) for i in range(40)]
         session.connection_lost(None)
+
+    asyncio.run(asyncio.wait_for(go(), DEADLINE))
+
+
+@settings(max_examples=150, deadline=None)
+@given(garbage=st.binary(min_size=1, max_size=300), cut=st.integers(min_value=0, max_value=300))
+def test_any_bytes_from_the_client_end_in_a_close_never_an_exception(garbage, cut):
+    """Whatever follows the handshake, the session answers with frames and never raises."""
+
+    async def go() -> None:
+        session, sink, _ = memory_session(app, asyncio.get_running_loop())
+        await until(lambda: b"\r\n\r\n" in sink.output)
+        opened = len(sink.output)
+        session.data_received(garbage[:cut])
+        session.data_received(garbage[cut:])
+        await asyncio.sleep(0)
+        after = bytes(sink.output[opened:])
+        if sink.closed:
+            assert b"\x88" in after, "a protocol error is answered with a close frame"
+        session.connection_lost(None)
+        await until(lambda: not application_running())
 
     asyncio.run(asyncio.wait_for(go(), DEADLINE))
