@@ -755,3 +755,40 @@ def test_any_bytes_from_the_client_end_in_a_close_never_an_exception(garbage, cu
         await until(lambda: not application_running())
 
     asyncio.run(asyncio.wait_for(go(), DEADLINE))
+
+
+def test_shutdown_closes_an_open_connection_with_1001():
+    async def go() -> None:
+        session, sink, _ = memory_session(app, asyncio.get_running_loop())
+        await until(lambda: b"\r\n\r\n" in sink.output)
+        opened = len(sink.output)
+        session.shutdown()
+        assert bytes(sink.output[opened : opened + 4]) == b"\x88\x16\x03\xe9"  # close, 1001
+        session.data_received(client_frame(0x8, struct.pack("!H", 1001)))
+        await until(lambda: sink.closed)
+        session.connection_lost(None)
+        await until(lambda: not application_running())
+
+    asyncio.run(asyncio.wait_for(go(), DEADLINE))
+
+
+def test_send_after_the_application_closed_raises_oserror():
+    async def go() -> None:
+        outcome: list[BaseException] = []
+
+        async def closer(scope: Any, receive: Any, send: Any) -> None:
+            await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": 1000})
+            try:
+                await send({"type": "websocket.send", "text": "too late"})
+            except OSError as exc:
+                outcome.append(exc)
+
+        session, sink, _ = memory_session(closer, asyncio.get_running_loop())
+        await until(lambda: outcome)
+        assert isinstance(outcome[0], ClientDisconnected)
+        assert b"too late" not in sink.output
+        session.connection_lost(None)
+
+    asyncio.run(asyncio.wait_for(go(), DEADLINE))

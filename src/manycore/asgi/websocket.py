@@ -159,6 +159,13 @@ class WebSocketSession:
         if self._disconnect is None:
             self._disconnected(CloseCode.ABNORMAL_CLOSURE, "")
 
+    def shutdown(self) -> None:
+        """The server is stopping: close with 1001 Going Away, or refuse with 503 if not open."""
+        if self._state is _State.OPEN:
+            self._close(CloseCode.GOING_AWAY, "server shutting down")
+        elif self._state is _State.HANDSHAKE:
+            self._respond(503, [(b"retry-after", b"1")], b"")
+
     # ------------------------------------------------------- the application
 
     async def _run(self, scope: dict[str, Any]) -> None:
@@ -221,9 +228,9 @@ class WebSocketSession:
             self._start_response(message)
         elif state is _State.RESPONSE and kind == "websocket.http.response.body":
             self._response_body(message)
-        elif state is _State.CLOSING and kind == "websocket.close":
-            pass  # the closing handshake is already under way
-        elif state is _State.CLOSED and kind in _SENDABLE:
+        elif state in _ENDING and kind == "websocket.close":
+            pass  # the closing handshake is already under way, or over
+        elif state in _ENDING and kind in _SENDABLE:
             raise ClientDisconnected("the WebSocket connection is closed")
         else:
             self._invalid(f"{kind or message!r} is not a message to send {_expected(state)}")
@@ -495,6 +502,8 @@ class WebSocketSession:
             self._state = _State.CLOSED
             self._transport.abort()
 
+
+_ENDING: Final = frozenset((_State.CLOSING, _State.CLOSED))
 
 _SENDABLE: Final = frozenset(
     (
