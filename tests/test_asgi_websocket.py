@@ -57,7 +57,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             {
                 "type": "websocket.http.response.start",
                 "status": 401,
-                "headers": [(b"content-type", b"text/plain"), (b"x-why", b"no token")],
+                "headers": [
+                    (b"content-type", b"text/plain"),
+                    (b"x-why", b"no token"),
+                    *([(b"content-length", b"7")] if "length" in query else []),
+                ],
             }
         )
         await send({"type": "websocket.http.response.body", "body": b"go ", "more_body": True})
@@ -477,10 +481,13 @@ def test_close_before_accept_is_an_http_403(server):
     assert run(go()) == 403
 
 
-def test_the_application_can_refuse_with_its_own_http_response(server):
+@pytest.mark.parametrize("path", ["/custom", "/custom?length=1"])
+def test_the_application_can_refuse_with_its_own_http_response(server, path):
+    """Chunked when the application gives no length, as given when it does."""
+
     async def go():
         with pytest.raises(InvalidStatus) as refused:
-            async with ws_connect(url(server, "/custom")):
+            async with ws_connect(url(server, path)):
                 pass
         return refused.value.response
 
