@@ -799,3 +799,77 @@ def test_send_after_the_application_closed_raises_oserror():
         session.connection_lost(None)
 
     asyncio.run(asyncio.wait_for(go(), DEADLINE))
+
+
+@pytest.mark.parametrize(
+    ("message", "complaint"),
+    [
+        ({"type": "websocket.send"}, "exactly one of bytes"),
+        ({"type": "websocket.send", "text": b"bytes as text"}, "exactly one of bytes"),
+        ({"type": "websocket.send", "text": "a", "bytes": b"b"}, "exactly one of bytes"),
+        ({"type": "websocket.accept"}, "is not a message to send on an open WebSocket"),
+        ({"type": "http.response.start", "status": 200}, "is not a message to send"),
+        ({"type": ["unhashable"]}, "is not a message to send"),
+        ("websocket.send", "is not a message to send"),
+        ({"type": "websocket.close", "code": "1000"}, "code must be int"),
+        ({"type": "websocket.close", "code": 1005}, "websocket.close:"),
+    ],
+)
+def test_an_invalid_message_after_accepting_is_logged_and_closes_with_1011(
+    message, complaint, caplog
+):
+    async def go() -> list[BaseException]:
+        raised: list[BaseException] = []
+
+        async def wrong(scope: Any, receive: Any, send: Any) -> None:
+            await receive()
+            await send({"type": "websocket.accept"})
+            try:
+                await send(message)
+            except Exception as exc:
+                raised.append(exc)
+
+        session, sink, _ = memory_session(wrong, asyncio.get_running_loop())
+        await until(lambda: raised)
+        head = bytes(sink.output).partition(b"\r\n\r\n")[2]
+        assert head[:4] == b"\x88\x02\x03\xf3", "a close frame with 1011"
+        session.connection_lost(None)
+        await until(lambda: not application_running())
+        return raised
+
+    with caplog.at_level("ERROR", logger="manycore.asgi"):
+        [error] = asyncio.run(asyncio.wait_for(go(), DEADLINE))
+    assert isinstance(error, RuntimeError)
+    assert complaint in str(error)
+    assert complaint in caplog.text
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "websocket.send", "text": "not yet"},
+        {"type": "websocket.accept", "subprotocol": 7},
+        {"type": "websocket.accept", "headers": [("str", "pairs")]},
+        {"type": "websocket.accept", "headers": [(b"x", b"split\r\nline")]},
+        {"type": "websocket.http.response.start", "status": "200"},
+        {"type": "websocket.http.response.start", "status": 101},
+        {"type": "websocket.http.response.body", "body": b""},
+    ],
+)
+def test_an_invalid_message_before_accepting_is_an_http_500(message, caplog):
+    async def go() -> bytes:
+        async def wrong(scope: Any, receive: Any, send: Any) -> None:
+            await receive()
+            with pytest.raises(RuntimeError):
+                await send(message)
+
+        session, sink, _ = memory_session(wrong, asyncio.get_running_loop())
+        await until(lambda: not application_running())
+        session.connection_lost(None)
+        assert sink.closed
+        return bytes(sink.output)
+
+    with caplog.at_level("ERROR", logger="manycore.asgi"):
+        output = asyncio.run(asyncio.wait_for(go(), DEADLINE))
+    assert output.startswith(b"HTTP/1.1 500 ")
+    assert "invalid WebSocket message" in caplog.text

@@ -209,7 +209,10 @@ class WebSocketSession:
         return message
 
     async def _send(self, message: Message) -> None:
-        kind = message.get("type") if isinstance(message, MutableMapping) else None
+        try:
+            kind = message["type"]
+        except (TypeError, KeyError, IndexError):
+            kind = None  # not a message at all: reported below
         state = self._state
         if state is _State.OPEN and kind == "websocket.send":
             self._send_message(message)
@@ -505,14 +508,12 @@ class WebSocketSession:
 
 _ENDING: Final = frozenset((_State.CLOSING, _State.CLOSED))
 
-_SENDABLE: Final = frozenset(
-    (
-        "websocket.accept",
-        "websocket.send",
-        "websocket.close",
-        "websocket.http.response.start",
-        "websocket.http.response.body",
-    )
+_SENDABLE: Final = (  # a tuple: a bad message's type may be unhashable
+    "websocket.accept",
+    "websocket.send",
+    "websocket.close",
+    "websocket.http.response.start",
+    "websocket.http.response.body",
 )
 """The message types an application may send; after the connection closed each raises."""
 
