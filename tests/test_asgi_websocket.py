@@ -468,6 +468,18 @@ def test_a_message_over_the_limit_closes_with_1009(server):
     server.wait_for_log(f"disconnect {name} 1009")
 
 
+def test_the_limit_counts_a_compressed_message_after_decompression(server):
+    async def go():
+        async with ws_connect(url(server, "/echo?max=1024"), compression="deflate") as ws:
+            assert ws.response.headers["Sec-WebSocket-Extensions"].startswith("permessage")
+            await ws.send("x" * 5000)  # a few dozen bytes on the wire
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            return ws.close_code
+
+    assert run(go()) == 1009
+
+
 # ------------------------------------------------------------------ refusing
 
 
