@@ -885,3 +885,41 @@ def test_an_invalid_message_before_accepting_is_an_http_500(message, caplog):
         output = asyncio.run(asyncio.wait_for(go(), DEADLINE))
     assert output.startswith(b"HTTP/1.1 500 ")
     assert "invalid WebSocket message" in caplog.text
+
+
+def test_a_missing_pong_is_no_failure_while_reading_is_paused():
+    """The pong may wait unread behind messages the application has not taken yet."""
+
+    async def go() -> None:
+        reading = asyncio.Event()
+
+        async def slow_reader(scope: Any, receive: Any, send: Any) -> None:
+            await receive()
+            await send({"type": "websocket.accept"})
+            await reading.wait()
+            while (await receive())["type"] == "websocket.receive":
+                pass
+
+        loop = asyncio.get_running_loop()
+        sink = _Sink()
+        transport = Transport(sink, loop)
+        request = handshake_request("/echo")[0]
+        scope, headers = http_scope(request.split(b"\r\n\r\n")[0], transport)
+        session = WebSocketSession(
+            slow_reader, scope, transport, loop, ping_interval=0.05, ping_timeout=0.07
+        )
+        session.start(headers, b"")
+        await until(lambda: b"\r\n\r\n" in sink.output)
+        for i in range(40):
+            session.data_received(client_frame(0x1, b"%d" % i))
+        assert sink.paused
+        # Pings go on past the timeout, and the connection stays open.
+        await until(lambda: sink.output.count(b"\x89\x04") >= 4 or sink.closed)
+        assert not sink.closed
+        reading.set()  # reading resumes, and still no pong comes: now the client is gone
+        await until(lambda: sink.closed)
+        assert b"\x88\x18\x03\xf3keepalive ping timeout" in sink.output
+        session.connection_lost(None)
+        await until(lambda: not application_running())
+
+    asyncio.run(asyncio.wait_for(go(), DEADLINE))

@@ -29,7 +29,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from websockets.exceptions import InvalidState, ProtocolError
 from websockets.extensions.base import Extension
@@ -303,7 +303,6 @@ class WebSocketSession:
                 f"websocket.http.response.start status must be an int from 200 to 999, "
                 f"not {status!r}"
             )
-            return
         headers = [
             (name, value)
             for name, value in _header_pairs(message.get("headers", ()), self._invalid)
@@ -466,6 +465,12 @@ class WebSocketSession:
         protocol = self._protocol
         if self._state is not _State.OPEN or protocol is None:
             return
+        if self._reading_paused:
+            # The pong may be waiting unread behind messages the application has not
+            # taken yet: that is no sign of a dead client, so wait another timeout.
+            assert self._ping_timeout is not None
+            self._pong_timer = self._loop.call_later(self._ping_timeout, self._pong_missing)
+            return
         log.info("WebSocket client %s sent no pong in time: closing", self._transport.peername)
         protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
         self._flush()
@@ -486,7 +491,7 @@ class WebSocketSession:
 
     # ------------------------------------------------------------- failures
 
-    def _invalid(self, why: str) -> None:
+    def _invalid(self, why: str) -> NoReturn:
         """The application sent something the spec does not allow: log, end, raise."""
         error = RuntimeError(f"invalid ASGI WebSocket message: {why}")
         log.error("ASGI application sent an invalid WebSocket message: %s", why)
@@ -535,7 +540,7 @@ def _size(message: Message) -> int:
     return len(text) if text is not None else 0
 
 
-def _close_fields(message: Message, invalid: Callable[[str], None]) -> tuple[int, str]:
+def _close_fields(message: Message, invalid: Callable[[str], NoReturn]) -> tuple[int, str]:
     code = message.get("code", CloseCode.NORMAL_CLOSURE)
     reason = message.get("reason") or ""
     if type(code) is not int or not isinstance(reason, str):
@@ -543,7 +548,7 @@ def _close_fields(message: Message, invalid: Callable[[str], None]) -> tuple[int
     return code, reason
 
 
-def _header_pairs(headers: Any, invalid: Callable[[str], None]) -> list[tuple[bytes, bytes]]:
+def _header_pairs(headers: Any, invalid: Callable[[str], NoReturn]) -> list[tuple[bytes, bytes]]:
     pairs: list[tuple[bytes, bytes]] = []
     try:
         for name, value in headers:
