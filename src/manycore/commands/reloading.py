@@ -27,9 +27,7 @@ log = logging.getLogger("manycore.reload")
 _POLL_MS = 500  # how often the watcher looks up from the files to see if the child ended
 
 
-def reload_command(
-    target: str, settings: RunSettings, app_argv: Sequence[str] = ()
-) -> list[str]:
+def reload_command(target: str, settings: RunSettings, app_argv: Sequence[str] = ()) -> list[str]:
     """The command that serves ``target`` with ``settings``, less ``--reload``.
 
     ``app_argv`` are the application options (``--interface``, ``--factory``, ...).

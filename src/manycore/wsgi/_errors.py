@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from ..asgi import ClientDisconnected
+
+__all__ = ["ClientDisconnected", "ErrorStream"]
+
 logger = logging.getLogger("manycore.wsgi")
-
-
-class ClientDisconnected(OSError):
-    """Raised in the application's thread by ``wsgi.input`` or ``write()`` once the client
-    has gone: an ``OSError``, as a broken socket would raise."""
 
 
 class ErrorStream:
