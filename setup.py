@@ -52,6 +52,7 @@ def _extensions() -> list[object]:
         return list(
             cythonize(
                 COMPILED,
+                build_dir="build/cython",  # the generated C stays out of src/ and the wheel
                 # Annotations stay hints, as in Python: Cython would otherwise enforce
                 # exact argument types, turning the package's own error messages into
                 # a TypeError of its own.

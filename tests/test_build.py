@@ -37,7 +37,7 @@ def _checkout(tmp_path: Path) -> Path:
     shutil.copytree(
         root / "src",
         copy / "src",
-        ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__", "*.egg-info"),
+        ignore=shutil.ignore_patterns("*.so", "__pycache__", "*.egg-info"),
     )
     return copy
 
