@@ -19,6 +19,7 @@ import pytest
 
 import manycore
 from conftest import EXAMPLES
+from manycore.http._build import hot_path_build
 from manycore.testing import ServerProcess
 
 TESTS = Path(__file__).resolve().parent
@@ -34,10 +35,13 @@ def manycore_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess
     )
 
 
-def test_version():
+def test_version_names_the_build_of_the_http_layer_in_use():
     result = manycore_cli("--version")
     assert result.returncode == 0
-    assert result.stdout.strip() == f"manycore {manycore.__version__}"
+    assert result.stdout.strip() == (
+        f"manycore {manycore.__version__}, HTTP hot path: {hot_path_build()}"
+    )
+    assert hot_path_build() in ("pure Python", "compiled (Cython)")
 
 
 def test_the_installed_distribution_declares_an_spdx_license():
@@ -316,6 +320,13 @@ def test_an_http_server_announces_a_url():
     with ServerProcess(f"{TESTS}/test_http_apps.py:App") as server:
         get_once(server, "/plaintext")
     assert re.search(r"^manycore: listening on http://127\.0\.0\.1:\d+ \(App,", server.log(), re.M)
+
+
+def test_start_up_logs_once_which_build_of_the_http_layer_runs():
+    with ServerProcess(f"{TESTS}/test_http_apps.py:App", engine="processes", workers=2) as server:
+        get_once(server, "/plaintext")
+    line = f"manycore {manycore.__version__}, HTTP hot path: {hot_path_build()}"
+    assert server.log().count(line) == 1, server.log()
 
 
 def test_wiki_says_stopped_like_serve(tmp_path):

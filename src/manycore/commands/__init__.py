@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from .. import __version__
 from ..context import ManycoreError
+from ..http._build import hot_path_build
 from . import serve
 from .target import UserCodeError
 from .usage import USAGE_ERROR, Parser, UsageError, report
@@ -41,7 +42,11 @@ def _build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Run protocol classes in parallel contexts on every core.",
     )
-    parser.add_argument("--version", action="version", version=f"manycore {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"manycore {__version__}, HTTP hot path: {hot_path_build()}",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     serve.add_arguments(
         commands.add_parser("serve", help=serve.HELP, description=serve.DESCRIPTION)

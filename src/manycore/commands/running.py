@@ -6,7 +6,9 @@ import logging
 import signal
 import sys
 
+from .. import __version__
 from ..engine import run
+from ..http._build import hot_path_build
 from .settings import RunSettings
 
 __all__ = ["STOPPED_MESSAGE", "configure_logging", "run_until_stopped"]
@@ -24,6 +26,10 @@ def configure_logging(level: str = "INFO") -> None:
 
 def run_until_stopped(settings: RunSettings) -> None:
     """Serve what is registered until SIGTERM/SIGINT, then say so, the same for every command."""
+    # One line before the workers start: a benchmark or a bug report needs to know it.
+    logging.getLogger("manycore").info(
+        "manycore %s, HTTP hot path: %s", __version__, hot_path_build()
+    )
     run(**settings.run_kwargs())
     # The server has stopped and the process is ending: a second SIGTERM or Ctrl-C (a
     # supervisor that repeats its signal, an impatient operator) must not turn a clean
