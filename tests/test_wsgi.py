@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import TEST_APPS, connect, recv_all, recv_until
+from conftest import ENGINES, TEST_APPS, connect, recv_all, recv_until
 from manycore.testing import ServerProcess
 from manycore.wsgi import FileWrapper, asgi_from_wsgi
 from manycore.wsgi._environ import base_environ, build_environ, has_body
@@ -34,30 +34,25 @@ from manycore.wsgi._input import EMPTY_INPUT, InputStream
 ROOT_PATH = "/mount"
 
 
-def _serve(target: str) -> ServerProcess:
-    """The server under test: the WSGI app ``target`` behind the ASGI adapter."""
+def _serve(target: str, engine: str) -> ServerProcess:
+    """The server under test: ``manycore serve`` running the WSGI app ``target``."""
     return ServerProcess(
         target,
-        command=[
-            sys.executable,
-            str(TEST_APPS / "serve_wsgi_uvicorn.py"),
-            target,
-            "--root-path",
-            ROOT_PATH,
-        ],
+        engine=engine,
+        args=["--interface", "wsgi", "--root-path", ROOT_PATH],
         cwd=TEST_APPS,
     )
 
 
-@pytest.fixture(scope="module")
-def wsgi_server() -> Iterator[ServerProcess]:
-    with _serve("wsgi_apps:app") as server:
+@pytest.fixture(scope="module", params=ENGINES)
+def wsgi_server(request) -> Iterator[ServerProcess]:
+    with _serve("wsgi_apps:app", request.param) as server:
         yield server
 
 
-@pytest.fixture(scope="module")
-def flask_server() -> Iterator[ServerProcess]:
-    with _serve("wsgi_apps:flask_app") as server:
+@pytest.fixture(scope="module", params=ENGINES)
+def flask_server(request) -> Iterator[ServerProcess]:
+    with _serve("wsgi_apps:flask_app", request.param) as server:
         yield server
 
 
