@@ -34,11 +34,12 @@ from manycore.wsgi._input import EMPTY_INPUT, InputStream
 ROOT_PATH = "/mount"
 
 
-def _serve(target: str, engine: str) -> ServerProcess:
+def _serve(target: str, engine: str, workers: int = 1) -> ServerProcess:
     """The server under test: ``manycore serve`` running the WSGI app ``target``."""
     return ServerProcess(
         target,
         engine=engine,
+        workers=workers,
         args=["--interface", "wsgi", "--root-path", ROOT_PATH],
         cwd=TEST_APPS,
     )
@@ -123,10 +124,18 @@ def test_environ_holds_every_variable_pep_3333_requires(wsgi_server):
     assert environ["wsgi.version"] == [1, 0]
     assert environ["wsgi.url_scheme"] == "http"
     assert environ["wsgi.multithread"] is True
-    assert environ["wsgi.multiprocess"] is True
     assert environ["wsgi.run_once"] is False
     assert environ["input"] == "body"
     wsgi_server.wait_for_log("a line for wsgi.errors")
+
+
+def test_wsgi_multiprocess_is_true_only_where_other_processes_serve(engine, workers):
+    """PEP 3333: multiprocess says whether another process may run the same application."""
+    with _serve("wsgi_apps:app", engine, workers) as server:
+        status, _, body = _get(server, "/environ")
+    environ = json.loads(body)
+    assert status == 200 and environ["wsgi.multithread"] is True
+    assert environ["wsgi.multiprocess"] is (engine == "processes" and workers > 1)
 
 
 def _scope(**overrides: Any) -> dict[str, Any]:
