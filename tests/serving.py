@@ -24,7 +24,7 @@ from pathlib import Path
 from manycore.testing import ServerProcess
 
 # The one switch (see above): "manycore" or "peer".
-SERVER_UNDER_TEST = os.environ.get("MANYCORE_SERVE_UNDER_TEST", "peer")
+SERVER_UNDER_TEST = os.environ.get("MANYCORE_SERVE_UNDER_TEST", "manycore")
 if SERVER_UNDER_TEST not in ("manycore", "peer"):
     raise ValueError(f"MANYCORE_SERVE_UNDER_TEST={SERVER_UNDER_TEST!r}: use 'manycore' or 'peer'")
 

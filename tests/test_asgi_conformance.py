@@ -17,12 +17,18 @@ body, with these differences accepted because the specification leaves them open
 * a chunked body is compared decoded (chunk sizes are the server's choice, RFC 9112 §7.1);
 * for a bad request, only the status and that the server closes the connection are
   compared: the error page is each server's own;
+* an empty body the application ends in its first body message, with no length of its
+  own, is framed by ``Content-Length: 0`` by manycore (it decides the framing from the
+  first body message) and by ``Transfer-Encoding: chunked`` by uvicorn and gunicorn
+  (they decide at the head); both delimit the same empty body (RFC 9112 §6.3), so
+  :func:`framing_aside` leaves those two fields out where a test says so;
 * ``x-body-messages`` (how many pieces the app was handed a body in) differs with the
   server's reads; it is only required to be more than one for a large upload.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -380,12 +386,18 @@ def test_streamed_response_to_http_1_0_ends_with_the_connection(pair):
     assert reply.header("transfer-encoding") is None and closed
 
 
+def framing_aside(reply: Reply) -> Reply:
+    """``reply`` without ``Content-Length`` and ``Transfer-Encoding`` (see the module text)."""
+    kept = [(n, v) for n, v in reply.headers if n not in ("content-length", "transfer-encoding")]
+    return dataclasses.replace(reply, headers=kept)
+
+
 @pytest.mark.parametrize("status", [204, 304, 404])
 def test_status_without_body(pair, status):
     def case(address):
         with Wire(address) as wire:
             wire.send(request("GET", f"/status/{status}") + request("GET", "/"))
-            return wire.reply(), wire.reply()
+            return framing_aside(wire.reply()), wire.reply()
 
     first, second = same_on_both(pair, case)
     assert first.status == status and second.body == b"Hello, World!"

@@ -95,6 +95,29 @@ def test_request_bodies_reach_receive_however_they_are_split(request_bytes):
         assert json.loads(body)["body"] == "hello world", pieces
 
 
+@pytest.mark.parametrize("request_bytes", [POST, CHUNKED], ids=["content-length", "chunked"])
+def test_the_body_ends_once_then_receive_says_disconnect(request_bytes):
+    """Django reads the body to its end, then waits in receive() for the disconnect."""
+    for pieces in splits(request_bytes):
+        heard: list[dict] = []
+
+        async def read_then_listen(scope, receive, send, heard=heard):
+            while True:
+                message = await receive()
+                heard.append({k: v for k, v in message.items() if k != "body"})
+                if not message.get("more_body"):
+                    break
+            await send({"type": "http.response.start", "status": 204})
+            await send({"type": "http.response.body"})
+            heard.append(await receive())
+
+        output, _ = exchange(read_then_listen, pieces)
+        [(status, _, _)] = parse_responses(output)
+        assert status == 204
+        finals = [m for m in heard if m == {"type": "http.request", "more_body": False}]
+        assert len(finals) == 1 and heard[-1] == {"type": "http.disconnect"}, (pieces, heard)
+
+
 def test_pipelined_requests_are_answered_in_order_however_split():
     stream = POST + GET + CHUNKED
     for pieces in splits(stream):

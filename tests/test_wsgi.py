@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import TEST_APPS, connect, recv_all, recv_until
+from conftest import ENGINES, TEST_APPS, connect, recv_all, recv_until
 from manycore.testing import ServerProcess
 from manycore.wsgi import FileWrapper, asgi_from_wsgi
 from manycore.wsgi._environ import base_environ, build_environ, has_body
@@ -34,30 +34,26 @@ from manycore.wsgi._input import EMPTY_INPUT, InputStream
 ROOT_PATH = "/mount"
 
 
-def _serve(target: str) -> ServerProcess:
-    """The server under test: the WSGI app ``target`` behind the ASGI adapter."""
+def _serve(target: str, engine: str, workers: int = 1) -> ServerProcess:
+    """The server under test: ``manycore serve`` running the WSGI app ``target``."""
     return ServerProcess(
         target,
-        command=[
-            sys.executable,
-            str(TEST_APPS / "serve_wsgi_uvicorn.py"),
-            target,
-            "--root-path",
-            ROOT_PATH,
-        ],
+        engine=engine,
+        workers=workers,
+        args=["--interface", "wsgi", "--root-path", ROOT_PATH],
         cwd=TEST_APPS,
     )
 
 
-@pytest.fixture(scope="module")
-def wsgi_server() -> Iterator[ServerProcess]:
-    with _serve("wsgi_apps:app") as server:
+@pytest.fixture(scope="module", params=ENGINES)
+def wsgi_server(request) -> Iterator[ServerProcess]:
+    with _serve("wsgi_apps:app", request.param) as server:
         yield server
 
 
-@pytest.fixture(scope="module")
-def flask_server() -> Iterator[ServerProcess]:
-    with _serve("wsgi_apps:flask_app") as server:
+@pytest.fixture(scope="module", params=ENGINES)
+def flask_server(request) -> Iterator[ServerProcess]:
+    with _serve("wsgi_apps:flask_app", request.param) as server:
         yield server
 
 
@@ -128,10 +124,18 @@ def test_environ_holds_every_variable_pep_3333_requires(wsgi_server):
     assert environ["wsgi.version"] == [1, 0]
     assert environ["wsgi.url_scheme"] == "http"
     assert environ["wsgi.multithread"] is True
-    assert environ["wsgi.multiprocess"] is True
     assert environ["wsgi.run_once"] is False
     assert environ["input"] == "body"
     wsgi_server.wait_for_log("a line for wsgi.errors")
+
+
+def test_wsgi_multiprocess_is_true_only_where_other_processes_serve(engine, workers):
+    """PEP 3333: multiprocess says whether another process may run the same application."""
+    with _serve("wsgi_apps:app", engine, workers) as server:
+        status, _, body = _get(server, "/environ")
+    environ = json.loads(body)
+    assert status == 200 and environ["wsgi.multithread"] is True
+    assert environ["wsgi.multiprocess"] is (engine == "processes" and workers > 1)
 
 
 def _scope(**overrides: Any) -> dict[str, Any]:

@@ -131,7 +131,10 @@ class RequestCycle:
                 body.clear()
                 self.buffered = 0
                 self.conn.body_taken()
-                return {"type": "http.request", "body": chunk, "more_body": not self.body_done}
+                if self.body_done:  # this is the body's last message; none follows it
+                    self.final_sent = True
+                    return {"type": "http.request", "body": chunk, "more_body": False}
+                return {"type": "http.request", "body": chunk, "more_body": True}
             if self.body_done and not self.final_sent:
                 self.final_sent = True
                 return {"type": "http.request", "body": b"", "more_body": False}

@@ -3,7 +3,8 @@
 :func:`asgi_server` makes a subclass holding the application and its settings
 as class attributes, so the class runs on every engine like any protocol
 class: one instance per connection, made with no arguments.  The settings
-have :class:`~manycore.http.HttpServer`'s names and defaults.
+have :class:`~manycore.http.HttpServer`'s names and defaults, but for
+``max_body_size`` (1 GiB: the body streams to the application).
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ class AsgiServer:
     task_per_request: ClassVar[bool] = False
     root_path: ClassVar[str] = ""
     url_scheme: ClassVar[str] = "http"
-    max_body_size: ClassVar[int] = HttpServer.max_body_size
+    # The application reads the body as it arrives, so no limit is needed to bound the
+    # server's memory; frameworks apply their own (Django's DATA_UPLOAD_MAX_MEMORY_SIZE,
+    # Flask's MAX_CONTENT_LENGTH). This one only ends a body that never ends.
+    max_body_size: ClassVar[int] = 1 << 30
     max_head_size: ClassVar[int] = HttpServer.max_head_size
     max_url_length: ClassVar[int] = HttpServer.max_url_length
     max_header_count: ClassVar[int] = HttpServer.max_header_count

@@ -98,11 +98,15 @@ def serving_class(
     module: Any,
     settings: AppSettings,
     server_settings: Mapping[str, Any] | None = None,
+    *,
+    multiprocess: bool = True,
 ) -> type:
     """The protocol class that serves ``obj`` (what ATTR names), its lifespan hooks registered.
 
     ``server_settings`` become class attributes of an application's server (``root_path``,
     ``keepalive_timeout``, ``access_log``, ... as :class:`manycore.asgi.AsgiServer` names them).
+    ``multiprocess``: whether other processes serve the application too (a WSGI
+    application reads it as ``wsgi.multiprocess``).
     """
     if settings.factory:
         if not callable(obj):
@@ -139,7 +143,7 @@ def serving_class(
     if not callable(obj) or (isinstance(obj, type) and found == "protocol"):
         raise TargetError(f"{target.text} is not an {interface.upper()} application")
     if interface == "wsgi":
-        obj = _asgi_from_wsgi(obj, settings.threads)
+        obj = _asgi_from_wsgi(obj, settings.threads, multiprocess)
     cls = asgi_server(
         obj,
         lifespan=settings.lifespan if interface == "asgi" else "off",
@@ -152,11 +156,11 @@ def serving_class(
     return cls
 
 
-def _asgi_from_wsgi(app: object, threads: int) -> object:
+def _asgi_from_wsgi(app: object, threads: int, multiprocess: bool) -> object:
     try:
         wsgi = importlib.import_module("manycore.wsgi")
     except ImportError:
         raise UsageError(
             "serving WSGI applications is not available in this version of manycore yet"
         ) from None
-    return wsgi.asgi_from_wsgi(app, threads=threads)
+    return wsgi.asgi_from_wsgi(app, threads=threads, multiprocess=multiprocess)

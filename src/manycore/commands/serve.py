@@ -45,7 +45,13 @@ def serve(args: argparse.Namespace) -> int:
         )
     module = import_target(target)
     if target.attr:
-        cls = serving_class(target_attribute(module, target), target, module, app_settings)
+        cls = serving_class(
+            target_attribute(module, target),
+            target,
+            module,
+            app_settings,
+            multiprocess=settings.multiprocess,
+        )
         _refuse_servers_registered_at_import(target)
         registry.register(transport=server_spec(settings), protocol=settings.served_class(cls))
     elif not registry.registrations():

@@ -14,8 +14,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, TypeVar
 
-from ..engine import ENGINES
+from ..engine import ENGINES, resolve_engine
 from ..http.proxy import DEFAULT_FORWARDED_ALLOW_IPS, parse_trusted
+from ..work import cpu_count
 from .usage import UsageError
 
 __all__ = ["LOG_LEVELS", "SERVED_CLASS_SETTINGS", "RunKwargs", "RunSettings", "add_run_options"]
@@ -268,6 +269,12 @@ class RunSettings:
             and f.name not in ("reload", "reload_dir")
             and getattr(self, f.name) != f.default
         ]
+
+    @property
+    def multiprocess(self) -> bool:
+        """Whether more than one process serves (the processes engine, several workers)."""
+        workers = self.workers if self.workers is not None else cpu_count()
+        return resolve_engine(self.engine) == "processes" and workers > 1
 
     @property
     def tls(self) -> bool:
