@@ -36,6 +36,8 @@ class PathsendFailed(ManycoreError):
 class ClientDisconnected(OSError):
     """``send()`` after the client went away (ASGI 2.4: an ``OSError``)."""
 
+    __module__ = "manycore.asgi"  # where applications import it from, as tracebacks show it
+
 
 class CycleOwner(Protocol):
     """What a request cycle needs from its connection."""
