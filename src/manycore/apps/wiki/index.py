@@ -1,7 +1,8 @@
 """Reading an index: exact lookup, search as you type, all titles with a prefix, page ranges.
 
-``WikiIndex.open(directory)`` memory-maps everything (the trie with
-``marisa_trie.Trie.mmap``, the arrays with ``np.load(mmap_mode="r")``), so
+``WikiIndex.open(directory)`` memory-maps everything (the title store of
+``titles``, the tries with ``marisa_trie.Trie.mmap``, the arrays with
+``np.load(mmap_mode="r")``), so
 opening takes milliseconds whatever the size, and the parallel contexts forked
 afterwards share the same physical pages.  The object is immutable after
 ``open``; the only mutable things (a small cache of decompressed multistream
@@ -18,9 +19,9 @@ capitals matches titles in any case, in dictionary order, exact matches first
 first letter of every title (Wikipedia), a capital first letter does not count.
 A query with (other) capitals puts the exact title first, then titles with
 exactly those capitals (as typed, or with the first letter capitalised:
-MediaWiki's canonical form), then the other any-case matches.  Because the
-trie's keys are folded titles (see ``keys``), every group comes from one trie
-range, in order.
+MediaWiki's canonical form), then the other any-case matches.  Because titles
+are stored in the order of their folded keys (see ``keys`` and ``titles``),
+every group comes from one contiguous id range, in order.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .errors import IndexFormatError
 from .fulltext import FullText
 from .fulltext_open import Unavailable, open_fulltext
 from .pages import PageSource, open_source
+from .titles import BLOCKS, HEADS, SortedTitles
 
 __all__ = ["Hit", "HitJson", "WikiIndex"]
 
@@ -131,9 +133,10 @@ class WikiIndex:
         directory = Path(directory).absolute()
         self.directory = directory
         self.header = header = layout.read_header(directory)
-        self.trie = _load_trie(directory, "titles")
+        heads = _load(directory, HEADS)
+        self.titles = SortedTitles.open(directory, heads, _load(directory, BLOCKS, len(heads) + 1))
         self.missing = _load_trie(directory, "missing_targets")
-        titles = len(self.trie)
+        titles = len(self.titles)
         self.start_lo = _load(directory, "start_lo", titles)
         self.start_hi = _load(directory, "start_hi", titles)
         self.length = _load(directory, "length", titles)
@@ -168,6 +171,7 @@ class WikiIndex:
 
     def close(self) -> None:
         self.source.close()
+        self.titles.close()
         if self.fulltext is not None:
             self.fulltext.close()
 
@@ -186,11 +190,7 @@ class WikiIndex:
         """The id of exactly ``title``, or None."""
         if keys.SEP in title:  # no title holds it; it would read as part of a key
             return None
-        try:
-            key_id: int | None = self.trie.get(keys.encode(title))
-        except ValueError:  # a title with characters no key can hold (lone surrogates)
-            return None
-        return key_id
+        return self.titles.find(title)
 
     def resolve(self, title: str) -> int | None:
         """The id of ``title`` as a reader means it: exact, then ``_`` as space, capitalised
@@ -209,16 +209,14 @@ class WikiIndex:
             if found is not None:
                 return found
         folded = keys.fold(title)
-        key: str
-        key_id: int
-        for key, key_id in self.trie.iteritems(folded):
-            if key.partition(keys.SEP)[0] != folded:
-                break
-            return key_id
+        lo, hi = self.titles.span(folded)
+        # Titles equal to it ignoring case come first in its folded range.
+        if lo < hi and keys.fold(self.titles.title(lo)) == folded:
+            return lo
         return None
 
     def title(self, key_id: int) -> str:
-        return keys.decode(self.trie.restore_key(key_id))
+        return self.titles.title(key_id)
 
     def namespace(self, key_id: int) -> int:
         return self._ns_list[int(self.flags[key_id]) & layout.NS_MASK]
@@ -271,7 +269,7 @@ class WikiIndex:
         """Titles for a search box, at most ``limit`` (clamped to 1..1000); see the module doc."""
         limit = clamp_limit(limit)
         query = query.replace("_", " ").lstrip()
-        if not query or keys.SEP in query:
+        if not query or keys.SEP in query or "\n" in query:
             return []
         forms = [query]
         if self.first_letter:
@@ -279,60 +277,56 @@ class WikiIndex:
             if capital != query[0] and len(capital) == 1:
                 forms.append(capital + query[1:])
         significant = query[1:] if self.first_letter else query
+        folded = keys.fold(query)
+        lo, hi = self.titles.span(folded)
         if keys.fold(significant) == significant:
             # No capitals typed (a first capital says nothing where MediaWiki capitalises every
             # title): any case will do.  The folded range is already in dictionary order, and
             # the titles equal to the query ignoring case come first in it.
-            folded = keys.fold(query)
-            pairs = list(itertools.islice(self.trie.iteritems(folded), limit))
-            if pairs and pairs[0][0].partition(keys.SEP)[0] == folded:
-                # Some title equals the query ignoring case (otherwise none can be exact).
-                pairs = self._exact_first(pairs, frozenset(map(keys.encode, forms)))
-            return self.hits(pairs)
-        matcher = keys.CasePrefix(*forms)
-        exact = matcher.exact
-        matches = matcher.matches
+            end = min(hi, lo + limit)
+            titles = self.titles.titles(lo, end)
+            ids: list[int] | range = range(lo, end)
+            if titles and len(titles[0]) == len(query) and titles[0] not in forms:
+                # The first title equals the query ignoring case (fold keeps lengths), so
+                # others may too: an exact one goes first.
+                exact = [i for i, title in enumerate(titles) if title in forms]
+                if exact:
+                    order = exact + [i for i in range(len(titles)) if i not in exact]
+                    titles = [titles[i] for i in order]
+                    ids = [lo + i for i in order]
+            return self.hits(titles, ids)
         first: list[tuple[str, int]] = []  # the query itself
         found: list[tuple[str, int]] = []  # titles with exactly the typed capitals
         other: list[tuple[str, int]] = []  # any-case matches
+        prefixes = tuple(forms)
         # Titles equal to the query ignoring case come first in the folded range, so an
         # exact match is met at once; a budget bounds the walk when the capitals are rare.
         budget = max(8 * limit, 256)
-        for key, key_id in self.trie.iteritems(matcher.folded):
-            if key in exact:
-                first.append((key, key_id))
-            elif matches(key):
-                found.append((key, key_id))
+        for title_id, title in enumerate(self.titles.walk(lo, min(hi, lo + budget)), lo):
+            if title in prefixes:
+                first.append((title, title_id))
+            elif title.startswith(prefixes):
+                found.append((title, title_id))
                 if len(found) >= limit:
                     break
             elif len(other) < limit:
-                other.append((key, key_id))
-            budget -= 1
-            if budget <= 0:
-                break
-        pairs = first + found + other
-        return self.hits(pairs[:limit])
+                other.append((title, title_id))
+        pairs = (first + found + other)[:limit]
+        return self.hits([title for title, _ in pairs], [title_id for _, title_id in pairs])
 
-    @staticmethod
-    def _exact_first(pairs: list[tuple[str, int]], exact: frozenset[str]) -> list[tuple[str, int]]:
-        if not pairs or pairs[0][0] in exact or not any(key in exact for key, _ in pairs):
-            return pairs
-        return [p for p in pairs if p[0] in exact] + [p for p in pairs if p[0] not in exact]
-
-    def hits(self, pairs: list[tuple[str, int]]) -> list[Hit]:
-        """``Hit`` objects for (key, id) pairs."""
+    def hits(self, titles: list[str], ids: list[int] | range) -> list[Hit]:
+        """``Hit`` objects for titles and their ids."""
         flags = self.flags
         lengths = self.length
         ns_list = self._ns_list
-        decode = keys.decode
         out = []
-        for key, key_id in pairs:
+        for title, key_id in zip(titles, ids, strict=True):
             flag = flags.item(key_id)
             length = lengths.item(key_id)
             if length == layout.LONG:
                 length = self.page_range(key_id)[1]
             target = self._redirect_of(key_id)[0] if flag & layout.REDIRECT_BIT else None
-            fields = (decode(key), key_id, ns_list[flag & layout.NS_MASK], length, target)
+            fields = (title, key_id, ns_list[flag & layout.NS_MASK], length, target)
             out.append(_new_tuple(Hit, fields))  # Hit(*fields) without NamedTuple's Python __new__
         return out
 
@@ -342,26 +336,25 @@ class WikiIndex:
         Stops after ``max_hits + 1`` titles when ``max_hits`` is given, so a
         caller can tell "more than max_hits" without reading them all.
         """
-        if keys.SEP in prefix:
+        if keys.SEP in prefix or "\n" in prefix:
             return [], np.zeros(0, dtype=np.intp)
-        matcher = keys.CasePrefix(prefix) if prefix else None
-        folded = matcher.folded if matcher is not None else ""
-        if max_hits is None:
-            pairs = self.trie.items(folded)  # one C-level list, then one tight filtering loop
-            if matcher is not None:
-                pairs = matcher.select(pairs)
-        else:  # batches, so a short prefix of a huge index stops early
-            pairs = []
-            candidates = self.trie.iteritems(folded)
-            while len(pairs) <= max_hits:
-                batch = list(itertools.islice(candidates, 4096))
-                if not batch:
-                    break
-                pairs += matcher.select(batch) if matcher is not None else batch
-            del pairs[max_hits + 1 :]
-        decode = keys.decode
-        titles = [decode(k) for k, _ in pairs]
-        ids = np.fromiter((i for _, i in pairs), dtype=np.intp, count=len(pairs))
+        lo, hi = self.titles.span(keys.fold(prefix))
+        titles: list[str] = []
+        parts = []
+        for start, batch in self.titles.batches(lo, hi):
+            keep = [title.startswith(prefix) for title in batch]
+            if all(keep):
+                titles += batch
+                parts.append(np.arange(start, start + len(batch), dtype=np.intp))
+            else:
+                titles += itertools.compress(batch, keep)
+                parts.append(np.flatnonzero(keep) + start)
+            if max_hits is not None and len(titles) > max_hits:
+                break
+        ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
+        if max_hits is not None:
+            del titles[max_hits + 1 :]
+            ids = ids[: max_hits + 1]
         return titles, ids
 
     def ranges(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

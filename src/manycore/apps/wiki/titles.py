@@ -1,0 +1,227 @@
+"""The title store: every title as written, in key order, in one memory-mapped blob.
+
+Titles are sorted by their key (``keys.encode``: the folded title, then its case
+patch) and written one per line, each line ending in ``\\n``, after one leading
+``\\n``; the id of a title is its rank in that order.  Every ``BLOCK_TITLES``
+titles form a block; per block the index keeps where it starts in the blob
+(``title_blocks.npy``) and the first ``HEAD_BYTES`` bytes of its first title's key
+(``title_heads.npy``, a fixed-width byte-string array ``np.searchsorted`` works on).
+
+Why this shape, not a trie (``bench/wiki/README.md`` has the figures side by side):
+
+* every question is one ``searchsorted`` over the heads plus C-level string work
+  on one or two blocks (``bytes.find``, ``str.split``, ``bisect``), so Python
+  runs a few lines per question, never a line per title;
+* the titles of a folded prefix are the contiguous id range ``[lo, hi)``: all hits
+  of a prefix are one slice of the blob decoded and split in C, and the arrays
+  indexed by id are read by slicing;
+* a title is stored as written, so answering needs no key decoding.
+
+Folded order is key order: a key is its folded title followed by ``keys.SEP``, which
+sorts below every character a title may hold, so ``key >= q`` exactly when
+``fold(title) >= q`` for a folded ``q``; and code-point order is UTF-8 byte order,
+so ``str`` comparisons in a block agree with the byte comparisons of the heads.
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from . import keys
+from .errors import IndexFormatError
+
+__all__ = ["BLOCK_TITLES", "HEAD_BYTES", "SortedTitles", "write_titles"]
+
+BLOCK_TITLES = 64
+HEAD_BYTES = 32
+BLOB = "titles.blob"
+BLOCKS = "title_blocks"
+HEADS = "title_heads"
+_NL = b"\n"
+_BATCH = 1 << 16  # titles decoded at a time when a range is read in pieces
+
+
+def _key_bytes(key: str) -> bytes:
+    # Titles come from UTF-8 text; a lone surrogate can only come from a caller, and
+    # "surrogatepass" keeps it comparable (code-point order) instead of failing.
+    return key.encode("utf-8", "surrogatepass")
+
+
+def write_titles(directory: Path, sorted_keys: Iterable[str]) -> int:
+    """Write the store of ``sorted_keys`` (unique, in order) into ``directory``; their count."""
+    starts = []
+    heads = []
+    count = 0
+    with open(directory / BLOB, "wb") as blob:
+        blob.write(_NL)
+        offset = 1
+        block: list[str] = []
+        for key in sorted_keys:
+            if not block:
+                heads.append(_key_bytes(key)[:HEAD_BYTES])
+            block.append(keys.decode(key))
+            if len(block) == BLOCK_TITLES:
+                starts.append(offset)
+                offset += blob.write(_block_bytes(block))
+                count += len(block)
+                block = []
+        if block:
+            starts.append(offset)
+            offset += blob.write(_block_bytes(block))
+            count += len(block)
+    starts.append(offset)
+    np.save(directory / f"{BLOCKS}.npy", np.array(starts, dtype=np.uint64), allow_pickle=False)
+    head_array = np.array(heads, dtype=f"S{HEAD_BYTES}") if heads else np.zeros(0, "S1")
+    np.save(directory / f"{HEADS}.npy", head_array, allow_pickle=False)
+    return count
+
+
+def _block_bytes(titles: list[str]) -> bytes:
+    return ("\n".join(titles) + "\n").encode("utf-8", "surrogatepass")
+
+
+class SortedTitles:
+    """The title store of an index, memory-mapped and read-only."""
+
+    def __init__(self, blob: bytes | mmap.mmap, blocks: np.ndarray, heads: np.ndarray) -> None:
+        self._blob = blob
+        self._starts: list[int] = blocks.tolist()  # Python ints: no numpy call per block read
+        self._heads = heads
+        self._blocks = len(heads)
+        self._count = 0
+        if self._blocks:
+            self._count = (self._blocks - 1) * BLOCK_TITLES + len(self._lines(self._blocks - 1))
+
+    @classmethod
+    def open(cls, directory: Path, heads: np.ndarray, blocks: np.ndarray) -> SortedTitles:
+        """Map the blob in ``directory`` for the arrays ``HEADS`` and ``BLOCKS`` read from it;
+        ``IndexFormatError`` naming the file if they do not agree."""
+        path = directory / BLOB
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                blob: bytes | mmap.mmap = (
+                    mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+                )
+        except FileNotFoundError:
+            raise _damaged(path, "is missing") from None
+        except OSError as exc:
+            raise _damaged(path, f"cannot be read ({exc.strerror})") from None
+        if heads.dtype.kind != "S" or blocks.dtype != np.uint64:
+            raise _damaged(directory / f"{HEADS}.npy", "does not hold title heads")
+        if size == 0 or blob[:1] != _NL or int(blocks[-1]) != size or int(blocks[0]) != 1:
+            raise _damaged(path, f"holds {size} bytes, not the {int(blocks[-1])} of its blocks")
+        if not np.all(blocks[1:] > blocks[:-1]) or blob[size - 1 : size] != _NL:
+            raise _damaged(path, "is not a list of titles in blocks")
+        return cls(blob, blocks, heads)
+
+    def close(self) -> None:
+        if isinstance(self._blob, mmap.mmap):
+            self._blob.close()
+
+    def __len__(self) -> int:
+        return self._count
+
+    # ------------------------------------------------------------ one title
+
+    def title(self, title_id: int) -> str:
+        block, row = divmod(title_id, BLOCK_TITLES)
+        text = self._blob[self._starts[block] : self._starts[block + 1]]
+        return text.split(_NL, row + 1)[row].decode("utf-8", "surrogatepass")
+
+    def find(self, title: str) -> int | None:
+        """The id of exactly ``title``, or None."""
+        if "\n" in title or not self._blocks:
+            return None
+        found = self._first_at_least(_key_bytes(keys.encode(title)))
+        block = max(0, found - 1)
+        # The title is in the block before the first head >= its key, or is that head.
+        end = self._starts[min(block + 2, self._blocks)]
+        text = self._blob[self._starts[block] - 1 : end]
+        where = text.find(b"\n" + _key_bytes(title) + b"\n")
+        if where < 0:
+            return None
+        return block * BLOCK_TITLES + text.count(_NL, 0, where)
+
+    # ------------------------------------------------------------ ranges
+
+    def span(self, folded: str) -> tuple[int, int]:
+        """The ids ``[lo, hi)`` of the titles whose folded form starts with ``folded``."""
+        if not folded:
+            return 0, self._count
+        lo = self._lower_bound(folded)
+        last = ord(folded[-1])
+        if last >= 0x10FFFF:  # no successor: every later title still starts with it
+            return lo, self._prefix_end(folded, lo)
+        return lo, self._lower_bound(folded[:-1] + chr(last + 1))
+
+    def titles(self, lo: int, hi: int) -> list[str]:
+        """The titles with ids ``lo`` up to ``hi``, in order."""
+        if hi <= lo:
+            return []
+        first = lo // BLOCK_TITLES
+        text = self._blob[self._starts[first] : self._starts[(hi - 1) // BLOCK_TITLES + 1]]
+        lines = text.decode("utf-8", "surrogatepass").split("\n")
+        skip = first * BLOCK_TITLES
+        return lines[lo - skip : hi - skip]
+
+    def walk(self, lo: int, hi: int) -> Iterator[str]:
+        """``titles(lo, hi)`` a block at a time, for callers that may stop early."""
+        for start in range(lo, hi, BLOCK_TITLES):
+            yield from self.titles(start, min(hi, start - start % BLOCK_TITLES + BLOCK_TITLES))
+
+    def batches(self, lo: int, hi: int) -> Iterator[tuple[int, list[str]]]:
+        """(first id, titles) of ``[lo, hi)`` in pieces of at most ``_BATCH`` titles."""
+        for start in range(lo, hi, _BATCH):
+            yield start, self.titles(start, min(hi, start + _BATCH))
+
+    # ------------------------------------------------------------ searching
+
+    def _text(self, block: int) -> str:
+        """The titles of ``block``, one per line (no final newline)."""
+        text = self._blob[self._starts[block] : self._starts[block + 1] - 1]
+        return text.decode("utf-8", "surrogatepass")
+
+    def _lines(self, block: int) -> list[str]:
+        return self._text(block).split("\n")
+
+    def _head_key(self, block: int) -> bytes:
+        start = self._starts[block]
+        line = self._blob[start : self._blob.find(_NL, start)]
+        return _key_bytes(keys.encode(line.decode("utf-8", "surrogatepass")))
+
+    def _first_at_least(self, key: bytes) -> int:
+        """The first block whose first key is ``>= key`` (``self._blocks`` if none)."""
+        cut = key[:HEAD_BYTES]
+        found = int(self._heads.searchsorted(cut))
+        if len(key) > HEAD_BYTES:
+            # Heads equal to the cut may still be below the key: compare them in full.
+            tied = int(self._heads.searchsorted(cut, "right"))
+            found = bisect.bisect_left(range(found, tied), key, key=self._head_key) + found
+        return found
+
+    def _lower_bound(self, folded: str) -> int:
+        """The id of the first title whose folded form is ``>= folded``."""
+        block = self._first_at_least(_key_bytes(folded)) - 1
+        if block < 0:
+            return 0
+        lines = keys.fold(self._text(block)).split("\n")
+        return block * BLOCK_TITLES + bisect.bisect_left(lines, folded)
+
+    def _prefix_end(self, folded: str, lo: int) -> int:
+        hi = lo
+        for title in self.walk(lo, self._count):
+            if not keys.fold(title).startswith(folded):
+                break
+            hi += 1
+        return hi
+
+
+def _damaged(path: Path, problem: str) -> IndexFormatError:
+    return IndexFormatError(f"{path}: {problem}; the index is damaged, rebuild it")
