@@ -13,10 +13,11 @@ Arrays are indexed through plain ``ndarray`` views of the maps (an
 ``searchsorted`` is always given numpy scalars of the array's dtype: a Python
 int makes numpy convert the whole uint64 array first.
 
-Search order (``search``), "smart case" as in editors: a query typed without
-capitals matches titles in any case, in dictionary order, exact matches first
-("anar" -> Anarchism, AnarchoCapitalism, ...).  On a wiki that capitalises the
-first letter of every title (Wikipedia), a capital first letter does not count.
+Search order (``search``, chosen by ``titlesearch``), "smart case" as in
+editors: a query typed without capitals matches titles in any case, in
+dictionary order, exact matches first ("anar" -> Anarchism, AnarchoCapitalism,
+...).  On a wiki that capitalises the first letter of every title (Wikipedia),
+a capital first letter does not count.
 A query with (other) capitals puts the exact title first, then titles with
 exactly those capitals (as typed, or with the first letter capitalised:
 MediaWiki's canonical form), then the other any-case matches.  Because titles
@@ -26,7 +27,6 @@ every group comes from one contiguous id range, in order.
 
 from __future__ import annotations
 
-import itertools
 import os
 from pathlib import Path
 from typing import Any, NamedTuple, NotRequired, TypedDict
@@ -40,6 +40,7 @@ from .fulltext import FullText
 from .fulltext_open import Unavailable, open_fulltext
 from .pages import PageSource, open_source
 from .titles import BLOCKS, HEADS, SortedTitles
+from .titlesearch import choose, starting_with
 
 __all__ = ["Hit", "HitJson", "WikiIndex"]
 
@@ -209,10 +210,10 @@ class WikiIndex:
             if found is not None:
                 return found
         folded = keys.fold(title)
-        lo, hi = self.titles.span(folded)
         # Titles equal to it ignoring case come first in its folded range.
-        if lo < hi and keys.fold(self.titles.title(lo)) == folded:
-            return lo
+        titles, ids = self.titles.first(folded, 1)
+        if titles and keys.fold(titles[0]) == folded:
+            return ids[0]
         return None
 
     def title(self, key_id: int) -> str:
@@ -267,52 +268,8 @@ class WikiIndex:
 
     def search(self, query: str, limit: int = 10) -> list[Hit]:
         """Titles for a search box, at most ``limit`` (clamped to 1..1000); see the module doc."""
-        limit = clamp_limit(limit)
-        query = query.replace("_", " ").lstrip()
-        if not query or keys.SEP in query or "\n" in query:
-            return []
-        forms = [query]
-        if self.first_letter:
-            capital = query[0].upper()
-            if capital != query[0] and len(capital) == 1:
-                forms.append(capital + query[1:])
-        significant = query[1:] if self.first_letter else query
-        folded = keys.fold(query)
-        lo, hi = self.titles.span(folded)
-        if keys.fold(significant) == significant:
-            # No capitals typed (a first capital says nothing where MediaWiki capitalises every
-            # title): any case will do.  The folded range is already in dictionary order, and
-            # the titles equal to the query ignoring case come first in it.
-            end = min(hi, lo + limit)
-            titles = self.titles.titles(lo, end)
-            ids: list[int] | range = range(lo, end)
-            if titles and len(titles[0]) == len(query) and titles[0] not in forms:
-                # The first title equals the query ignoring case (fold keeps lengths), so
-                # others may too: an exact one goes first.
-                exact = [i for i, title in enumerate(titles) if title in forms]
-                if exact:
-                    order = exact + [i for i in range(len(titles)) if i not in exact]
-                    titles = [titles[i] for i in order]
-                    ids = [lo + i for i in order]
-            return self.hits(titles, ids)
-        first: list[tuple[str, int]] = []  # the query itself
-        found: list[tuple[str, int]] = []  # titles with exactly the typed capitals
-        other: list[tuple[str, int]] = []  # any-case matches
-        prefixes = tuple(forms)
-        # Titles equal to the query ignoring case come first in the folded range, so an
-        # exact match is met at once; a budget bounds the walk when the capitals are rare.
-        budget = max(8 * limit, 256)
-        for title_id, title in enumerate(self.titles.walk(lo, min(hi, lo + budget)), lo):
-            if title in prefixes:
-                first.append((title, title_id))
-            elif title.startswith(prefixes):
-                found.append((title, title_id))
-                if len(found) >= limit:
-                    break
-            elif len(other) < limit:
-                other.append((title, title_id))
-        pairs = (first + found + other)[:limit]
-        return self.hits([title for title, _ in pairs], [title_id for _, title_id in pairs])
+        titles, ids = choose(self.titles, query, clamp_limit(limit), self.first_letter)
+        return self.hits(titles, ids)
 
     def hits(self, titles: list[str], ids: list[int] | range) -> list[Hit]:
         """``Hit`` objects for titles and their ids."""
@@ -336,26 +293,7 @@ class WikiIndex:
         Stops after ``max_hits + 1`` titles when ``max_hits`` is given, so a
         caller can tell "more than max_hits" without reading them all.
         """
-        if keys.SEP in prefix or "\n" in prefix:
-            return [], np.zeros(0, dtype=np.intp)
-        lo, hi = self.titles.span(keys.fold(prefix))
-        titles: list[str] = []
-        parts = []
-        for start, batch in self.titles.batches(lo, hi):
-            keep = [title.startswith(prefix) for title in batch]
-            if all(keep):
-                titles += batch
-                parts.append(np.arange(start, start + len(batch), dtype=np.intp))
-            else:
-                titles += itertools.compress(batch, keep)
-                parts.append(np.flatnonzero(keep) + start)
-            if max_hits is not None and len(titles) > max_hits:
-                break
-        ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
-        if max_hits is not None:
-            del titles[max_hits + 1 :]
-            ids = ids[: max_hits + 1]
-        return titles, ids
+        return starting_with(self.titles, prefix, max_hits)
 
     def ranges(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(starts, ends) of the pages ``ids``, vectorised."""

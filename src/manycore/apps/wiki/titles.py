@@ -28,15 +28,16 @@ from __future__ import annotations
 import bisect
 import mmap
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from . import keys
 from .errors import IndexFormatError
 
-__all__ = ["BLOCK_TITLES", "HEAD_BYTES", "SortedTitles", "write_titles"]
+__all__ = ["BLOCK_TITLES", "HEAD_BYTES", "SortedTitles", "TitleStore", "write_titles"]
 
 BLOCK_TITLES = 64
 HEAD_BYTES = 32
@@ -45,6 +46,27 @@ BLOCKS = "title_blocks"
 HEADS = "title_heads"
 _NL = b"\n"
 _BATCH = 1 << 16  # titles decoded at a time when a range is read in pieces
+
+
+class TitleStore(Protocol):
+    """What a search asks of a title store; ``titlesearch`` works on any of them."""
+
+    def __len__(self) -> int: ...
+
+    def find(self, title: str) -> int | None:
+        """The id of exactly ``title``, or None."""
+
+    def title(self, title_id: int) -> str: ...
+
+    def first(self, folded: str, count: int) -> tuple[list[str], Sequence[int]]:
+        """The first ``count`` titles whose folded form starts with ``folded``, in key
+        order, and their ids."""
+
+    def batches(self, folded: str) -> Iterator[tuple[list[str], np.ndarray]]:
+        """All titles whose folded form starts with ``folded``, in key order, and their
+        ids, a batch at a time (so a caller may stop early)."""
+
+    def close(self) -> None: ...
 
 
 def _key_bytes(key: str) -> bytes:
@@ -161,6 +183,20 @@ class SortedTitles:
             return lo, self._prefix_end(folded, lo)
         return lo, self._lower_bound(folded[:-1] + chr(last + 1))
 
+    def first(self, folded: str, count: int) -> tuple[list[str], range]:
+        lo = self._lower_bound(folded) if folded else 0
+        titles = self.titles(lo, min(lo + count, self._count))
+        if titles and not keys.fold(titles[-1]).startswith(folded):
+            hi = self.span(folded)[1]  # the range ends among them
+            del titles[hi - lo :]
+        return titles, range(lo, lo + len(titles))
+
+    def batches(self, folded: str) -> Iterator[tuple[list[str], np.ndarray]]:
+        lo, hi = self.span(folded)
+        for start in range(lo, hi, _BATCH):
+            end = min(hi, start + _BATCH)
+            yield self.titles(start, end), np.arange(start, end, dtype=np.intp)
+
     def titles(self, lo: int, hi: int) -> list[str]:
         """The titles with ids ``lo`` up to ``hi``, in order."""
         if hi <= lo:
@@ -170,16 +206,6 @@ class SortedTitles:
         lines = text.decode("utf-8", "surrogatepass").split("\n")
         skip = first * BLOCK_TITLES
         return lines[lo - skip : hi - skip]
-
-    def walk(self, lo: int, hi: int) -> Iterator[str]:
-        """``titles(lo, hi)`` a block at a time, for callers that may stop early."""
-        for start in range(lo, hi, BLOCK_TITLES):
-            yield from self.titles(start, min(hi, start - start % BLOCK_TITLES + BLOCK_TITLES))
-
-    def batches(self, lo: int, hi: int) -> Iterator[tuple[int, list[str]]]:
-        """(first id, titles) of ``[lo, hi)`` in pieces of at most ``_BATCH`` titles."""
-        for start in range(lo, hi, _BATCH):
-            yield start, self.titles(start, min(hi, start + _BATCH))
 
     # ------------------------------------------------------------ searching
 
@@ -216,10 +242,11 @@ class SortedTitles:
 
     def _prefix_end(self, folded: str, lo: int) -> int:
         hi = lo
-        for title in self.walk(lo, self._count):
-            if not keys.fold(title).startswith(folded):
-                break
-            hi += 1
+        for start in range(lo, self._count, _BATCH):
+            for title in self.titles(start, min(self._count, start + _BATCH)):
+                if not keys.fold(title).startswith(folded):
+                    return hi
+                hi += 1
         return hi
 
 
