@@ -147,6 +147,12 @@ class SortedTitles:
         if isinstance(self._blob, mmap.mmap):
             self._blob.close()
 
+    def __enter__(self) -> SortedTitles:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def __len__(self) -> int:
         return self._count
 
