@@ -28,6 +28,7 @@ every group comes from one contiguous id range, in order.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, NotRequired, TypedDict
 
@@ -244,9 +245,13 @@ class WikiIndex:
         """``redirect`` of a page already known to be a redirect."""
         pos = self.redirect_ids.searchsorted(np.uint32(key_id))
         target = self.redirect_targets.item(pos)
+        return self._target(target), (target if target >= 0 else None)
+
+    def _target(self, target: int) -> str:
+        """The title a ``redirect_targets`` entry names."""
         if target >= 0:
-            return self.title(target), target
-        return keys.decode(self.missing.restore_key(-1 - target)), None
+            return self.titles.title(target)
+        return keys.decode(self.missing.restore_key(-1 - target))
 
     def follow(self, key_id: int) -> int:
         """The page a reader lands on: redirects followed while their target exists."""
@@ -271,18 +276,33 @@ class WikiIndex:
         titles, ids = choose(self.titles, query, clamp_limit(limit), self.first_letter)
         return self.hits(titles, ids)
 
-    def hits(self, titles: list[str], ids: list[int] | range) -> list[Hit]:
+    def hits(self, titles: list[str], ids: Sequence[int]) -> list[Hit]:
         """``Hit`` objects for titles and their ids."""
-        flags = self.flags
-        lengths = self.length
+        if not titles:
+            return []
+        targets: dict[int, int] = {}
+        if isinstance(ids, range):
+            # The usual search: one slice per array, not a call per hit.
+            flags = self.flags[ids.start : ids.stop].tolist()
+            lengths = self.length[ids.start : ids.stop].tolist()
+            if any(flag & layout.REDIRECT_BIT for flag in flags):
+                redirect_ids = self.redirect_ids
+                lo = redirect_ids.searchsorted(np.uint32(ids.start))
+                hi = redirect_ids.searchsorted(np.uint32(ids.stop))
+                where = redirect_ids[lo:hi].tolist()
+                targets = dict(zip(where, self.redirect_targets[lo:hi].tolist(), strict=True))
+        else:
+            flags = [self.flags.item(i) for i in ids]
+            lengths = [self.length.item(i) for i in ids]
         ns_list = self._ns_list
         out = []
-        for title, key_id in zip(titles, ids, strict=True):
-            flag = flags.item(key_id)
-            length = lengths.item(key_id)
+        for title, key_id, flag, length in zip(titles, ids, flags, lengths, strict=True):
             if length == layout.LONG:
                 length = self.page_range(key_id)[1]
-            target = self._redirect_of(key_id)[0] if flag & layout.REDIRECT_BIT else None
+            target = None
+            if flag & layout.REDIRECT_BIT:
+                found = targets.get(key_id)
+                target = self._redirect_of(key_id)[0] if found is None else self._target(found)
             fields = (title, key_id, ns_list[flag & layout.NS_MASK], length, target)
             out.append(_new_tuple(Hit, fields))  # Hit(*fields) without NamedTuple's Python __new__
         return out

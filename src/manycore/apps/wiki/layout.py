@@ -7,7 +7,7 @@ key order, see ``titles``)::
                               namespace table -- written last, so a directory
                               without it is by construction incomplete
     titles.blob               every title, one per line, in key order (``titles``)
-    title_blocks.npy uint64[B+1]  where each block of 64 titles starts in titles.blob
+    title_blocks.npy uint64[B+1]  where each block of 16 titles starts in titles.blob
     title_heads.npy  S32[B]   the first 32 bytes of each block's first key
     start_lo.npy  uint32[N]   low 32 bits of the page's first byte (its "<page>")
     start_hi.npy  uint8[N]    high 8 bits (dumps up to 1 TiB)

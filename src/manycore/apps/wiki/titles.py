@@ -39,7 +39,7 @@ from .errors import IndexFormatError
 
 __all__ = ["BLOCK_TITLES", "HEAD_BYTES", "SortedTitles", "TitleStore", "write_titles"]
 
-BLOCK_TITLES = 64
+BLOCK_TITLES = 16
 HEAD_BYTES = 32
 BLOB = "titles.blob"
 BLOCKS = "title_blocks"
@@ -167,15 +167,22 @@ class SortedTitles:
         """The id of exactly ``title``, or None."""
         if "\n" in title or not self._blocks:
             return None
-        found = self._first_at_least(_key_bytes(keys.encode(title)))
-        block = max(0, found - 1)
-        # The title is in the block before the first head >= its key, or is that head.
-        end = self._starts[min(block + 2, self._blocks)]
-        text = self._blob[self._starts[block] - 1 : end]
-        where = text.find(b"\n" + _key_bytes(title) + b"\n")
-        if where < 0:
-            return None
-        return block * BLOCK_TITLES + text.count(_NL, 0, where)
+        folded = keys.fold(title)  # in C, where encoding the key walks the title in Python
+        # The titles that fold alike follow one another from the block before the first head
+        # >= the folded title: one find in that block and the next, unless the run goes on.
+        block = max(0, self._first_at_least(_key_bytes(folded)) - 1)
+        needle = b"\n" + _key_bytes(title) + b"\n"
+        start = self._starts[block] - 1
+        last = min(block + 2, self._blocks)
+        while True:
+            text = self._blob[start : self._starts[last]]
+            where = text.find(needle)
+            if where >= 0:
+                return block * BLOCK_TITLES + text.count(_NL, 0, where)
+            final = text[text.rfind(_NL, 0, len(text) - 1) + 1 : -1]
+            if last == self._blocks or keys.fold(final.decode("utf-8", "surrogatepass")) != folded:
+                return None
+            last = min(last + 2, self._blocks)
 
     # ------------------------------------------------------------ ranges
 
@@ -183,15 +190,17 @@ class SortedTitles:
         """The ids ``[lo, hi)`` of the titles whose folded form starts with ``folded``."""
         if not folded:
             return 0, self._count
-        lo = self._lower_bound(folded)
+        lo = self._lower_bound(folded)[0]
         last = ord(folded[-1])
         if last >= 0x10FFFF:  # no successor: every later title still starts with it
             return lo, self._prefix_end(folded, lo)
-        return lo, self._lower_bound(folded[:-1] + chr(last + 1))
+        return lo, self._lower_bound(folded[:-1] + chr(last + 1))[0]
 
     def first(self, folded: str, count: int) -> tuple[list[str], range]:
-        lo = self._lower_bound(folded) if folded else 0
-        titles = self.titles(lo, min(lo + count, self._count))
+        lo, titles = self._lower_bound(folded) if folded else (0, [])
+        del titles[count:]
+        if len(titles) < count:
+            titles += self.titles(lo + len(titles), min(lo + count, self._count))
         if titles and not keys.fold(titles[-1]).startswith(folded):
             hi = self.span(folded)[1]  # the range ends among them
             del titles[hi - lo :]
@@ -215,13 +224,10 @@ class SortedTitles:
 
     # ------------------------------------------------------------ searching
 
-    def _text(self, block: int) -> str:
-        """The titles of ``block``, one per line (no final newline)."""
-        text = self._blob[self._starts[block] : self._starts[block + 1] - 1]
-        return text.decode("utf-8", "surrogatepass")
-
-    def _lines(self, block: int) -> list[str]:
-        return self._text(block).split("\n")
+    def _lines(self, block: int, blocks: int = 1) -> list[str]:
+        """The titles of ``blocks`` blocks from ``block`` on."""
+        end = self._starts[min(block + blocks, self._blocks)] - 1
+        return self._blob[self._starts[block] : end].decode("utf-8", "surrogatepass").split("\n")
 
     def _head_key(self, block: int) -> bytes:
         start = self._starts[block]
@@ -238,13 +244,18 @@ class SortedTitles:
             found = bisect.bisect_left(range(found, tied), key, key=self._head_key) + found
         return found
 
-    def _lower_bound(self, folded: str) -> int:
-        """The id of the first title whose folded form is ``>= folded``."""
+    def _lower_bound(self, folded: str) -> tuple[int, list[str]]:
+        """The id of the first title whose folded form is ``>= folded``, and the titles of
+        its block from it on."""
         block = self._first_at_least(_key_bytes(folded)) - 1
         if block < 0:
-            return 0
-        lines = keys.fold(self._text(block)).split("\n")
-        return block * BLOCK_TITLES + bisect.bisect_left(lines, folded)
+            return 0, []
+        # Titles one at a time: lower() of a whole block is slow once it holds any
+        # non-ASCII character, and a bisection folds only four of sixteen.  The next block
+        # comes along (for little more), so the titles after the bound are at hand.
+        lines = self._lines(block, 2)
+        row = bisect.bisect_left(lines, folded, 0, min(BLOCK_TITLES, len(lines)), key=keys.fold)
+        return block * BLOCK_TITLES + row, lines[row:]
 
     def _prefix_end(self, folded: str, lo: int) -> int:
         hi = lo
