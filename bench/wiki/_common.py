@@ -31,6 +31,20 @@ def wiki_server(index_dir: Path, workers: int, cpus: str | None = None) -> Serve
     )
 
 
+def plaintext_server(cpus: str | None = None) -> ServerProcess:
+    """``bench/http``'s ``HttpServer`` app (``GET /plaintext``), served as ``wiki_server``
+    serves the wiki: one worker, the processes engine, the same CPUs."""
+    command = [
+        sys.executable, "-m", "manycore", "serve", "bench/http/manycore_app.py:App",
+        "--host", "127.0.0.1", "--port", "0", "--workers", "1", "--engine", "processes",
+    ]  # fmt: skip
+    if cpus:
+        command = ["taskset", "-c", cpus, *command]
+    return ServerProcess(
+        "plaintext", command=command, env={"PYTHONPATH": str(REPO / "src")}, cwd=REPO
+    )
+
+
 def children(pid: int) -> list[int]:
     out = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):

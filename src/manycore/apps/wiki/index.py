@@ -276,8 +276,26 @@ class WikiIndex:
         titles, ids = choose(self.titles, query, clamp_limit(limit), self.first_letter)
         return self.hits(titles, ids)
 
+    def search_json(self, query: str, limit: int = 10) -> list[HitJson]:
+        """``search`` as ``/search`` answers it, built straight into dictionaries."""
+        titles, ids = choose(self.titles, query, clamp_limit(limit), self.first_letter)
+        out: list[HitJson] = []
+        for title, _, ns, length, target in self._hit_fields(titles, ids):
+            if target is None:
+                out.append({"title": title, "ns": ns, "bytes": length})
+            else:
+                out.append({"title": title, "redirect_to": target, "ns": ns, "bytes": length})
+        return out
+
     def hits(self, titles: list[str], ids: Sequence[int]) -> list[Hit]:
         """``Hit`` objects for titles and their ids."""
+        # Hit(*fields) without NamedTuple's Python __new__
+        return [_new_tuple(Hit, fields) for fields in self._hit_fields(titles, ids)]
+
+    def _hit_fields(
+        self, titles: list[str], ids: Sequence[int]
+    ) -> list[tuple[str, int, int, int, str | None]]:
+        """(title, id, namespace, bytes, redirect target or None) of each hit."""
         if not titles:
             return []
         targets: dict[int, int] = {}
@@ -303,8 +321,7 @@ class WikiIndex:
             if flag & layout.REDIRECT_BIT:
                 found = targets.get(key_id)
                 target = self._redirect_of(key_id)[0] if found is None else self._target(found)
-            fields = (title, key_id, ns_list[flag & layout.NS_MASK], length, target)
-            out.append(_new_tuple(Hit, fields))  # Hit(*fields) without NamedTuple's Python __new__
+            out.append((title, key_id, ns_list[flag & layout.NS_MASK], length, target))
         return out
 
     def prefix(self, prefix: str, max_hits: int | None = None) -> tuple[list[str], np.ndarray]:

@@ -190,15 +190,14 @@ class SortedTitles:
         """The ids ``[lo, hi)`` of the titles whose folded form starts with ``folded``."""
         if not folded:
             return 0, self._count
-        lo = self._lower_bound(folded)[0]
+        lo = self._lower_bound(folded, 0)[0]
         last = ord(folded[-1])
         if last >= 0x10FFFF:  # no successor: every later title still starts with it
             return lo, self._prefix_end(folded, lo)
-        return lo, self._lower_bound(folded[:-1] + chr(last + 1))[0]
+        return lo, self._lower_bound(folded[:-1] + chr(last + 1), 0)[0]
 
     def first(self, folded: str, count: int) -> tuple[list[str], range]:
-        lo, titles = self._lower_bound(folded) if folded else (0, [])
-        del titles[count:]
+        lo, titles = self._lower_bound(folded, count) if folded else (0, [])
         if len(titles) < count:
             titles += self.titles(lo + len(titles), min(lo + count, self._count))
         if titles and not keys.fold(titles[-1]).startswith(folded):
@@ -244,18 +243,29 @@ class SortedTitles:
             found = bisect.bisect_left(range(found, tied), key, key=self._head_key) + found
         return found
 
-    def _lower_bound(self, folded: str) -> tuple[int, list[str]]:
-        """The id of the first title whose folded form is ``>= folded``, and the titles of
-        its block from it on."""
+    def _lower_bound(self, folded: str, count: int) -> tuple[int, list[str]]:
+        """The id of the first title whose folded form is ``>= folded``, and up to ``count``
+        titles from it on (fewer where its block and the next end)."""
         block = self._first_at_least(_key_bytes(folded)) - 1
         if block < 0:
             return 0, []
-        # Titles one at a time: lower() of a whole block is slow once it holds any
-        # non-ASCII character, and a bisection folds only four of sixteen.  The next block
-        # comes along (for little more), so the titles after the bound are at hand.
-        lines = self._lines(block, 2)
-        row = bisect.bisect_left(lines, folded, 0, min(BLOCK_TITLES, len(lines)), key=keys.fold)
-        return block * BLOCK_TITLES + row, lines[row:]
+        # The bound is in this block or starts the next; the next comes along for little
+        # more, so the titles after the bound are at hand.  Only the first block is split
+        # into titles before it is needed (splitting text with non-ASCII costs per title).
+        end = self._starts[min(block + 2, self._blocks)] - 1
+        text = self._blob[self._starts[block] : end].decode("utf-8", "surrogatepass")
+        lines = text.split("\n", BLOCK_TITLES)
+        rest = lines.pop() if len(lines) > BLOCK_TITLES else ""
+        # Titles one at a time: lower() of a whole block is slow once it holds any non-ASCII
+        # character, and a bisection folds only four of sixteen.  str.lower is fold without
+        # a Python call, unless the text holds a character fold treats its own way.
+        own_way = "\u0130" in text or "\u03a3" in text or "\u03c2" in text
+        row = bisect.bisect_left(lines, folded, key=keys.fold if own_way else str.lower)
+        titles = lines[row : row + count]
+        if len(titles) < count and rest:
+            more = count - len(titles)
+            titles += rest.split("\n", more)[:more]
+        return block * BLOCK_TITLES + row, titles
 
     def _prefix_end(self, folded: str, lo: int) -> int:
         hi = lo
