@@ -303,7 +303,7 @@ class WikiIndex:
             # The usual search: one slice per array, not a call per hit.
             flags = self.flags[ids.start : ids.stop].tolist()
             lengths = self.length[ids.start : ids.stop].tolist()
-            if any(flag & layout.REDIRECT_BIT for flag in flags):
+            if max(flags) & layout.REDIRECT_BIT:  # the top bit: the largest flag has it if any
                 redirect_ids = self.redirect_ids
                 lo = redirect_ids.searchsorted(np.uint32(ids.start))
                 hi = redirect_ids.searchsorted(np.uint32(ids.stop))
