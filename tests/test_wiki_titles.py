@@ -68,6 +68,11 @@ def edge_titles() -> list[str]:
         "ẞ",
         "C++",
         "Z" * 40,
+        # More in common than a line's mark can say: stored with the rest in full.
+        "Q" * 250 + "a",
+        "Q" * 250 + "b",
+        "Q" * 250,
+        "q" * 249 + "Q",
     }
     # Runs that cross block boundaries: each title a prefix of the next, in several cases.
     for n in range(1, 2 * BLOCK_TITLES):

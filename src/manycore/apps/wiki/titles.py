@@ -45,6 +45,8 @@ BLOB = "titles.blob"
 BLOCKS = "title_blocks"
 HEADS = "title_heads"
 _NL = b"\n"
+_MARK0 = 0x20  # a line starts with chr(_MARK0 + n): it shares n characters with its block's first
+MAX_SHARED = 200  # ... so the mark is a printable character, one or two bytes of UTF-8
 _BATCH = 1 << 16  # titles decoded at a time when a range is read in pieces
 
 
@@ -77,6 +79,11 @@ def _key_bytes(key: str) -> bytes:
 
 def write_titles(directory: Path, sorted_keys: Iterable[str]) -> int:
     """Write the store of ``sorted_keys`` (unique, in order) into ``directory``; their count."""
+    return write_sorted_titles(directory, map(keys.decode, sorted_keys))
+
+
+def write_sorted_titles(directory: Path, titles: Iterable[str]) -> int:
+    """Write the store of ``titles`` (unique, in key order) into ``directory``; their count."""
     starts = []
     heads = []
     count = 0
@@ -84,10 +91,10 @@ def write_titles(directory: Path, sorted_keys: Iterable[str]) -> int:
         blob.write(_NL)
         offset = 1
         block: list[str] = []
-        for key in sorted_keys:
+        for title in titles:
             if not block:
-                heads.append(_key_bytes(key)[:HEAD_BYTES])
-            block.append(keys.decode(key))
+                heads.append(_key_bytes(keys.encode(title))[:HEAD_BYTES])
+            block.append(title)
             if len(block) == BLOCK_TITLES:
                 starts.append(offset)
                 offset += blob.write(_block_bytes(block))
@@ -105,7 +112,33 @@ def write_titles(directory: Path, sorted_keys: Iterable[str]) -> int:
 
 
 def _block_bytes(titles: list[str]) -> bytes:
-    return ("\n".join(titles) + "\n").encode("utf-8", "surrogatepass")
+    head = titles[0]
+    lines = [chr(_MARK0) + head]
+    for title in titles[1:]:
+        shared = _shared(head, title)
+        lines.append(chr(_MARK0 + shared) + title[shared:])
+    return ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
+
+
+def _shared(head: str, title: str) -> int:
+    """How many leading characters ``title`` shares with ``head`` (at most ``MAX_SHARED``)."""
+    n = min(len(head), len(title), MAX_SHARED)
+    if head[:n] == title[:n]:
+        return n
+    lo, hi = 0, n  # head[:lo] == title[:lo] and head[:hi] != title[:hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if head[:mid] == title[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _expand(lines: list[str]) -> list[str]:
+    """The titles of one block's lines (the first line is the block's first title)."""
+    head = lines[0][1:]
+    return [head[: ord(line[0]) - _MARK0] + line[1:] for line in lines]
 
 
 class SortedTitles:
@@ -161,7 +194,12 @@ class SortedTitles:
     def title(self, title_id: int) -> str:
         block, row = divmod(title_id, BLOCK_TITLES)
         text = self._blob[self._starts[block] : self._starts[block + 1]]
-        return text.split(_NL, row + 1)[row].decode("utf-8", "surrogatepass")
+        parts = text.split(_NL, row + 1)
+        line = parts[row].decode("utf-8", "surrogatepass")
+        shared = ord(line[0]) - _MARK0
+        if not shared:
+            return line[1:]
+        return parts[0][1:].decode("utf-8", "surrogatepass")[:shared] + line[1:]
 
     def find(self, title: str) -> int | None:
         """The id of exactly ``title``, or None."""
@@ -170,19 +208,22 @@ class SortedTitles:
         folded = keys.fold(title)  # in C, where encoding the key walks the title in Python
         # The titles that fold alike follow one another from the block before the first head
         # >= the folded title: one find in that block and the next, unless the run goes on.
-        block = max(0, self._first_at_least(_key_bytes(folded)) - 1)
-        needle = b"\n" + _key_bytes(title) + b"\n"
-        start = self._starts[block] - 1
-        last = min(block + 2, self._blocks)
-        while True:
-            text = self._blob[start : self._starts[last]]
-            where = text.find(needle)
+        first = max(0, self._first_at_least(_key_bytes(folded)) - 1)
+        for block in range(first, self._blocks):
+            # Each line is stored against its block's first title: the needle is per block.
+            text = self._blob[self._starts[block] - 1 : self._starts[block + 1]]
+            cut = text.find(_NL, 1)
+            head = text[2:cut].decode("utf-8", "surrogatepass")
+            if head == title:
+                return block * BLOCK_TITLES
+            shared = _shared(head, title)
+            line = chr(_MARK0 + shared) + title[shared:]
+            where = text.find(b"\n" + _key_bytes(line) + b"\n")
             if where >= 0:
                 return block * BLOCK_TITLES + text.count(_NL, 0, where)
-            final = text[text.rfind(_NL, 0, len(text) - 1) + 1 : -1]
-            if last == self._blocks or keys.fold(final.decode("utf-8", "surrogatepass")) != folded:
+            if block > first and not self._run_goes_on(text, head, folded):
                 return None
-            last = min(last + 2, self._blocks)
+        return None
 
     # ------------------------------------------------------------ ranges
 
@@ -216,20 +257,29 @@ class SortedTitles:
         if hi <= lo:
             return []
         first = lo // BLOCK_TITLES
-        text = self._blob[self._starts[first] : self._starts[(hi - 1) // BLOCK_TITLES + 1]]
+        text = self._blob[self._starts[first] : self._starts[(hi - 1) // BLOCK_TITLES + 1] - 1]
         lines = text.decode("utf-8", "surrogatepass").split("\n")
         skip = first * BLOCK_TITLES
-        return lines[lo - skip : hi - skip]
+        out: list[str] = []
+        for start in range(lo - lo % BLOCK_TITLES - skip, hi - skip, BLOCK_TITLES):
+            out += _expand(lines[start : start + BLOCK_TITLES])
+        return out[lo % BLOCK_TITLES : lo % BLOCK_TITLES + hi - lo]
 
     # ------------------------------------------------------------ searching
 
-    def _lines(self, block: int, blocks: int = 1) -> list[str]:
-        """The titles of ``blocks`` blocks from ``block`` on."""
-        end = self._starts[min(block + blocks, self._blocks)] - 1
-        return self._blob[self._starts[block] : end].decode("utf-8", "surrogatepass").split("\n")
+    def _lines(self, block: int) -> list[str]:
+        """The titles of ``block``."""
+        end = self._starts[block + 1] - 1
+        text = self._blob[self._starts[block] : end].decode("utf-8", "surrogatepass")
+        return _expand(text.split("\n"))
+
+    def _run_goes_on(self, text: bytes, head: str, folded: str) -> bool:
+        """Does the last title of the block ``text`` still fold to ``folded``?"""
+        line = text[text.rfind(_NL, 0, len(text) - 1) + 1 : -1].decode("utf-8", "surrogatepass")
+        return keys.fold(head[: ord(line[0]) - _MARK0] + line[1:]) == folded
 
     def _head_key(self, block: int) -> bytes:
-        start = self._starts[block]
+        start = self._starts[block] + 1  # past the first line's mark, which is always _MARK0
         line = self._blob[start : self._blob.find(_NL, start)]
         return _key_bytes(keys.encode(line.decode("utf-8", "surrogatepass")))
 
@@ -256,6 +306,7 @@ class SortedTitles:
         text = self._blob[self._starts[block] : end].decode("utf-8", "surrogatepass")
         lines = text.split("\n", BLOCK_TITLES)
         rest = lines.pop() if len(lines) > BLOCK_TITLES else ""
+        lines = _expand(lines)
         # Titles one at a time: lower() of a whole block is slow once it holds any non-ASCII
         # character, and a bisection folds only four of sixteen.  str.lower is fold without
         # a Python call, unless the text holds a character fold treats its own way.
@@ -264,7 +315,9 @@ class SortedTitles:
         titles = lines[row : row + count]
         if len(titles) < count and rest:
             more = count - len(titles)
-            titles += rest.split("\n", more)[:more]
+            following = rest.split("\n", more)
+            head = following[0][1:]
+            titles += [head[: ord(line[0]) - _MARK0] + line[1:] for line in following[:more]]
         return block * BLOCK_TITLES + row, titles
 
     def _prefix_end(self, folded: str, lo: int) -> int:
