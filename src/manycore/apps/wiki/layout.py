@@ -6,7 +6,9 @@ key order, see ``titles``)::
     manycore-wiki-index.json  header: format name and version, counts, source dump,
                               namespace table -- written last, so a directory
                               without it is by construction incomplete
-    titles.blob               every title, one per line, in key order (``titles``)
+    titles.blob               every title, one per line, in key order, in blocks of 16,
+                              each line after the first of its block stored
+                              against that first title (``titles``)
     title_blocks.npy uint64[B+1]  where each block of 16 titles starts in titles.blob
     title_heads.npy  S32[B]   the first 32 bytes of each block's first key
     start_lo.npy  uint32[N]   low 32 bits of the page's first byte (its "<page>")
