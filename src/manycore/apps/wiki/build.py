@@ -39,7 +39,7 @@ from . import dump as dumps
 from . import layout
 from .errors import DumpError
 from .scan import Scanned, scan_buffer
-from .titles import write_titles
+from .titles import BLOCK_TITLES, write_titles
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -416,6 +416,10 @@ def write_index(
     staging.save_array("long_lengths", length[long].astype(np.uint64))
     staging.save_array("flags", flags)
     staging.save_array("redirect_ids", rid[order].astype(np.uint32))
+    block_firsts = np.arange(0, -(-n // BLOCK_TITLES) + 1, dtype=np.uint64) * BLOCK_TITLES
+    staging.save_array(
+        "redirect_blocks", np.searchsorted(rid[order], block_firsts).astype(np.uint32)
+    )
     staging.save_array("redirect_targets", rtarget[order].astype(np.int32))
     for name, array in extra.items():
         staging.save_array(name, array.astype(np.uint64))

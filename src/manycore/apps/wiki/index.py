@@ -40,7 +40,7 @@ from .errors import IndexFormatError
 from .fulltext import FullText
 from .fulltext_open import Unavailable, open_fulltext
 from .pages import PageSource, open_source
-from .titles import BLOCKS, HEADS, SortedTitles
+from .titles import BLOCK_TITLES, BLOCKS, HEADS, SortedTitles
 from .titlesearch import choose, starting_with
 
 __all__ = ["Hit", "HitJson", "WikiIndex"]
@@ -147,6 +147,7 @@ class WikiIndex:
         self.long_lengths = _load(directory, "long_lengths", len(self.long_ids))
         self.redirect_ids = _load(directory, "redirect_ids")
         self.redirect_targets = _load(directory, "redirect_targets", len(self.redirect_ids))
+        self.redirect_blocks = _load(directory, "redirect_blocks", len(heads) + 1)
         self.namespace_codes = np.array(header["namespace_codes"], dtype=np.int32)
         self._ns_list = [int(x) for x in self.namespace_codes]
         self.first_letter = header["dump"].get("site", {}).get("case", "first-letter") == (
@@ -243,9 +244,17 @@ class WikiIndex:
 
     def _redirect_of(self, key_id: int) -> tuple[str, int | None]:
         """``redirect`` of a page already known to be a redirect."""
-        pos = self.redirect_ids.searchsorted(np.uint32(key_id))
-        target = self.redirect_targets.item(pos)
+        pos = self._redirects_from(key_id, key_id + 1)[0].index(key_id)
+        target = self.redirect_targets.item(self.redirect_blocks.item(key_id // BLOCK_TITLES) + pos)
         return self._target(target), (target if target >= 0 else None)
+
+    def _redirects_from(self, lo: int, hi: int) -> tuple[list[int], list[int]]:
+        """(ids, targets) of the redirects among the blocks of titles ``lo`` up to ``hi``: one
+        slice each, where a search of the whole redirect table would miss the cache often."""
+        blocks = self.redirect_blocks
+        start = blocks.item(lo // BLOCK_TITLES)
+        end = blocks.item((hi - 1) // BLOCK_TITLES + 1)
+        return self.redirect_ids[start:end].tolist(), self.redirect_targets[start:end].tolist()
 
     def _target(self, target: int) -> str:
         """The title a ``redirect_targets`` entry names."""
@@ -304,11 +313,7 @@ class WikiIndex:
             flags = self.flags[ids.start : ids.stop].tolist()
             lengths = self.length[ids.start : ids.stop].tolist()
             if max(flags) & layout.REDIRECT_BIT:  # the top bit: the largest flag has it if any
-                redirect_ids = self.redirect_ids
-                lo = redirect_ids.searchsorted(np.uint32(ids.start))
-                hi = redirect_ids.searchsorted(np.uint32(ids.stop))
-                where = redirect_ids[lo:hi].tolist()
-                targets = dict(zip(where, self.redirect_targets[lo:hi].tolist(), strict=True))
+                targets = dict(zip(*self._redirects_from(ids.start, ids.stop), strict=True))
         else:
             flags = [self.flags.item(i) for i in ids]
             lengths = [self.length.item(i) for i in ids]

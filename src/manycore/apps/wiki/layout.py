@@ -17,6 +17,8 @@ key order, see ``titles``)::
     long_ids.npy / long_lengths.npy"  (sorted ids, uint64 lengths)
     flags.npy     uint8[N]    bits 0-6: namespace code (header "namespaces"), bit 7: redirect
     redirect_ids.npy uint32[R] sorted ids of redirect pages
+    redirect_blocks.npy uint32[B+1]  where the redirects of each block of titles start
+                              in redirect_ids
     redirect_targets.npy int32[R]  target's title id, or -1-k: key k of missing_targets.marisa
     missing_targets.marisa    keys of redirect targets that are not in the dump
     stream_starts.npy uint64[S+1]  (multistream) where each stream starts in the
