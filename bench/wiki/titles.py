@@ -104,7 +104,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", type=Path, help="a built index (default: scale.py's)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/manycore-wiki-bench"))
-    parser.add_argument("--only", help="comma-separated marisa option sets (default: all)")
+    parser.add_argument(
+        "--only", help="comma-separated marisa option sets (default: all; none: only the blob)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="the 200 k-title index, 1 round")
     parser.add_argument("--json", type=Path)
