@@ -247,8 +247,8 @@ class SortedTitles:
         if len(titles) < count:
             titles += self.titles(lo + len(titles), min(lo + count, self._count))
         if titles and not keys.fold(titles[-1]).startswith(folded):
-            hi = self.span(folded)[1]  # the range ends among them
-            del titles[hi - lo :]
+            # The range ends among them (the titles in it come first).
+            del titles[bisect.bisect_left(titles, True, key=_Outside(folded)) :]
         return titles, range(lo, lo + len(titles))
 
     def batches(self, folded: str) -> Iterator[tuple[list[str], np.ndarray]]:
@@ -333,6 +333,18 @@ class SortedTitles:
                     return hi
                 hi += 1
         return hi
+
+
+class _Outside:
+    """Is a title outside the folded prefix's range?  (False for the titles in it.)"""
+
+    __slots__ = ("folded",)
+
+    def __init__(self, folded: str) -> None:
+        self.folded = folded
+
+    def __call__(self, title: str) -> bool:
+        return not keys.fold(title).startswith(self.folded)
 
 
 def _damaged(path: Path, problem: str) -> IndexFormatError:

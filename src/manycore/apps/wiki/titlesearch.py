@@ -35,9 +35,9 @@ def choose(
         capital = query[0].upper()
         if capital != query[0] and len(capital) == 1:
             forms = (query, capital + query[1:])
-    significant = query[1:] if first_letter else query
     folded = keys.fold(query)
-    if keys.fold(significant) == significant:
+    # Folding goes character by character, so this compares the significant part with its fold.
+    if (folded[1:] == query[1:]) if first_letter else (folded == query):
         # No capitals typed: any case will do.  The folded range is already in dictionary
         # order, and the titles equal to the query ignoring case come first in it.
         titles, ids = store.first(folded, limit)
