@@ -151,7 +151,9 @@ class SortedTitles:
 
     def __init__(self, blob: bytes | mmap.mmap, blocks: np.ndarray, heads: np.ndarray) -> None:
         self._blob = blob
-        self._starts: list[int] = blocks.tolist()  # Python ints: no numpy call per block read
+        # Read as Python ints without a numpy call, and without a list: a list of millions
+        # of ints would take seconds to make and, touched by every worker, be copied into each.
+        self._starts = memoryview(np.ascontiguousarray(blocks, dtype=np.uint64)).cast("B").cast("Q")
         self._heads = heads
         self._blocks = len(heads)
         self._count = 0
