@@ -320,7 +320,7 @@ def report(r: dict) -> str:
     return "\n".join(lines)
 
 
-def http(directory: Path, queries: list[str], args: argparse.Namespace) -> dict:
+def http_load(directory: Path, queries: list[str], args: argparse.Namespace) -> dict:
     """Saturated /search against saturated /plaintext, round by round (the machine's load
     changes: each pair of runs sees about the same), then /search at half its rate."""
     print("HTTP load ...")
@@ -391,8 +391,9 @@ def main() -> int:
             figures = in_process(index, rng, PYPARALLEL["ap_hits"], args.rounds)
             queries = figures.pop("queries")
             result.update(figures)
+            print(json.dumps(figures | {"queries": len(queries)}), flush=True)
     if args.http_only:
-        result.update(http(directory, queries, args))
+        result.update(http_load(directory, queries, args))
         print(json.dumps({k: v for k, v in result.items() if k != "memory"}, indent=1))
         return 0
     print("starting servers (memory, start-up) ...")
@@ -406,7 +407,7 @@ def main() -> int:
     result["worker_uss"] = [m["uss"] for m in many["workers_mem"]]
     result["extra_worker_uss"] = max(result["worker_uss"])
     result["memory"] = {"one": one, "many": many}
-    result.update(http(directory, queries, args))
+    result.update(http_load(directory, queries, args))
     print(report(result))
     print(
         f"(worker USS: {', '.join(f'{u / (1 << 20):.1f}' for u in result['worker_uss'])} MiB; "
