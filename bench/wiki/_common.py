@@ -55,7 +55,7 @@ def children(pid: int) -> list[int]:
 
 
 def memory(pid: int) -> dict[str, int]:
-    """RSS, PSS and USS (private clean + dirty) of one process, in bytes."""
+    """RSS, PSS, USS (private clean + dirty) and private dirty of one process, in bytes."""
     text = Path(f"/proc/{pid}/smaps_rollup").read_text()
 
     def field(name: str) -> int:
@@ -66,6 +66,9 @@ def memory(pid: int) -> dict[str, int]:
         "rss": field("Rss"),
         "pss": field("Pss"),
         "uss": field("Private_Clean") + field("Private_Dirty"),
+        # USS counts pages of the shared index map that only this process has touched
+        # (they are the page cache's, not copies); Private_Dirty is what is its own.
+        "private_dirty": field("Private_Dirty"),
     }
 
 

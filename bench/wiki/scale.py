@@ -280,7 +280,13 @@ def report(r: dict) -> str:
         ("titles", f"{r['titles']:,}", f"{PYPARALLEL['titles']:,}", ""),
         ("index on disk", f"{r['index_bytes'] / MB:,.0f} MB", "11,350 MB (datrie)", "<= 1 GB"),
         ("serve ready", f"{r['ready_s']:.2f} s", "~120 s (load)", "< 1 s"),
-        ("USS per extra worker", f"{r['extra_worker_uss'] / mib:.1f} MiB", "n/a", "< 30 MB"),
+        (
+            "USS per extra worker (of it private dirty)",
+            f"{r['extra_worker_uss'] / mib:.1f} MiB "
+            f"({max(r['worker_private_dirty']) / mib:.1f} MiB)",
+            "n/a",
+            "< 30 MB",
+        ),
         (
             "PSS of all processes",
             f"{r['pss_total'] / mib:,.0f} MiB ({r['pss_workers']} workers)",
@@ -406,6 +412,7 @@ def main() -> int:
     result["extra_worker_uss"] = (many["pss_total"] - one["pss_total"]) / max(1, args.workers - 1)
     result["worker_uss"] = [m["uss"] for m in many["workers_mem"]]
     result["extra_worker_uss"] = max(result["worker_uss"])
+    result["worker_private_dirty"] = [m["private_dirty"] for m in many["workers_mem"]]
     result["memory"] = {"one": one, "many": many}
     result.update(http_load(directory, queries, args))
     print(report(result))
