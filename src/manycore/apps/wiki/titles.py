@@ -153,7 +153,8 @@ class SortedTitles:
         self._blob = blob
         # Read as Python ints without a numpy call, and without a list: a list of millions
         # of ints would take seconds to make and, touched by every worker, be copied into each.
-        self._starts = memoryview(np.ascontiguousarray(blocks, dtype=np.uint64)).cast("B").cast("Q")
+        offsets = np.ascontiguousarray(blocks, dtype=np.uint64)
+        self._starts = memoryview(offsets.data).cast("B").cast("Q")
         self._heads = heads
         self._blocks = len(heads)
         self._count = 0

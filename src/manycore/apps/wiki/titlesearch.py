@@ -30,7 +30,7 @@ def choose(
     query = query.replace("_", " ").lstrip()
     if not query or keys.SEP in query or "\n" in query:
         return [], []
-    forms = (query,)
+    forms: tuple[str, ...] = (query,)
     if first_letter:
         capital = query[0].upper()
         if capital != query[0] and len(capital) == 1:
