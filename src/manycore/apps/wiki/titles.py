@@ -69,6 +69,10 @@ class TitleStore(Protocol):
         """The first ``count`` titles whose folded form starts with ``folded``, in key
         order, and their ids."""
 
+    def walk(self, folded: str, count: int, step: int) -> Iterator[tuple[list[str], Sequence[int]]]:
+        """``first(folded, count)`` in pieces of about ``step`` titles, for a caller that
+        usually stops early."""
+
     def batches(self, folded: str) -> Iterator[tuple[list[str], np.ndarray]]:
         """All titles whose folded form starts with ``folded``, in key order, and their
         ids, a batch at a time (so a caller may stop early)."""
@@ -253,6 +257,24 @@ class SortedTitles:
             # The range ends among them (the titles in it come first).
             del titles[bisect.bisect_left(titles, True, key=_Outside(folded)) :]
         return titles, range(lo, lo + len(titles))
+
+    def walk(self, folded: str, count: int, step: int) -> Iterator[tuple[list[str], range]]:
+        titles, ids = self.first(folded, step)
+        yield titles, ids
+        lo, taken = ids.start, len(titles)
+        while len(ids) == step and taken < count:
+            # A full piece: the range may go on.  Read on from where it stopped.
+            step = min(4 * step, count - taken)
+            titles = self.titles(lo + taken, min(lo + taken + step, self._count))
+            if titles and not keys.fold(titles[-1]).startswith(folded):
+                del titles[bisect.bisect_left(titles, True, key=_Outside(folded)) :]
+            if not titles:
+                return
+            ids = range(lo + taken, lo + taken + len(titles))
+            taken += len(titles)
+            yield titles, ids
+            if len(titles) < step:
+                return
 
     def batches(self, folded: str) -> Iterator[tuple[list[str], np.ndarray]]:
         lo, hi = self.span(folded)

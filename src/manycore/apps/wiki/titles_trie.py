@@ -54,6 +54,12 @@ class TrieTitles:
         decode = keys.decode
         return [decode(key) for key, _ in pairs], [key_id for _, key_id in pairs]
 
+    def walk(self, folded: str, count: int, step: int) -> Iterator[tuple[list[str], list[int]]]:
+        pairs = itertools.islice(self.trie.iteritems(folded), count)
+        decode = keys.decode
+        while batch := list(itertools.islice(pairs, step)):
+            yield [decode(key) for key, _ in batch], [key_id for _, key_id in batch]
+
     def batches(self, folded: str) -> Iterator[tuple[list[str], np.ndarray]]:
         pairs = self.trie.iteritems(folded)
         decode = keys.decode

@@ -49,23 +49,27 @@ def choose(
                 order = exact + [i for i in range(len(titles)) if i not in exact]
                 return [titles[i] for i in order], [ids[i] for i in order]
         return titles, ids
-    first: list[int] = []  # the query itself
-    found: list[int] = []  # titles with exactly the typed capitals
-    other: list[int] = []  # any-case matches
+    first: list[tuple[str, int]] = []  # the query itself
+    found: list[tuple[str, int]] = []  # titles with exactly the typed capitals
+    other: list[tuple[str, int]] = []  # any-case matches
     # Titles equal to the query ignoring case come first in the folded range, so an exact
-    # match is met at once; a budget bounds the walk when the capitals are rare.
-    titles, ids = store.first(folded, max(8 * limit, 256))
-    for i, title in enumerate(titles):
-        if title in forms:
-            first.append(i)
-        elif title.startswith(forms):
-            found.append(i)
-            if len(found) >= limit:
-                break
-        elif len(other) < limit:
-            other.append(i)
+    # match is met at once; a budget bounds the walk when the capitals are rare, and the
+    # titles are read a few at a time, since the typed capitals are usually met at once.
+    for titles, ids in store.walk(folded, max(8 * limit, 256), limit + 2):
+        for pair in zip(titles, ids, strict=True):
+            title = pair[0]
+            if title in forms:
+                first.append(pair)
+            elif title.startswith(forms):
+                found.append(pair)
+                if len(found) >= limit:
+                    break
+            elif len(other) < limit:
+                other.append(pair)
+        if len(found) >= limit:
+            break
     chosen = (first + found + other)[:limit]
-    return [titles[i] for i in chosen], [ids[i] for i in chosen]
+    return [title for title, _ in chosen], [title_id for _, title_id in chosen]
 
 
 def starting_with(
