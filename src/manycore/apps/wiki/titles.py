@@ -50,8 +50,10 @@ BLOB = "titles.blob"
 BLOCKS = "title_blocks"
 HEADS = "title_heads"
 _NL = b"\n"
-_MARK0 = 0x20  # a line starts with chr(_MARK0 + n): it shares n characters with its block's first
-MAX_SHARED = 200  # ... so the mark is a printable character, one or two bytes of UTF-8
+# A line starts with chr(_MARK0 + n): its title shares n characters with the block's first
+# title.  n stops at MAX_SHARED, so the mark is a printable character of one or two bytes.
+_MARK0 = 0x20
+MAX_SHARED = 200
 _BATCH = 1 << 16  # titles decoded at a time when a range is read in pieces
 
 
@@ -156,7 +158,8 @@ class SortedTitles:
     def __init__(self, blob: bytes | mmap.mmap, blocks: np.ndarray, heads: np.ndarray) -> None:
         self._blob = blob
         # Read as Python ints without a numpy call, and without a list: a list of millions
-        # of ints would take seconds to make and, touched by every worker, be copied into each.
+        # of ints takes a tenth of a second to make and, its reference counts touched by
+        # every worker, would be copied into each.
         offsets = np.ascontiguousarray(blocks, dtype=np.uint64)
         self._starts = memoryview(offsets.data).cast("B").cast("Q")
         self._heads = heads
