@@ -64,31 +64,36 @@ def serve(index_dir: Path) -> subprocess.CompletedProcess:
     return run_cli("serve", str(index_dir), "--port", "0", "--engine", "inline", timeout=60)
 
 
-@pytest.mark.parametrize("name", ["titles.marisa", "missing_targets.marisa"])
-def test_serve_names_a_deleted_trie(damaged, name):
+@pytest.mark.parametrize("name", ["titles.blob", "missing_targets.marisa"])
+def test_serve_names_a_deleted_title_file(damaged, name):
     (damaged / name).unlink()
     assert_one_line_error(serve(damaged), str(damaged / name), "rebuild")
 
 
-@pytest.mark.parametrize("name", ["titles.marisa", "missing_targets.marisa"])
-def test_serve_names_an_empty_trie(damaged, name):
+@pytest.mark.parametrize("name", ["titles.blob", "missing_targets.marisa"])
+def test_serve_names_an_empty_title_file(damaged, name):
     (damaged / name).write_bytes(b"")
     assert_one_line_error(serve(damaged), str(damaged / name), "rebuild")
 
 
-def test_serve_names_a_trie_cut_short(damaged):
-    path = damaged / "titles.marisa"
+@pytest.mark.parametrize("name", ["titles.blob", "missing_targets.marisa"])
+def test_serve_names_a_title_file_cut_short(damaged, name):
+    path = damaged / name
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     assert_one_line_error(serve(damaged), str(path), "rebuild")
 
 
-@pytest.mark.parametrize("name", ["flags.npy", "start_lo.npy", "redirect_targets.npy"])
+@pytest.mark.parametrize(
+    "name", ["flags.npy", "start_lo.npy", "redirect_targets.npy", "title_heads.npy"]
+)
 def test_serve_names_an_empty_array(damaged, name):
     (damaged / name).write_bytes(b"")
     assert_one_line_error(serve(damaged), str(damaged / name), "rebuild")
 
 
-@pytest.mark.parametrize("name", ["flags.npy", "length.npy", "redirect_ids.npy"])
+@pytest.mark.parametrize(
+    "name", ["flags.npy", "length.npy", "redirect_ids.npy", "title_blocks.npy"]
+)
 def test_serve_names_an_array_cut_short(damaged, name):
     path = damaged / name
     path.write_bytes(path.read_bytes()[:-7])

@@ -364,6 +364,16 @@ def test_an_index_of_another_version_or_half_written_is_refused(index, tmp_path)
         WikiIndex.open(tmp_path / "absent")
 
 
+def test_an_index_of_the_trie_format_is_refused_with_rebuild(index, tmp_path):
+    # Format 2 kept its titles in titles.marisa; the title store replaced it.
+    copy = tmp_path / "old.index"
+    shutil.copytree(index.directory, copy)
+    header = json.loads((copy / layout.HEADER).read_text())
+    (copy / layout.HEADER).write_text(json.dumps({**header, "version": 2}))
+    with pytest.raises(IndexFormatError, match=r"format version 2 .* rebuild it"):
+        WikiIndex.open(copy)
+
+
 def test_an_index_refuses_a_dump_that_changed(tmp_path, sample_xml):
     dump = tmp_path / "sample.xml"
     dump.write_bytes(sample_xml)

@@ -31,6 +31,20 @@ def wiki_server(index_dir: Path, workers: int, cpus: str | None = None) -> Serve
     )
 
 
+def plaintext_server(cpus: str | None = None) -> ServerProcess:
+    """``bench/http``'s ``HttpServer`` app (``GET /plaintext``), served as ``wiki_server``
+    serves the wiki: one worker, the processes engine, the same CPUs."""
+    command = [
+        sys.executable, "-m", "manycore", "serve", "bench/http/manycore_app.py:App",
+        "--host", "127.0.0.1", "--port", "0", "--workers", "1", "--engine", "processes",
+    ]  # fmt: skip
+    if cpus:
+        command = ["taskset", "-c", cpus, *command]
+    return ServerProcess(
+        "plaintext", command=command, env={"PYTHONPATH": str(REPO / "src")}, cwd=REPO
+    )
+
+
 def children(pid: int) -> list[int]:
     out = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
@@ -41,7 +55,7 @@ def children(pid: int) -> list[int]:
 
 
 def memory(pid: int) -> dict[str, int]:
-    """RSS, PSS and USS (private clean + dirty) of one process, in bytes."""
+    """RSS, PSS, USS (private clean + dirty) and private dirty of one process, in bytes."""
     text = Path(f"/proc/{pid}/smaps_rollup").read_text()
 
     def field(name: str) -> int:
@@ -52,6 +66,9 @@ def memory(pid: int) -> dict[str, int]:
         "rss": field("Rss"),
         "pss": field("Pss"),
         "uss": field("Private_Clean") + field("Private_Dirty"),
+        # USS counts pages of the shared index map that only this process has touched
+        # (they are the page cache's, not copies); Private_Dirty is what is its own.
+        "private_dirty": field("Private_Dirty"),
     }
 
 

@@ -144,8 +144,8 @@ class WikiApp(HttpServer):
     @route("/search")
     def search(self, request: Request) -> Response:
         query = request.query
-        hits = self._index().search(query.get("q") or "", clamp_limit(query.get("limit")))
-        return Response.json([hit.as_json() for hit in hits])
+        hits = self._index().search_json(query.get("q") or "", clamp_limit(query.get("limit")))
+        return Response.json(hits)
 
     def _find(self, request: Request, title: str) -> tuple[int | None, int | None]:
         """(page to show, the id the title named) following redirects unless ?redirect=no."""

@@ -10,8 +10,9 @@ do the byte work through ``manycore.submit_work``):
    a multistream dump is cut into groups of whole streams.  At most two tasks
    per core are in flight and results are consumed in order, so memory holds
    the titles found so far, never the dump.
-3. The trie of all title keys is built and saved; parallel contexts then map
-   each chunk's keys (and redirect targets) to key ids.
+3. The title store (``titles``: every title in key order) is written; a title's
+   id is its key's rank, and each chunk's keys (and redirect targets) are mapped
+   to ids through one dictionary.
 4. Arrays indexed by key id are filled (first page wins for a duplicated
    title) and everything is committed by ``layout.Staging``.
 """
@@ -23,7 +24,6 @@ import itertools
 import mmap
 import os
 import sys
-import threading
 import time
 import uuid
 from collections import deque
@@ -39,11 +39,11 @@ from . import dump as dumps
 from . import layout
 from .errors import DumpError
 from .scan import Scanned, scan_buffer
+from .titles import BLOCK_TITLES, write_titles
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    import numpy.typing as npt
     from tqdm import tqdm
 
 __all__ = ["BuildResult", "IndexCounts", "build_index", "default_index_dir", "write_index"]
@@ -322,24 +322,6 @@ def _map(fn: Callable[..., R], tasks: list[tuple[Any, ...]], parallel: bool) -> 
 
 # ------------------------------------------------------------------ assembling
 
-# Each thread that resolves ids maps the build's trie once (per build token); threads
-# never share this cache, so none clears what another is using.
-_trie_cache = threading.local()
-
-
-def resolve_ids(
-    token: str, trie_path: str, keys_blob: bytes, targets_blob: bytes
-) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
-    """Parallel-context task: key ids of a chunk's titles and redirect targets (-1: absent)."""
-    cached: tuple[str, marisa_trie.Trie] | None = getattr(_trie_cache, "trie", None)
-    if cached is None or cached[0] != token:
-        cached = _trie_cache.trie = (token, marisa_trie.Trie().mmap(trie_path))
-    trie = cached[1]
-    ids = np.fromiter((trie[k] for k in _split(keys_blob)), dtype=np.uint32)
-    get = trie.get
-    targets = np.fromiter((get(k, -1) for k in _split(targets_blob)), dtype=np.int64)
-    return ids, targets
-
 
 def _split(blob: bytes) -> list[str]:
     return blob.decode("utf-8").split("\n") if blob else []
@@ -365,11 +347,10 @@ def write_index(
     path = header["dump"]["path"]
     if not pages:
         raise DumpError(f"{path}: contains no complete <page> element")
-    trie = marisa_trie.Trie(_all_keys(chunks), order=marisa_trie.LABEL_ORDER)
-    trie_path = staging.path / "titles.marisa"
-    trie.save(str(trie_path))
-    n = len(trie)
-    del trie
+    sorted_keys = sorted(set(_all_keys(chunks)))
+    n = write_titles(staging.path, sorted_keys)
+    id_of = {key: i for i, key in enumerate(sorted_keys)}  # a title's id is its key's rank
+    del sorted_keys
     start = np.zeros(n, np.uint64)
     length = np.zeros(n, np.uint64)
     ns_value = np.zeros(n, np.int16)
@@ -377,11 +358,12 @@ def write_index(
     redirect_ids = []
     redirect_targets = []
     missing: dict[str, int] = {}
-    token = uuid.uuid4().hex
-    tasks = [(token, str(trie_path), c.keys, c.redirect_keys) for c in chunks]
     bar = bars.counter("indexing titles", total=pages, unit="page")
     duplicates = 0
-    for chunk, (ids, targets) in zip(chunks, _map(resolve_ids, tasks, parallel), strict=True):
+    for chunk in chunks:
+        ids = np.fromiter(map(id_of.__getitem__, _split(chunk.keys)), dtype=np.uint32)
+        get = id_of.get
+        targets = np.fromiter((get(k, -1) for k in _split(chunk.redirect_keys)), dtype=np.int64)
         unique, first = np.unique(ids, return_index=True)
         new = ~filled[unique]
         rows = first[new]
@@ -406,7 +388,7 @@ def write_index(
             redirect_targets.append(targets)
         bar(chunk.count, None)
     bars.close()
-    _trie_cache.__dict__.clear()  # this thread's (a serial build ran its tasks here)
+    del id_of
     if duplicates:
         warnings.append(
             f"{path}: {duplicates} pages repeat an earlier title; the first one is indexed"
@@ -434,6 +416,10 @@ def write_index(
     staging.save_array("long_lengths", length[long].astype(np.uint64))
     staging.save_array("flags", flags)
     staging.save_array("redirect_ids", rid[order].astype(np.uint32))
+    block_firsts = np.arange(0, -(-n // BLOCK_TITLES) + 1, dtype=np.uint64) * BLOCK_TITLES
+    staging.save_array(
+        "redirect_blocks", np.searchsorted(rid[order], block_firsts).astype(np.uint32)
+    )
     staging.save_array("redirect_targets", rtarget[order].astype(np.int32))
     for name, array in extra.items():
         staging.save_array(name, array.astype(np.uint64))

@@ -18,19 +18,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import marisa_trie
 import numpy as np
 
-from . import fulltext, keys, layout
+from . import fulltext, layout
 from .pages import PageSource, open_source
 from .text import wikitext_of
+from .titles import BLOCKS, HEADS, SortedTitles
 
 __all__ = ["TASK_BYTES", "build_fulltext"]
 
 TASK_BYTES = 8 << 20
 MIN_TASK_BYTES = 1 << 20
 
-# Each thread that runs tasks opens its own page source and trie, once per build: a
+# Each thread that runs tasks opens its own page source and title store, once per build: a
 # worker's threads (and, on the threads engine, the workers themselves) never share one,
 # so no thread closes a source another is reading.
 _local = threading.local()
@@ -42,12 +42,13 @@ def extract_pages(
     """Parallel-context task: (key id, title, words) of each page; and the wikitext's bytes.
 
     ``pages`` holds rows of (key id, start, length).  The page source and the
-    trie are opened once per parallel context and build (``token``).
+    title store are opened once per parallel context and build (``token``).
     """
-    opened: tuple[str, PageSource, marisa_trie.Trie] | None = getattr(_local, "opened", None)
+    opened: tuple[str, PageSource, SortedTitles] | None = getattr(_local, "opened", None)
     if opened is None or opened[0] != token:
         if opened is not None:
-            opened[1].close()  # this thread's source of an earlier build
+            opened[1].close()  # this thread's source and titles of an earlier build
+            opened[2].close()
         path = Path(directory)
         streams = None
         if source["kind"] == "multistream":
@@ -55,15 +56,16 @@ def extract_pages(
                 np.load(path / "stream_starts.npy"),
                 np.load(path / "stream_offsets.npy"),
             )
-        trie = marisa_trie.Trie().mmap(str(path / "titles.marisa"))
-        opened = _local.opened = (token, open_source(path, source, streams), trie)
-    _, page_source, trie = opened
+        heads = np.load(path / f"{HEADS}.npy", mmap_mode="r")
+        titles = SortedTitles.open(path, heads, np.load(path / f"{BLOCKS}.npy"))
+        opened = _local.opened = (token, open_source(path, source, streams), titles)
+    _, page_source, titles = opened
     rows = []
     wikitext_bytes = 0
     for key_id, start, length in pages.tolist():
         wikitext = wikitext_of(page_source.read(start, length))
         wikitext_bytes += len(wikitext.encode("utf-8"))
-        title = keys.decode(trie.restore_key(key_id))
+        title = titles.title(key_id)
         rows.append((key_id, title, fulltext.plain_words(wikitext)))
     return rows, wikitext_bytes
 

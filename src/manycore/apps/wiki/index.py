@@ -1,7 +1,8 @@
 """Reading an index: exact lookup, search as you type, all titles with a prefix, page ranges.
 
-``WikiIndex.open(directory)`` memory-maps everything (the trie with
-``marisa_trie.Trie.mmap``, the arrays with ``np.load(mmap_mode="r")``), so
+``WikiIndex.open(directory)`` memory-maps everything (the title store of
+``titles``, the tries with ``marisa_trie.Trie.mmap``, the arrays with
+``np.load(mmap_mode="r")``), so
 opening takes milliseconds whatever the size, and the parallel contexts forked
 afterwards share the same physical pages.  The object is immutable after
 ``open``; the only mutable things (a small cache of decompressed multistream
@@ -12,21 +13,22 @@ Arrays are indexed through plain ``ndarray`` views of the maps (an
 ``searchsorted`` is always given numpy scalars of the array's dtype: a Python
 int makes numpy convert the whole uint64 array first.
 
-Search order (``search``), "smart case" as in editors: a query typed without
-capitals matches titles in any case, in dictionary order, exact matches first
-("anar" -> Anarchism, AnarchoCapitalism, ...).  On a wiki that capitalises the
-first letter of every title (Wikipedia), a capital first letter does not count.
+Search order (``search``, chosen by ``titlesearch``), "smart case" as in
+editors: a query typed without capitals matches titles in any case, in
+dictionary order, exact matches first ("anar" -> Anarchism, AnarchoCapitalism,
+...).  On a wiki that capitalises the first letter of every title (Wikipedia),
+a capital first letter does not count.
 A query with (other) capitals puts the exact title first, then titles with
 exactly those capitals (as typed, or with the first letter capitalised:
-MediaWiki's canonical form), then the other any-case matches.  Because the
-trie's keys are folded titles (see ``keys``), every group comes from one trie
-range, in order.
+MediaWiki's canonical form), then the other any-case matches.  Because titles
+are stored in the order of their folded keys (see ``keys`` and ``titles``),
+every group comes from one contiguous id range, in order.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, NotRequired, TypedDict
 
@@ -38,6 +40,8 @@ from .errors import IndexFormatError
 from .fulltext import FullText
 from .fulltext_open import Unavailable, open_fulltext
 from .pages import PageSource, open_source
+from .titles import BLOCK_TITLES, BLOCKS, HEADS, SortedTitles
+from .titlesearch import choose, starting_with
 
 __all__ = ["Hit", "HitJson", "WikiIndex"]
 
@@ -131,9 +135,10 @@ class WikiIndex:
         directory = Path(directory).absolute()
         self.directory = directory
         self.header = header = layout.read_header(directory)
-        self.trie = _load_trie(directory, "titles")
+        heads = _load(directory, HEADS)
+        self.titles = SortedTitles.open(directory, heads, _load(directory, BLOCKS, len(heads) + 1))
         self.missing = _load_trie(directory, "missing_targets")
-        titles = len(self.trie)
+        titles = len(self.titles)
         self.start_lo = _load(directory, "start_lo", titles)
         self.start_hi = _load(directory, "start_hi", titles)
         self.length = _load(directory, "length", titles)
@@ -142,6 +147,7 @@ class WikiIndex:
         self.long_lengths = _load(directory, "long_lengths", len(self.long_ids))
         self.redirect_ids = _load(directory, "redirect_ids")
         self.redirect_targets = _load(directory, "redirect_targets", len(self.redirect_ids))
+        self.redirect_blocks = _load(directory, "redirect_blocks", len(heads) + 1)
         self.namespace_codes = np.array(header["namespace_codes"], dtype=np.int32)
         self._ns_list = [int(x) for x in self.namespace_codes]
         self.first_letter = header["dump"].get("site", {}).get("case", "first-letter") == (
@@ -168,6 +174,7 @@ class WikiIndex:
 
     def close(self) -> None:
         self.source.close()
+        self.titles.close()
         if self.fulltext is not None:
             self.fulltext.close()
 
@@ -186,11 +193,7 @@ class WikiIndex:
         """The id of exactly ``title``, or None."""
         if keys.SEP in title:  # no title holds it; it would read as part of a key
             return None
-        try:
-            key_id: int | None = self.trie.get(keys.encode(title))
-        except ValueError:  # a title with characters no key can hold (lone surrogates)
-            return None
-        return key_id
+        return self.titles.find(title)
 
     def resolve(self, title: str) -> int | None:
         """The id of ``title`` as a reader means it: exact, then ``_`` as space, capitalised
@@ -209,16 +212,14 @@ class WikiIndex:
             if found is not None:
                 return found
         folded = keys.fold(title)
-        key: str
-        key_id: int
-        for key, key_id in self.trie.iteritems(folded):
-            if key.partition(keys.SEP)[0] != folded:
-                break
-            return key_id
+        # Titles equal to it ignoring case come first in its folded range.
+        titles, ids = self.titles.first(folded, 1)
+        if titles and keys.fold(titles[0]) == folded:
+            return ids[0]
         return None
 
     def title(self, key_id: int) -> str:
-        return keys.decode(self.trie.restore_key(key_id))
+        return self.titles.title(key_id)
 
     def namespace(self, key_id: int) -> int:
         return self._ns_list[int(self.flags[key_id]) & layout.NS_MASK]
@@ -243,11 +244,23 @@ class WikiIndex:
 
     def _redirect_of(self, key_id: int) -> tuple[str, int | None]:
         """``redirect`` of a page already known to be a redirect."""
-        pos = self.redirect_ids.searchsorted(np.uint32(key_id))
-        target = self.redirect_targets.item(pos)
+        pos = self._redirects_from(key_id, key_id + 1)[0].index(key_id)
+        target = self.redirect_targets.item(self.redirect_blocks.item(key_id // BLOCK_TITLES) + pos)
+        return self._target(target), (target if target >= 0 else None)
+
+    def _redirects_from(self, lo: int, hi: int) -> tuple[list[int], list[int]]:
+        """(ids, targets) of the redirects among the blocks of titles ``lo`` up to ``hi``: one
+        slice each, where a search of the whole redirect table would miss the cache often."""
+        blocks = self.redirect_blocks
+        start = blocks.item(lo // BLOCK_TITLES)
+        end = blocks.item((hi - 1) // BLOCK_TITLES + 1)
+        return self.redirect_ids[start:end].tolist(), self.redirect_targets[start:end].tolist()
+
+    def _target(self, target: int) -> str:
+        """The title a ``redirect_targets`` entry names."""
         if target >= 0:
-            return self.title(target), target
-        return keys.decode(self.missing.restore_key(-1 - target)), None
+            return self.titles.title(target)
+        return keys.decode(self.missing.restore_key(-1 - target))
 
     def follow(self, key_id: int) -> int:
         """The page a reader lands on: redirects followed while their target exists."""
@@ -269,71 +282,51 @@ class WikiIndex:
 
     def search(self, query: str, limit: int = 10) -> list[Hit]:
         """Titles for a search box, at most ``limit`` (clamped to 1..1000); see the module doc."""
-        limit = clamp_limit(limit)
-        query = query.replace("_", " ").lstrip()
-        if not query or keys.SEP in query:
+        titles, ids = choose(self.titles, query, clamp_limit(limit), self.first_letter)
+        return self.hits(titles, ids)
+
+    def search_json(self, query: str, limit: int = 10) -> list[HitJson]:
+        """``search`` as ``/search`` answers it, built straight into dictionaries."""
+        titles, ids = choose(self.titles, query, clamp_limit(limit), self.first_letter)
+        out: list[HitJson] = []
+        for title, _, ns, length, target in self._hit_fields(titles, ids):
+            if target is None:
+                out.append({"title": title, "ns": ns, "bytes": length})
+            else:
+                out.append({"title": title, "redirect_to": target, "ns": ns, "bytes": length})
+        return out
+
+    def hits(self, titles: list[str], ids: Sequence[int]) -> list[Hit]:
+        """``Hit`` objects for titles and their ids."""
+        # Hit(*fields) without NamedTuple's Python __new__
+        return [_new_tuple(Hit, fields) for fields in self._hit_fields(titles, ids)]
+
+    def _hit_fields(
+        self, titles: list[str], ids: Sequence[int]
+    ) -> list[tuple[str, int, int, int, str | None]]:
+        """(title, id, namespace, bytes, redirect target or None) of each hit."""
+        if not titles:
             return []
-        forms = [query]
-        if self.first_letter:
-            capital = query[0].upper()
-            if capital != query[0] and len(capital) == 1:
-                forms.append(capital + query[1:])
-        significant = query[1:] if self.first_letter else query
-        if keys.fold(significant) == significant:
-            # No capitals typed (a first capital says nothing where MediaWiki capitalises every
-            # title): any case will do.  The folded range is already in dictionary order, and
-            # the titles equal to the query ignoring case come first in it.
-            folded = keys.fold(query)
-            pairs = list(itertools.islice(self.trie.iteritems(folded), limit))
-            if pairs and pairs[0][0].partition(keys.SEP)[0] == folded:
-                # Some title equals the query ignoring case (otherwise none can be exact).
-                pairs = self._exact_first(pairs, frozenset(map(keys.encode, forms)))
-            return self.hits(pairs)
-        matcher = keys.CasePrefix(*forms)
-        exact = matcher.exact
-        matches = matcher.matches
-        first: list[tuple[str, int]] = []  # the query itself
-        found: list[tuple[str, int]] = []  # titles with exactly the typed capitals
-        other: list[tuple[str, int]] = []  # any-case matches
-        # Titles equal to the query ignoring case come first in the folded range, so an
-        # exact match is met at once; a budget bounds the walk when the capitals are rare.
-        budget = max(8 * limit, 256)
-        for key, key_id in self.trie.iteritems(matcher.folded):
-            if key in exact:
-                first.append((key, key_id))
-            elif matches(key):
-                found.append((key, key_id))
-                if len(found) >= limit:
-                    break
-            elif len(other) < limit:
-                other.append((key, key_id))
-            budget -= 1
-            if budget <= 0:
-                break
-        pairs = first + found + other
-        return self.hits(pairs[:limit])
-
-    @staticmethod
-    def _exact_first(pairs: list[tuple[str, int]], exact: frozenset[str]) -> list[tuple[str, int]]:
-        if not pairs or pairs[0][0] in exact or not any(key in exact for key, _ in pairs):
-            return pairs
-        return [p for p in pairs if p[0] in exact] + [p for p in pairs if p[0] not in exact]
-
-    def hits(self, pairs: list[tuple[str, int]]) -> list[Hit]:
-        """``Hit`` objects for (key, id) pairs."""
-        flags = self.flags
-        lengths = self.length
+        targets: dict[int, int] = {}
+        if isinstance(ids, range):
+            # The usual search: one slice per array, not a call per hit.
+            flags = self.flags[ids.start : ids.stop].tolist()
+            lengths = self.length[ids.start : ids.stop].tolist()
+            if max(flags) & layout.REDIRECT_BIT:  # the top bit: the largest flag has it if any
+                targets = dict(zip(*self._redirects_from(ids.start, ids.stop), strict=True))
+        else:
+            flags = [self.flags.item(i) for i in ids]
+            lengths = [self.length.item(i) for i in ids]
         ns_list = self._ns_list
-        decode = keys.decode
         out = []
-        for key, key_id in pairs:
-            flag = flags.item(key_id)
-            length = lengths.item(key_id)
+        for title, key_id, flag, length in zip(titles, ids, flags, lengths, strict=True):
             if length == layout.LONG:
                 length = self.page_range(key_id)[1]
-            target = self._redirect_of(key_id)[0] if flag & layout.REDIRECT_BIT else None
-            fields = (decode(key), key_id, ns_list[flag & layout.NS_MASK], length, target)
-            out.append(_new_tuple(Hit, fields))  # Hit(*fields) without NamedTuple's Python __new__
+            target = None
+            if flag & layout.REDIRECT_BIT:
+                found = targets.get(key_id)
+                target = self._redirect_of(key_id)[0] if found is None else self._target(found)
+            out.append((title, key_id, ns_list[flag & layout.NS_MASK], length, target))
         return out
 
     def prefix(self, prefix: str, max_hits: int | None = None) -> tuple[list[str], np.ndarray]:
@@ -342,27 +335,7 @@ class WikiIndex:
         Stops after ``max_hits + 1`` titles when ``max_hits`` is given, so a
         caller can tell "more than max_hits" without reading them all.
         """
-        if keys.SEP in prefix:
-            return [], np.zeros(0, dtype=np.intp)
-        matcher = keys.CasePrefix(prefix) if prefix else None
-        folded = matcher.folded if matcher is not None else ""
-        if max_hits is None:
-            pairs = self.trie.items(folded)  # one C-level list, then one tight filtering loop
-            if matcher is not None:
-                pairs = matcher.select(pairs)
-        else:  # batches, so a short prefix of a huge index stops early
-            pairs = []
-            candidates = self.trie.iteritems(folded)
-            while len(pairs) <= max_hits:
-                batch = list(itertools.islice(candidates, 4096))
-                if not batch:
-                    break
-                pairs += matcher.select(batch) if matcher is not None else batch
-            del pairs[max_hits + 1 :]
-        decode = keys.decode
-        titles = [decode(k) for k, _ in pairs]
-        ids = np.fromiter((i for _, i in pairs), dtype=np.intp, count=len(pairs))
-        return titles, ids
+        return starting_with(self.titles, prefix, max_hits)
 
     def ranges(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(starts, ends) of the pages ``ids``, vectorised."""

@@ -52,7 +52,11 @@ def fold(text: str) -> str:
     """
     folded = text.lower()
     if len(folded) != len(text):
-        folded = "".join("i" if c == _DOTTED_CAPITAL_I else c.lower() for c in text)
+        # "İ" is the one character whose lower() is longer; the rest of the text is
+        # lowered in C whatever its length (the title store folds whole blocks).
+        folded = text.replace(_DOTTED_CAPITAL_I, "I").lower()
+        if len(folded) != len(text):
+            folded = "".join("i" if c == _DOTTED_CAPITAL_I else c.lower() for c in text)
     if _FINAL_SIGMA in folded:  # str.lower() picks final sigma by context; undo that
         folded = folded.replace(_FINAL_SIGMA, _SIGMA)
     return folded

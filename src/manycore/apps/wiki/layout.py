@@ -1,18 +1,25 @@
 """The index directory: which files it holds, their format, and writing it atomically.
 
-Files (N = number of distinct titles, arrays indexed by trie key id)::
+Files (N = number of distinct titles, arrays indexed by title id: a title's rank in
+key order, see ``titles``)::
 
     manycore-wiki-index.json  header: format name and version, counts, source dump,
                               namespace table -- written last, so a directory
                               without it is by construction incomplete
-    titles.marisa             the trie of title keys (see ``keys``)
+    titles.blob               every title, one per line, in key order, in blocks of 16,
+                              each line after the first of its block stored
+                              against that first title (``titles``)
+    title_blocks.npy uint64[B+1]  where each block of 16 titles starts in titles.blob
+    title_heads.npy  S32[B]   the first 32 bytes of each block's first key
     start_lo.npy  uint32[N]   low 32 bits of the page's first byte (its "<page>")
     start_hi.npy  uint8[N]    high 8 bits (dumps up to 1 TiB)
     length.npy    uint16[N]   bytes up to and including "</page>"; 65535 means "see
     long_ids.npy / long_lengths.npy"  (sorted ids, uint64 lengths)
     flags.npy     uint8[N]    bits 0-6: namespace code (header "namespaces"), bit 7: redirect
     redirect_ids.npy uint32[R] sorted ids of redirect pages
-    redirect_targets.npy int32[R]  target's key id, or -1-k: key k of missing_targets.marisa
+    redirect_blocks.npy uint32[B+1]  where the redirects of each block of titles start
+                              in redirect_ids
+    redirect_targets.npy int32[R]  target's title id, or -1-k: key k of missing_targets.marisa
     missing_targets.marisa    keys of redirect targets that are not in the dump
     stream_starts.npy uint64[S+1]  (multistream) where each stream starts in the
     stream_offsets.npy uint64[S+1] decompressed text / in the .bz2 file; last = total
@@ -20,8 +27,8 @@ Files (N = number of distinct titles, arrays indexed by trie key id)::
 
 Offsets are into the served file: the dump itself, ``dump.xml``, or, for a
 multistream dump, the concatenation of all its decompressed streams.  About 8
-bytes per title plus the trie: small enough that a 28-million-title index fits in
-a few hundred MB, and every array is memory-mapped and shared by all workers.
+bytes per title plus the titles themselves: a 28-million-title index fits in
+under a GB, and every file is memory-mapped and shared by all workers.
 
 Atomicity: an index is built in a hidden sibling directory and renamed into
 place after every file (header last) is fsynced; an interrupted build removes
@@ -55,7 +62,7 @@ __all__ = [
 ]
 
 FORMAT_NAME = "manycore-wiki-index"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 HEADER = "manycore-wiki-index.json"
 LONG = 0xFFFF
 REDIRECT_BIT = 0x80
