@@ -11,6 +11,8 @@ import asyncio
 import json
 import socket
 import ssl
+import subprocess
+import sys
 
 import pytest
 import trustme
@@ -207,3 +209,58 @@ def test_root_path_reaches_the_scope(engine, workers, target):
         assert (shown["root_path"], shown["path"]) == ("/api", "/api/who")
     else:  # SCRIPT_NAME and PATH_INFO (PEP 3333)
         assert (shown["root_path"], shown["path"]) == ("/api", "/who")
+
+
+# ------------------------------------------------------------------ WebSocket settings
+
+
+def test_websocket_flags_reach_the_asgi_server_class():
+    from manycore.asgi import asgi_server
+    from manycore.commands.settings import RunSettings
+
+    async def app(scope, receive, send):
+        pass
+
+    served = RunSettings(
+        ws_max_size=1024, ws_ping_interval=0, ws_ping_timeout=2.5, ws_per_message_deflate=False
+    ).served_class(asgi_server(app, lifespan="off"))
+    assert (
+        served.websocket_max_message_size,
+        served.websocket_ping_interval,  # 0: no pings
+        served.websocket_ping_timeout,
+        served.websocket_per_message_deflate,
+    ) == (1024, None, 2.5, False)
+    defaults = RunSettings().served_class(asgi_server(app, lifespan="off"))
+    assert (defaults.websocket_max_message_size, defaults.websocket_ping_interval) == (
+        16 * 1024 * 1024,
+        20.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [ASGI, "--ws-max-size", "0"],
+            "--ws-max-size: expected a positive integer, got 0",
+        ),
+        (
+            [ASGI, "--ws-ping-interval", "soon"],
+            "--ws-ping-interval: expected seconds, got 'soon'",
+        ),
+        (
+            [f"{TEST_APPS / 'flags_apps.py'}:Echo", "--ws-max-size", "1024"],
+            "--ws-max-size: ",
+        ),
+    ],
+)
+def test_a_bad_websocket_flag_is_one_line_naming_it_with_status_2(args, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "manycore", "serve", *args, "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
