@@ -776,7 +776,7 @@ def _body_size(cycle: RequestCycle) -> str:
         return "0"
     for name, value in (cycle.start or {}).get("headers", ()):
         if name.lower() == b"content-length":
-            return value.decode("latin-1")
+            return bytes(value).decode("latin-1")
     return "-"
 
 
