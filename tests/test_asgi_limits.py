@@ -93,9 +93,10 @@ class FakeSession:
 
     made: list[FakeSession] = []
 
-    def __init__(self, app, scope, transport, loop, *, max_message_size):
+    def __init__(self, app, scope, transport, loop, *, max_message_size, **options):
         self.scope = scope
         self.max_message_size = max_message_size
+        self.options = options
         self.started = None
         self.data = []
         self.lost = []
@@ -137,6 +138,11 @@ def test_an_upgrade_to_websocket_is_handed_to_the_session(websocket_module):
         assert session.scope["scheme"] == "ws"
         assert session.scope["path"] == "/chat" and session.scope["query_string"] == b"room=1"
         assert session.max_message_size == 1234
+        assert session.options == {
+            "ping_interval": 20.0,
+            "ping_timeout": 20.0,
+            "per_message_deflate": True,
+        }
         headers, leftover = session.started
         assert (b"upgrade", b"websocket") in headers
         assert leftover == b"\x81\x05hello"

@@ -1,21 +1,26 @@
 """WebSocket connections served to an ASGI application, over real sockets.
 
-``Harness`` stands in for the ASGI HTTP connection: it reads one request head,
-builds the http scope and hands the connection to ``WebSocketSession`` exactly
-as the ASGI server does.  The client is the ``websockets`` library's asyncio
-client, or a raw socket where the test is about bytes the library would not
-send (a bad handshake, a client that never answers a ping).
+``app`` below is served by ``manycore serve`` on every engine, with the
+WebSocket flags (``--ws-max-size``, ``--ws-ping-interval``, ...) a test needs.
+The client is the ``websockets`` library's asyncio client, or a raw socket
+where the test is about bytes the library would not send (a bad handshake, a
+client that never answers a ping).  The in-memory tests drive a
+``WebSocketSession`` directly; ``Harness`` hands it a connection there as the
+ASGI server does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import os
+import signal
 import socket
 import struct
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -44,11 +49,21 @@ DEADLINE = 20.0
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """One ASGI app; the path picks the behaviour, ``?id=`` names the connection in the log."""
+    if scope["type"] == "http":  # a request the server did not take for a WebSocket handshake
+        body = b"plain HTTP"
+        headers = [(b"content-length", b"%d" % len(body)), (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
     assert scope["type"] == "websocket"
     query = parse_qs(scope["query_string"].decode())
     token = query.get("id", ["-"])[0]
     path = scope["path"]
     assert (await receive())["type"] == "websocket.connect"
+    if path == "/hold":  # answers the handshake only when the client has gone
+        print(f"holding {token}", flush=True)
+        await receive()
+        return
     if path == "/reject":
         await send({"type": "websocket.close", "code": 1000})
         return
@@ -129,23 +144,8 @@ def http_scope(head: bytes, transport: Any) -> tuple[dict[str, Any], list[tuple[
     return scope, headers
 
 
-def session_options(query: bytes) -> dict[str, Any]:
-    """``?max=``, ``?ping=``, ``?timeout=`` and ``?deflate=0`` set the session's options."""
-    values = {k: v[0] for k, v in parse_qs(query.decode()).items()}
-    options: dict[str, Any] = {"ping_interval": None}
-    if "max" in values:
-        options["max_message_size"] = int(values["max"])
-    if "ping" in values:
-        options["ping_interval"] = float(values["ping"])
-    if "timeout" in values:
-        options["ping_timeout"] = float(values["timeout"])
-    if values.get("deflate") == "0":
-        options["per_message_deflate"] = False
-    return options
-
-
 class Harness:
-    """Reads a request head and hands the connection to a WebSocketSession."""
+    """In memory: reads a request head and hands the connection to a WebSocketSession."""
 
     def __init__(self) -> None:
         self.head = b""
@@ -160,9 +160,7 @@ class Harness:
         if end < 0:
             return
         scope, headers = http_scope(self.head[:end], transport)
-        self.session = WebSocketSession(
-            app, scope, transport, transport.loop, **session_options(scope["query_string"])
-        )
+        self.session = WebSocketSession(app, scope, transport, transport.loop, ping_interval=None)
         self.session.start(headers, self.head[end + 4 :])
 
     def connection_lost(self, transport: Any, exc: BaseException | None) -> None:
@@ -173,13 +171,35 @@ class Harness:
 # ------------------------------------------------------------------ fixtures and helpers
 
 
-@pytest.fixture(scope="module", params=ENGINES)
-def server(request: pytest.FixtureRequest) -> Any:
-    """One server per engine for the whole module (starting one per test is slow)."""
-    engine = request.param
+Serve = Callable[..., ServerProcess]
+
+
+def serve_app(engine: str, *flags: str) -> ServerProcess:
+    """``manycore serve`` of this file's ``app`` on ``engine``, with ``flags``."""
     workers = 1 if engine == "inline" else 2
-    with ServerProcess(f"{HERE}:Harness", engine=engine, workers=workers) as process:
-        yield process
+    args = ["--lifespan", "off", *flags]
+    return ServerProcess(f"{HERE}:app", engine=engine, workers=workers, args=args)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def servers(request: pytest.FixtureRequest) -> Iterator[Serve]:
+    """Per engine, one server per set of flags, started when first asked for and kept for
+    the whole module (starting one per test is slow)."""
+    started: dict[tuple[str, ...], ServerProcess] = {}
+    with contextlib.ExitStack() as stack:
+
+        def serve(*flags: str) -> ServerProcess:
+            if flags not in started:
+                started[flags] = stack.enter_context(serve_app(request.param, *flags))
+            return started[flags]
+
+        yield serve
+
+
+@pytest.fixture
+def server(servers: Serve) -> ServerProcess:
+    """The server with every WebSocket setting at its default."""
+    return servers()
 
 
 def url(server: ServerProcess, path: str) -> str:
@@ -298,7 +318,7 @@ def test_a_text_message_split_inside_a_character_is_reassembled(server):
     """Fragments may split a UTF-8 sequence; only the whole message must be valid."""
     encoded = "✓".encode()
     with raw_connect(server) as sock:
-        request, _ = handshake_request("/echo?deflate=0")
+        request, _ = handshake_request("/echo")
         sock.sendall(request)
         assert read_head(sock).startswith(b"HTTP/1.1 101 ")
         sock.sendall(client_frame(0x1, encoded[:1], fin=False) + client_frame(0x0, encoded[1:]))
@@ -333,7 +353,8 @@ def test_the_scope_is_a_websocket_scope(server):
     }
 
 
-def test_permessage_deflate_is_negotiated_and_used(server):
+def test_permessage_deflate_is_negotiated_and_used(servers):
+    server = servers()
     message = "compress me " * 500
 
     async def go(path):
@@ -344,7 +365,8 @@ def test_permessage_deflate_is_negotiated_and_used(server):
 
     negotiated = run(go("/echo"))
     assert negotiated is not None and negotiated.startswith("permessage-deflate")
-    assert run(go("/echo?deflate=0")) is None
+    server = servers("--no-ws-per-message-deflate")
+    assert run(go("/echo")) is None
 
 
 def test_compressed_frames_are_smaller_on_the_wire(server):
@@ -374,9 +396,10 @@ def test_a_ping_is_answered_with_a_pong(server):
     run(go())
 
 
-def test_no_pong_within_the_timeout_closes_the_connection(server):
+def test_no_pong_within_the_timeout_closes_the_connection(servers):
+    server = servers("--ws-ping-interval", "0.2", "--ws-ping-timeout", "0.3")
     with raw_connect(server) as sock:
-        request, _ = handshake_request("/echo?ping=0.2&timeout=0.3&deflate=0")
+        request, _ = handshake_request("/echo")
         sock.sendall(request)
         assert read_head(sock).startswith(b"HTTP/1.1 101 ")
         opcode, _ = read_frame(sock)
@@ -390,9 +413,10 @@ def test_no_pong_within_the_timeout_closes_the_connection(server):
         assert recv_all(sock) == b""  # and the connection ends
 
 
-def test_a_client_that_answers_pings_is_pinged_again(server):
+def test_a_client_that_answers_pings_is_pinged_again(servers):
+    server = servers("--ws-ping-interval", "0.2", "--ws-ping-timeout", "5")
     with raw_connect(server) as sock:
-        request, _ = handshake_request("/echo?ping=0.2&timeout=5&deflate=0")
+        request, _ = handshake_request("/echo")
         sock.sendall(request)
         assert read_head(sock).startswith(b"HTTP/1.1 101 ")
         for _ in range(3):
@@ -452,11 +476,12 @@ def test_an_application_that_returns_closes_normally(server):
     assert run(go()) == 1000
 
 
-def test_a_message_over_the_limit_closes_with_1009(server):
+def test_a_message_over_the_limit_closes_with_1009(servers):
+    server = servers("--ws-max-size", "1024")
     name = token()
 
     async def go():
-        async with ws_connect(url(server, f"/echo?max=1024&id={name}"), compression=None) as ws:
+        async with ws_connect(url(server, f"/echo?id={name}"), compression=None) as ws:
             await ws.send("x" * 1024)
             assert await ws.recv() == "x" * 1024
             await ws.send(["x" * 600, "x" * 600])  # too big only as a whole
@@ -468,9 +493,11 @@ def test_a_message_over_the_limit_closes_with_1009(server):
     server.wait_for_log(f"disconnect {name} 1009")
 
 
-def test_the_limit_counts_a_compressed_message_after_decompression(server):
+def test_the_limit_counts_a_compressed_message_after_decompression(servers):
+    server = servers("--ws-max-size", "1024")
+
     async def go():
-        async with ws_connect(url(server, "/echo?max=1024"), compression="deflate") as ws:
+        async with ws_connect(url(server, "/echo"), compression="deflate") as ws:
             assert ws.response.headers["Sec-WebSocket-Extensions"].startswith("permessage")
             await ws.send("x" * 5000)  # a few dozen bytes on the wire
             with pytest.raises(ConnectionClosed):
@@ -516,8 +543,6 @@ def test_the_application_can_refuse_with_its_own_http_response(server, path):
         ({"Sec-WebSocket-Version": None}, 426, b"sec-websocket-version: 13"),
         ({"Sec-WebSocket-Key": None}, 400, b"content-type: text/plain"),
         ({"Sec-WebSocket-Key": "c2hvcnQ="}, 400, b"content-type: text/plain"),
-        ({"Connection": "keep-alive"}, 400, b"content-type: text/plain"),
-        ({"Upgrade": "h2c"}, 426, b"upgrade: websocket"),
         ({"method": "POST"}, 405, b"allow: GET"),
     ],
 )
@@ -530,6 +555,18 @@ def test_an_invalid_handshake_is_refused_with_a_reason(server, changes, status, 
     assert head.startswith(b"HTTP/1.1 %d " % status), answer
     assert header.lower() in head.lower()
     assert body.strip(), "the body says what was wrong"
+
+
+@pytest.mark.parametrize("changes", [{"Connection": "keep-alive"}, {"Upgrade": "h2c"}])
+def test_a_request_that_does_not_ask_to_upgrade_to_websocket_is_plain_http(server, changes):
+    """Without both Upgrade: websocket and Connection: Upgrade there is no handshake
+    (RFC 6455 section 4.2.1): the application answers it in an http scope."""
+    request, _ = handshake_request("/echo", **changes)
+    with raw_connect(server) as sock:
+        sock.sendall(request)
+        answer = recv_all(sock)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.endswith(b"\r\n\r\nplain HTTP")
 
 
 # ------------------------------------------------------------------ application faults
@@ -568,7 +605,7 @@ def test_an_application_that_fails_before_accepting_gets_a_500(server, path):
 
 
 def test_the_handshake_and_frames_fed_byte_by_byte(server):
-    request, accept = handshake_request("/echo?deflate=0")
+    request, accept = handshake_request("/echo")
     with raw_connect(server) as sock:
         for i in range(len(request)):
             sock.sendall(request[i : i + 1])
@@ -719,7 +756,7 @@ def test_send_after_the_client_left_raises_oserror():
 def test_invalid_utf8_text_closes_with_1007(server):
     name = token()
     with raw_connect(server) as sock:
-        request, _ = handshake_request(f"/echo?deflate=0&id={name}")
+        request, _ = handshake_request(f"/echo?id={name}")
         sock.sendall(request)
         assert read_head(sock).startswith(b"HTTP/1.1 101 ")
         sock.sendall(client_frame(0x1, b"bad \xff byte"))
@@ -789,6 +826,38 @@ def test_shutdown_closes_an_open_connection_with_1001():
         await until(lambda: not application_running())
 
     asyncio.run(asyncio.wait_for(go(), DEADLINE))
+
+
+def test_stopping_the_server_closes_an_open_websocket_with_1001(engine):
+    """The worker does not wait out the grace period (60 s here) on an open WebSocket."""
+    name = token()
+    with serve_app(engine, "--grace", "60") as server, raw_connect(server) as sock:
+        request, _ = handshake_request(f"/echo?id={name}")
+        sock.sendall(request)
+        assert read_head(sock).startswith(b"HTTP/1.1 101 ")
+        sock.sendall(client_frame(0x1, b"before the stop"))
+        assert read_frame(sock) == (0x1, b"before the stop")
+        server.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        opcode, payload = read_frame(sock)
+        assert opcode == 0x8
+        assert struct.unpack("!H", payload[:2])[0] == 1001  # Going Away
+        sock.sendall(client_frame(0x8, payload[:2]))
+        assert recv_all(sock) == b""
+        server.wait_for_log(f"disconnect {name} 1001")
+        assert server.stop(timeout=DEADLINE) == 0
+
+
+def test_stopping_the_server_refuses_a_pending_handshake_with_503(engine):
+    name = token()
+    with serve_app(engine, "--grace", "60") as server, raw_connect(server) as sock:
+        request, _ = handshake_request(f"/hold?id={name}")
+        sock.sendall(request)
+        server.wait_for_log(f"holding {name}")
+        server.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        answer = recv_all(sock)
+        assert answer.startswith(b"HTTP/1.1 503 "), answer
+        assert b"\r\nretry-after: 1\r\n" in answer.lower()
+        assert server.stop(timeout=DEADLINE) == 0
 
 
 def test_send_after_the_application_closed_raises_oserror():

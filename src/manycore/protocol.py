@@ -118,6 +118,7 @@ class ProtocolSpec:
         self.has_send_complete = hasattr(cls, "send_complete")
         self.has_exception_handler = hasattr(cls, "exception_handler")
         self.has_is_busy = hasattr(cls, "is_busy")
+        self.has_server_stopping = hasattr(cls, "server_stopping")
         self.initial = getattr(cls, "initial_bytes_to_send", None)
         self.next_bytes = getattr(cls, "next_bytes_to_send", None)
         self.has_data_received = hasattr(cls, "data_received")
@@ -465,7 +466,16 @@ class ProtocolAdapter(asyncio.Protocol):
         return False
 
     def shutdown(self) -> None:
-        """Engine stopping: close now if idle, else as soon as in-flight work is done."""
+        """Engine stopping: close now if idle, else as soon as in-flight work is done.
+
+        A protocol with ``server_stopping()`` hears of it first, so a long-lived session
+        (a WebSocket) can end itself instead of holding the worker for the grace period.
+        """
+        if self._spec.has_server_stopping and self.protocol is not None:
+            try:
+                self.protocol.server_stopping()
+            except Exception:
+                log.exception("%s.server_stopping raised", self._spec.name)
         if not self.busy():
             self.transport.close_after_output()
 

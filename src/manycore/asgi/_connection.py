@@ -35,6 +35,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 from urllib.parse import unquote
 
+from ..http.proxy import TrustedProxies, resolve_client
 from ..http.wire import (
     CLOSE,
     KEEP,
@@ -95,7 +96,11 @@ class ServedAsgiApp(Protocol):
     body_grace: ClassVar[float]
     body_min_rate: ClassVar[float]
     access_log: ClassVar[bool]
+    trusted_proxies: ClassVar[TrustedProxies | None]
     websocket_max_message_size: ClassVar[int]
+    websocket_ping_interval: ClassVar[float | None]
+    websocket_ping_timeout: ClassVar[float | None]
+    websocket_per_message_deflate: ClassVar[bool]
 
 
 class AsgiConnection(TimeLimits):
@@ -152,6 +157,7 @@ class AsgiConnection(TimeLimits):
         "timer",
         "timer_when",
         "transport",
+        "trusted",
         "upgrade",
         "url",
         "websocket",
@@ -169,6 +175,7 @@ class AsgiConnection(TimeLimits):
         self.root_path = settings.root_path
         self.root_path_bytes = settings.root_path.encode("utf-8")
         self.scheme = settings.url_scheme
+        self.trusted = settings.trusted_proxies
         self.transport: Any = None
         self.loop: Any = None
         self.out: list[bytes] = []
@@ -328,6 +335,9 @@ class AsgiConnection(TimeLimits):
                 self.transport,
                 self.loop,
                 max_message_size=self.settings.websocket_max_message_size,
+                ping_interval=self.settings.websocket_ping_interval,
+                ping_timeout=self.settings.websocket_ping_timeout,
+                per_message_deflate=self.settings.websocket_per_message_deflate,
             )
             session.start(list(cycle.scope["headers"]), data[offset:])
             return
@@ -349,6 +359,11 @@ class AsgiConnection(TimeLimits):
                 cycle.disconnected = True
                 cycle.wake()
         self.pipeline.clear()
+
+    def server_stopping(self) -> None:
+        """The worker is stopping: a WebSocket session closes (1001) or refuses (503)."""
+        if self.websocket is not None and not self.closed:
+            self.websocket.shutdown()
 
     def is_busy(self) -> bool:
         """A request is being read or answered on this connection."""
@@ -523,18 +538,22 @@ class AsgiConnection(TimeLimits):
         if self.root_path:
             path = self.root_path + path
             raw_path = self.root_path_bytes + raw_path
+        client = self.client
+        scheme = self.scheme
+        if self.trusted is not None:  # --proxy-headers
+            client, scheme = resolve_client(client, headers, self.trusted, scheme)
         scope: dict[str, Any] = {
             "type": kind,
             "asgi": _ASGI,
             "http_version": version,
             "method": method,
-            "scheme": self.scheme if kind == "http" else _WS_SCHEMES[self.scheme],
+            "scheme": _HTTP_SCHEMES[scheme] if kind == "http" else _WS_SCHEMES[scheme],
             "path": path,
             "raw_path": raw_path,
             "query_string": query,
             "root_path": self.root_path,
             "headers": headers,
-            "client": self.client,
+            "client": client,
             "server": self.server,
             "extensions": _EXTENSIONS,
         }
@@ -737,21 +756,33 @@ class AsgiConnection(TimeLimits):
 
     # ================================================================ access log
     def _log_access(self, cycle: RequestCycle) -> None:
-        """Common Log Format, as :mod:`manycore.http` writes it."""
+        """Common Log Format, as :mod:`manycore.http` writes it (the size when declared)."""
         scope = cycle.scope
-        client = self.client
+        client = scope["client"]
         host = client[0] if client else "-"
         target = scope["raw_path"].decode("latin-1")
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
         line = (
             f'{host} - - [{head_cache().fresh().http_date}] "{scope["method"]} {target} '
-            f'HTTP/{scope["http_version"]}" {cycle.status or 500} -'
+            f'HTTP/{scope["http_version"]}" {cycle.status or 500} {_body_size(cycle)}'
         )
         log_access_line(self.loop, line)
 
 
-_WS_SCHEMES = {"http": "ws", "https": "wss"}
+def _body_size(cycle: RequestCycle) -> str:
+    """The response body's size from its Content-Length, or ``-`` when none was declared."""
+    if cycle.drop_body:
+        return "0"
+    for name, value in (cycle.start or {}).get("headers", ()):
+        if name.lower() == b"content-length":
+            return bytes(value).decode("latin-1")
+    return "-"
+
+
+# The scope's scheme of its type, whatever a trusted proxy says it was sent over.
+_HTTP_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+_WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 # The same for every request, so one read-only mapping each: a request cannot change
 # what the next one sees.
 _ASGI = MappingProxyType({"version": "3.0", "spec_version": "2.4"})

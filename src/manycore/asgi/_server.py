@@ -13,6 +13,8 @@ import sys
 from typing import Any, ClassVar
 
 from ..http import HttpServer
+from ..http.proxy import DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies, parse_trusted
+from ..http.wire import concurrency_refusal, over_concurrency_limit
 from ._connection import AsgiConnection
 from .lifespan import Lifespan
 
@@ -26,9 +28,12 @@ class AsgiServer:
     ``max_head_size`` and ``max_header_count`` (431), ``max_url_length`` (414),
     ``header_timeout``, ``body_timeout``, ``body_grace`` and ``body_min_rate``,
     ``keepalive_timeout``, ``send_timeout``,
-    ``max_pipeline``, ``access_log``; and ``root_path`` (the ASGI ``root_path``,
+    ``max_pipeline``, ``access_log``, ``limit_concurrency``, ``proxy_headers``
+    and ``forwarded_allow_ips``; and ``root_path`` (the ASGI ``root_path``,
     where a proxy mounts the application), ``url_scheme``, ``task_per_request``
-    (see :mod:`manycore.asgi._stepping`), ``websocket_max_message_size``.
+    (see :mod:`manycore.asgi._stepping`), and the WebSocket session's
+    ``websocket_max_message_size``, ``websocket_ping_interval``,
+    ``websocket_ping_timeout`` (None: off) and ``websocket_per_message_deflate``.
     """
 
     app: ClassVar[Any] = None
@@ -51,12 +56,29 @@ class AsgiServer:
     body_grace: ClassVar[float] = HttpServer.body_grace
     body_min_rate: ClassVar[float] = HttpServer.body_min_rate
     access_log: ClassVar[bool] = False
+    limit_concurrency: ClassVar[int | None] = HttpServer.limit_concurrency
+    proxy_headers: ClassVar[bool] = False
+    forwarded_allow_ips: ClassVar[str] = DEFAULT_FORWARDED_ALLOW_IPS
+    trusted_proxies: ClassVar[TrustedProxies | None] = None
+    """Parsed from ``forwarded_allow_ips`` once per class; None while ``proxy_headers`` is off."""
     websocket_max_message_size: ClassVar[int] = 16 * 1024 * 1024
+    websocket_ping_interval: ClassVar[float | None] = 20.0
+    websocket_ping_timeout: ClassVar[float | None] = 20.0
+    websocket_per_message_deflate: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.trusted_proxies = _trusted_proxies(cls) if cls.proxy_headers else None
 
     def __init__(self) -> None:
         self._connection = connection = AsgiConnection(type(self))
-        # One call less per read; the signatures match.
-        self.data_received = connection.data_received  # type: ignore[method-assign]
+        if over_concurrency_limit(self.limit_concurrency):
+            # The first request is answered 503, as HttpServer does; the connection's
+            # timers still bound a client that never sends one.
+            self.data_received = self._refuse_over_limit  # type: ignore[method-assign]
+        else:
+            # One call less per read; the signatures match.
+            self.data_received = connection.data_received  # type: ignore[method-assign]
 
     def connection_made(self, transport: Any) -> None:
         self._connection.connection_made(transport)
@@ -70,6 +92,18 @@ class AsgiServer:
     def is_busy(self) -> bool:
         """For graceful shutdown: a request is in progress on this connection."""
         return self._connection.is_busy()
+
+    def server_stopping(self) -> None:
+        """The worker is stopping: an open WebSocket session says goodbye (1001)."""
+        self._connection.server_stopping()
+
+    def _refuse_over_limit(self, transport: Any, data: bytes) -> bytes | None:
+        connection = self._connection
+        if connection.closing:
+            return None
+        connection.closing = True
+        transport.close()
+        return concurrency_refusal(self.limit_concurrency or 0)
 
 
 def asgi_server(
@@ -99,6 +133,13 @@ def asgi_server(
         **settings,
     }
     return type(f"AsgiServer[{name}]", (AsgiServer,), attrs)
+
+
+def _trusted_proxies(cls: type[AsgiServer]) -> TrustedProxies:
+    try:
+        return parse_trusted(cls.forwarded_allow_ips)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise TypeError(f"{cls.__qualname__}.forwarded_allow_ips: {exc}") from None
 
 
 def needs_task() -> bool:

@@ -3,10 +3,14 @@
 The WebSocket session lives in :mod:`manycore.asgi.websocket`, imported only
 when a connection first meets such a request.  Its contract::
 
-    session = WebSocketSession(app, scope, transport, loop, max_message_size=...)
+    session = WebSocketSession(
+        app, scope, transport, loop,
+        max_message_size=..., ping_interval=..., ping_timeout=..., per_message_deflate=...,
+    )
     session.start(request_headers, leftover)  # the handshake's headers, bytes after it
     session.data_received(data)               # every later read
     session.connection_lost(exc)              # once
+    session.shutdown()                        # the worker is stopping: 1001, or 503
 
 Where that module is missing, such requests are answered as plain HTTP: the
 application gets an ``http`` scope.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from .. import registry
+from ..asgi import AsgiServer
 from .interface import AppSettings, add_app_options, serving_class
 from .listening import server_spec
 from .reloading import run_reloading
@@ -52,6 +53,11 @@ def serve(args: argparse.Namespace) -> int:
             app_settings,
             multiprocess=settings.multiprocess,
         )
+        if not issubclass(cls, AsgiServer) and (ws_flags := settings.websocket_flags_given()):
+            raise UsageError(
+                f"{' '.join(ws_flags)}: {args.target} is not an ASGI application, and only "
+                "an ASGI application serves WebSocket; leave the flag out"
+            )
         _refuse_servers_registered_at_import(target)
         registry.register(transport=server_spec(settings), protocol=settings.served_class(cls))
     elif not registry.registrations():

@@ -19,7 +19,14 @@ from ..http.proxy import DEFAULT_FORWARDED_ALLOW_IPS, parse_trusted
 from ..work import cpu_count
 from .usage import UsageError
 
-__all__ = ["LOG_LEVELS", "SERVED_CLASS_SETTINGS", "RunKwargs", "RunSettings", "add_run_options"]
+__all__ = [
+    "LOG_LEVELS",
+    "SERVED_CLASS_SETTINGS",
+    "WEBSOCKET_SETTINGS",
+    "RunKwargs",
+    "RunSettings",
+    "add_run_options",
+]
 
 T = TypeVar("T")
 
@@ -109,6 +116,14 @@ SERVED_CLASS_SETTINGS = (
     "forwarded_allow_ips",
 )
 """The class attributes through which settings reach a served class (every interface)."""
+
+WEBSOCKET_SETTINGS = {
+    "ws_max_size": "websocket_max_message_size",
+    "ws_ping_interval": "websocket_ping_interval",
+    "ws_ping_timeout": "websocket_ping_timeout",
+    "ws_per_message_deflate": "websocket_per_message_deflate",
+}
+"""The WebSocket flags (uvicorn's names) and the ``AsgiServer`` attributes they set."""
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -226,6 +241,31 @@ class RunSettings:
         "log one line per request in Common Log Format (default: the application's)",
         action=argparse.BooleanOptionalAction,
     )
+    ws_max_size: int | None = _server_flag(
+        None,
+        "largest WebSocket message accepted, in bytes; a larger one closes with 1009 "
+        "(default: 16777216)",
+        type=_positive,
+        metavar="BYTES",
+    )
+    ws_ping_interval: float | None = _server_flag(
+        None,
+        "seconds between the server's WebSocket pings; 0 sends none (default: 20)",
+        type=_seconds,
+        metavar="SECONDS",
+    )
+    ws_ping_timeout: float | None = _server_flag(
+        None,
+        "seconds a WebSocket client has to answer a ping before the connection "
+        "closes with 1011; 0 waits forever (default: 20)",
+        type=_seconds,
+        metavar="SECONDS",
+    )
+    ws_per_message_deflate: bool | None = _server_flag(
+        None,
+        "offer WebSocket permessage-deflate compression (default: on)",
+        action=argparse.BooleanOptionalAction,
+    )
     reload: bool = _server_flag(
         False, "restart the server when a .py file changes (development; needs watchfiles)"
     )
@@ -270,6 +310,14 @@ class RunSettings:
             and getattr(self, f.name) != f.default
         ]
 
+    def websocket_flags_given(self) -> list[str]:
+        """The WebSocket flags given, which only an ASGI application can use."""
+        return [
+            "--" + name.replace("_", "-")
+            for name in WEBSOCKET_SETTINGS
+            if getattr(self, name) is not None
+        ]
+
     @property
     def multiprocess(self) -> bool:
         """Whether more than one process serves (the processes engine, several workers)."""
@@ -297,6 +345,11 @@ class RunSettings:
             values["access_log"] = self.access_log
         if self.tls:
             values["url_scheme"] = "https"
+        for name, attribute in WEBSOCKET_SETTINGS.items():
+            value = getattr(self, name)
+            if value is not None:
+                # A zero interval or timeout turns the ping or its deadline off.
+                values[attribute] = None if value == 0 and not isinstance(value, bool) else value
         return values
 
     def served_class(self, cls: type) -> type:

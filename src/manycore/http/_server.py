@@ -17,12 +17,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..stats import worker_counters
 from ._connection import HttpConnection
-from ._modes import CLOSE
-from ._response import error_response, render
 from ._routing import Router, build_router
 from .proxy import DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies, parse_trusted
+from .wire import concurrency_refusal, over_concurrency_limit
 
 __all__ = ["HttpServer"]
 
@@ -109,8 +107,7 @@ class HttpServer:
 
     def __init__(self) -> None:
         self._http = http = HttpConnection(self)
-        limit = self.limit_concurrency
-        if limit is not None and worker_counters().connections_open > limit:
+        if over_concurrency_limit(self.limit_concurrency):
             # Over the limit: the first request is answered 503 (uvicorn does the same);
             # the connection's timers still bound a client that never sends one.
             self.data_received = self._refuse_over_limit  # type: ignore[method-assign]
@@ -137,11 +134,8 @@ class HttpServer:
         if self._http.closing:
             return None
         self._http.closing = True
-        out: list[bytes] = []
-        detail = f"more than {self.limit_concurrency} connections; retry later"
-        render(out, error_response(503, detail), CLOSE, False)
         transport.close()
-        return out[0]
+        return concurrency_refusal(self.limit_concurrency or 0)
 
     def is_busy(self) -> bool:
         """For graceful shutdown: a request is in progress on this connection."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import httptools
 
+from ..stats import worker_counters
 from ._clock import HeadCache, head_cache
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._head_builder import CONNECTION_LINES, SERVER, single_line, status_line
@@ -35,9 +36,11 @@ __all__ = [
     "check_field_name",
     "check_host_value",
     "check_target",
+    "concurrency_refusal",
     "error_page",
     "head_cache",
     "log_access_line",
+    "over_concurrency_limit",
     "parser_error",
     "single_line",
     "status_line",
@@ -73,6 +76,20 @@ def parser_error(exc: Exception) -> RemoteProtocolError:
     if isinstance(exc, httptools.HttpParserInvalidMethodError):
         return RemoteProtocolError("malformed request line (invalid method)", 400)
     return RemoteProtocolError(f"malformed request: {reason}", 400)
+
+
+def over_concurrency_limit(limit: int | None) -> bool:
+    """``--limit-concurrency``: this worker has more than ``limit`` connections open.
+
+    Asked when a connection is made; its first request then gets
+    :func:`concurrency_refusal` instead of an answer (uvicorn does the same).
+    """
+    return limit is not None and worker_counters().connections_open > limit
+
+
+def concurrency_refusal(limit: int) -> bytes:
+    """The 503 a connection beyond ``limit`` gets before it is closed."""
+    return error_page(503, f"more than {limit} connections; retry later", CLOSE)
 
 
 def error_page(status: int, detail: str | None = None, mode: ConnectionMode = CLOSE) -> bytes:
