@@ -19,7 +19,7 @@ import pytest
 
 import manycore
 from conftest import EXAMPLES
-from manycore.http._build import hot_path_build
+from manycore.http import hot_path_build
 from manycore.testing import ServerProcess
 
 TESTS = Path(__file__).resolve().parent

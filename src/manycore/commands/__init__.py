@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from .. import __version__
 from ..context import ManycoreError
-from ..http._build import hot_path_build
+from ..http import hot_path_build
 from . import serve
 from .target import UserCodeError
 from .usage import USAGE_ERROR, Parser, UsageError, report

@@ -8,7 +8,7 @@ import sys
 
 from .. import __version__
 from ..engine import run
-from ..http._build import hot_path_build
+from ..http import hot_path_build
 from .settings import RunSettings
 
 __all__ = ["STOPPED_MESSAGE", "configure_logging", "run_until_stopped"]
@@ -26,11 +26,20 @@ def configure_logging(level: str = "INFO") -> None:
 
 def run_until_stopped(settings: RunSettings) -> None:
     """Serve what is registered until SIGTERM/SIGINT, then say so, the same for every command."""
-    # One line before the workers start: a benchmark or a bug report needs to know it.
-    logging.getLogger("manycore").info(
-        "manycore %s, HTTP hot path: %s", __version__, hot_path_build()
-    )
-    run(**settings.run_kwargs())
+    said_build = False
+
+    def announce(message: str) -> None:
+        # Which build serves, once, beside the first listening line: a benchmark or a
+        # bug report needs it, and a run that fails before it listens stays one line.
+        nonlocal said_build
+        print(message, file=sys.stderr, flush=True)
+        if not said_build:
+            said_build = True
+            logging.getLogger("manycore").info(
+                "manycore %s, HTTP hot path: %s", __version__, hot_path_build()
+            )
+
+    run(**settings.run_kwargs(), announce=announce)
     # The server has stopped and the process is ending: a second SIGTERM or Ctrl-C (a
     # supervisor that repeats its signal, an impatient operator) must not turn a clean
     # exit into death by signal now that the engine's handlers are gone.

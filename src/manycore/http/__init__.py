@@ -18,6 +18,7 @@ manycore.server(host, port), protocol=App)`` and ``manycore.run()``.
 See docs/http.md for the manual and docs/supported-http.md for the scope.
 """
 
+from ._build import hot_path_build
 from ._errors import HTTPError, LocalProtocolError, RemoteProtocolError
 from ._files import FileResponse, StaticFiles, guess_type, static
 from ._headers import Headers, MultiDict, QueryParams
@@ -44,6 +45,7 @@ __all__ = [
     "StaticFiles",
     "StreamResponse",
     "guess_type",
+    "hot_path_build",
     "route",
     "static",
     "stats_route",
