@@ -712,6 +712,69 @@ def test_the_handshake_and_a_frame_split_at_every_boundary():
         assert rest == b"\x81\x05split"
 
 
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """The (opcode, payload) of each unmasked server frame in ``data``."""
+    frames = []
+    at = 0
+    while at < len(data):
+        length = data[at + 1] & 0x7F
+        start = at + 2
+        if length == 126:
+            (length,) = struct.unpack("!H", data[start : start + 2])
+            start += 2
+        frames.append((data[at] & 0x0F, data[start : start + length]))
+        at = start + length
+    return frames
+
+
+def test_messages_mixed_with_control_frames_and_fragments_at_every_split():
+    """In memory: whole messages (7- and 16-bit lengths, empty, text and binary), a ping,
+    a fragmented text split inside a character: fed whole, byte by byte and cut at every
+    boundary, every message is echoed once, in order, and the ping is answered."""
+    snowman = "\u2603".encode()
+    wire = b"".join(
+        (
+            client_frame(0x1, b"first"),
+            client_frame(0x2, bytes(range(200))),
+            client_frame(0x9, b"ping"),
+            client_frame(0x2, b""),
+            client_frame(0x1, b"x" + snowman[:1], fin=False),
+            client_frame(0x0, snowman[1:], fin=True),
+            client_frame(0x1, b"last"),
+        )
+    )
+    expected = [
+        (0x1, b"first"),
+        (0x2, bytes(range(200))),
+        (0x2, b""),
+        (0x1, b"x" + snowman),
+        (0x1, b"last"),
+    ]
+
+    async def one(pieces: list[bytes]) -> list[tuple[int, bytes]]:
+        session, sink, _ = memory_session(app, asyncio.get_running_loop())
+        await until(lambda: b"\r\n\r\n" in sink.output)
+        opened = len(sink.output)
+        for piece in pieces:
+            session.data_received(piece)
+            await asyncio.sleep(0)
+        await until(lambda: sink.output.endswith(b"last"))
+        frames = server_frames(bytes(sink.output[opened:]))
+        session.connection_lost(None)
+        await until(lambda: not application_running())
+        return frames
+
+    async def every() -> None:
+        cuts = [[wire], [wire[i : i + 1] for i in range(len(wire))]]
+        cuts += [[wire[:split], wire[split:]] for split in range(1, len(wire))]
+        for pieces in cuts:
+            frames = await one(pieces)
+            assert [frame for frame in frames if frame[0] != 0xA] == expected
+            assert frames.count((0xA, b"ping")) == 1
+
+    asyncio.run(asyncio.wait_for(every(), DEADLINE * 3))
+
+
 def test_send_waits_while_the_transport_is_paused():
     async def go() -> None:
         session, sink, transport = memory_session(app, asyncio.get_running_loop())

@@ -55,7 +55,7 @@ from ..stats import worker_counters
 from ._cycle import RequestCycle
 from ._heads import head_store
 from ._limits import TimeLimits
-from ._stepping import in_task, resume_in_task
+from ._stepping import HostTask, in_task, resume_in_task
 from .lifespan import Lifespan
 from .websocket_hook import websocket_session_class
 
@@ -154,6 +154,7 @@ class AsgiConnection(TimeLimits):
         "server",
         "settings",
         "state",
+        "task_host",
         "timer",
         "timer_when",
         "transport",
@@ -167,6 +168,7 @@ class AsgiConnection(TimeLimits):
         self.settings = settings
         self.app = settings.app
         self.in_task = settings.task_per_request
+        self.task_host: HostTask | None = None
         self.access_log = settings.access_log
         self.keepalive_timeout = settings.keepalive_timeout
         self.max_head_size = settings.max_head_size
@@ -354,6 +356,8 @@ class AsgiConnection(TimeLimits):
             self.timer = None
         if self.websocket is not None:
             self.websocket.connection_lost(exc)
+        if self.task_host is not None:
+            self.task_host.close()
         for cycle in (self.active, self.parsing, *self.pipeline):
             if cycle is not None:
                 cycle.disconnected = True
@@ -614,7 +618,11 @@ class AsgiConnection(TimeLimits):
         try:
             coro = self.app(cycle.scope, cycle.receive, cycle.send)
             if self.in_task:
-                in_task(coro, self.loop, cycle.app_done)
+                host = self.task_host
+                if host is None and self.loop is not None and not self.closed:
+                    host = self.task_host = HostTask(self.loop)
+                if host is None or not host.run(coro, copy_context(), cycle.app_done):
+                    in_task(coro, self.loop, cycle.app_done)
                 return
             # Its own context, as a Task would give it: what a request sets in a
             # ContextVar is not seen by the next one.

@@ -39,6 +39,7 @@ from websockets.server import ServerProtocol
 
 from ..transport import Transport
 from ._cycle import ClientDisconnected
+from ._websocket_fast import data_frame_head, whole_messages
 from ._websocket_handshake import (
     Handshake,
     HandshakeError,
@@ -266,12 +267,31 @@ class WebSocketSession:
         assert protocol is not None
         data, text = message.get("bytes"), message.get("text")
         if text is not None and data is None and isinstance(text, str):
-            protocol.send_text(text.encode())
+            payload, is_text = text.encode(), True
         elif data is not None and text is None and isinstance(data, bytes | bytearray):
-            protocol.send_binary(data)
+            payload, is_text = data, False
         else:
             self._invalid("websocket.send needs exactly one of bytes (bytes) and text (str)")
+        if self._fast_ok(protocol) and not protocol.writes:
+            # The library would build exactly this frame; nothing of its own is queued.
+            self._transport.write(data_frame_head(is_text, len(payload)) + payload)
+            return
+        if is_text:
+            protocol.send_text(payload)
+        else:
+            protocol.send_binary(payload)
         self._flush()
+
+    @staticmethod
+    def _fast_ok(protocol: ServerProtocol) -> bool:
+        """Whether whole messages may bypass the library: open, no extension, no fragment
+        in progress either way."""
+        return (
+            protocol.state is OPEN
+            and not protocol.extensions
+            and not protocol.expect_continuation_frame
+            and protocol.current_size is None
+        )
 
     def _close(self, code: int, reason: str) -> None:
         """Start the closing handshake (RFC 6455 §7.1.2); the client has a while to answer."""
@@ -356,6 +376,14 @@ class WebSocketSession:
     def _receive_frames(self, data: bytes) -> None:
         protocol = self._protocol
         assert protocol is not None
+        if not protocol.reader.buffer and not self._parts and self._fast_ok(protocol):
+            limit = protocol.max_message_size
+            messages, used = whole_messages(data, limit if limit is not None else len(data))
+            for text, payload in messages:
+                self._message(text, payload)
+            if used == len(data) and not protocol.writes:
+                return
+            data = data[used:]  # the library takes the rest, and sends what it must
         protocol.receive_data(data)
         for frame in protocol.events_received():
             if isinstance(frame, Frame):  # once open, the library reports only frames
