@@ -14,7 +14,10 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from websockets.frames import apply_mask
+try:  # the library's C speedup where it was built, as websockets.frames does
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - a build of websockets without its C extension
+    from websockets.utils import apply_mask
 
 __all__ = ["data_frame_head", "whole_messages"]
 

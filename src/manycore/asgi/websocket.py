@@ -266,6 +266,7 @@ class WebSocketSession:
         protocol = self._protocol
         assert protocol is not None
         data, text = message.get("bytes"), message.get("text")
+        payload: bytes | bytearray
         if text is not None and data is None and isinstance(text, str):
             payload, is_text = text.encode(), True
         elif data is not None and text is None and isinstance(data, bytes | bytearray):
