@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import socket
+import sysconfig
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -539,8 +540,17 @@ LENIENT_REFERENCE = {
 }
 
 
+def skip_gunicorn_error_pages_on_free_threaded(pair: Pair) -> None:
+    """gunicorn's own error pages on free-threaded CPython 3.14 end their head with a bare
+    LF (``\\r\\n\\n``), so there is no reference answer to compare with."""
+    if pair.interface == "wsgi" and sysconfig.get_config_var("Py_GIL_DISABLED"):
+        pytest.skip("gunicorn's error pages on free-threaded CPython end their head with a bare LF")
+
+
 @pytest.mark.parametrize("path", ["/raise", "/no-response"])
 def test_app_that_fails_before_responding_gets_a_500(pair, path):
+    skip_gunicorn_error_pages_on_free_threaded(pair)
+
     def case(address):
         with Wire(address) as wire:
             wire.send(request("GET", path))
@@ -565,6 +575,8 @@ def test_bad_request_a_reference_lets_through_is_still_a_400(pair, name):
 
 @pytest.mark.parametrize("name", list(BAD_REQUESTS))
 def test_bad_request_is_a_400_and_a_closed_connection(pair, name):
+    skip_gunicorn_error_pages_on_free_threaded(pair)
+
     def case(address):
         with Wire(address) as wire:
             wire.send(BAD_REQUESTS[name])

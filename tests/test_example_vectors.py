@@ -35,7 +35,8 @@ def call(server: ServerProcess, path: str, body: object = None) -> tuple[int, ob
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        with exc:  # closed here, not by the collector at some later test
+            return exc.code, json.loads(exc.read())
 
 
 @pytest.fixture(scope="module")
