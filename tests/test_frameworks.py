@@ -12,7 +12,6 @@ import hashlib
 import os
 import re
 import socket
-import sysconfig
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -153,12 +152,6 @@ def test_django_view(served, engine, site):
 
 
 @pytest.mark.parametrize("site", [DJANGO_ASGI, DJANGO_WSGI], ids=["asgi", "wsgi"])
-@pytest.mark.xfail(
-    bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
-    reason="intermittent on free-threaded CPython: the form page once came without its CSRF "
-    "token on the threads engine (not reproduced alone); the status check above says more",
-    strict=False,
-)
 def test_django_form_post_needs_its_csrf_token(served, engine, site):
     with client(served(site, engine)) as http:
         page = http.get("/form/")

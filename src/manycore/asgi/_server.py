@@ -145,7 +145,8 @@ def _trusted_proxies(cls: type[AsgiServer]) -> TrustedProxies:
 def needs_task() -> bool:
     """True when the application's libraries find their task with ``current_task()``.
 
-    anyio (which Starlette and FastAPI build on) keeps its cancel scopes per Task,
-    so an application that imported it runs each request in a Task of its own.
+    anyio (which Starlette and FastAPI build on) keeps its cancel scopes per Task, and
+    Django's ASGI handler opens an ``asyncio.TaskGroup`` (which needs its parent task)
+    on newer Pythons, so an application that imported either runs each request in a Task.
     """
-    return "anyio" in sys.modules
+    return "anyio" in sys.modules or "django" in sys.modules
