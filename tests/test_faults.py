@@ -10,6 +10,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -198,6 +200,48 @@ def test_new_connections_are_refused_as_soon_as_stopping_starts(engine, workers)
         assert wait_for(refused, 2.5)
         assert recv_all(busy) == b"done\n"
         assert server.stop() == 0
+
+
+# A stop signal that reaches a worker process in the instant after the fork, before the
+# worker has put its own handlers in place, must still stop it.
+_FORK_WINDOW = r"""
+import os, signal, sys, time
+sys.path.insert(0, sys.argv[1])
+from fault_apps import Slow
+from manycore.engine.listeners import open_listeners
+from manycore.engine.plan import Plan
+from manycore.engine.processes import ProcessSupervisor
+from manycore.protocol import ProtocolSpec
+from manycore.registry import Registration, server
+
+registration = Registration(server(), ProtocolSpec(Slow))
+plan = Plan("processes", 1, [registration], open_listeners([registration]), [], [], grace=1.0)
+supervisor = ProcessSupervisor(plan)
+signal.signal(signal.SIGTERM, supervisor._on_signal)  # the main context's, as when running
+supervisor.start_worker(0)
+(pid,) = supervisor._pids
+os.kill(pid, signal.SIGTERM)
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline:
+    if os.waitpid(pid, os.WNOHANG)[0]:
+        print("stopped")
+        break
+    time.sleep(0.02)
+else:
+    os.kill(pid, signal.SIGKILL)
+    print("still serving")
+"""
+
+
+def test_a_worker_signalled_as_it_is_forked_still_stops():
+    for _ in range(5):
+        ran = subprocess.run(
+            [sys.executable, "-c", _FORK_WINDOW, str(TEST_APPS)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ran.stdout == "stopped\n", ran.stdout + ran.stderr
 
 
 # ------------------------------------------------------------ guard mode

@@ -41,12 +41,19 @@ class ProcessSupervisor(Supervisor):
         sys.stdout.flush()
         sys.stderr.flush()
         parent = os.getpid()
+        # A stop signal sent to the child before it has its own handlers would reach
+        # the main context's (copied) handler and be lost: the child keeps stop signals
+        # blocked, and so pending, until its loop handles them (Worker.run).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             pid = os.fork()
         except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             worker_end.close()
             raise
-        if pid == 0:  # child: never returns
+        if pid != 0:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        else:  # child: never returns
             status = 1
             try:
                 _die_with_parent(parent)

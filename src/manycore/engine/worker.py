@@ -94,6 +94,11 @@ class Worker:
             if handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self._set_stop)
+                # A forked worker starts with them blocked: one sent meanwhile arrives
+                # once the loop runs (a loop that is not running may drop it).
+                loop.call_soon(
+                    signal.pthread_sigmask, signal.SIG_UNBLOCK, (signal.SIGTERM, signal.SIGINT)
+                )
             loop.run_until_complete(self._serve())
         finally:
             try:
