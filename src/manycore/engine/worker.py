@@ -69,6 +69,7 @@ class Worker:
         self.state = WorkerState.STARTING
         self.guard = GlobalsGuard(plan.guard_modules) if plan.guard_modules else None
         self._stop_event: asyncio.Event | None = None
+        self._stop_requested = False  # kept for a request made before the loop exists
         self._clients_open = 0
         self._stats_timer: asyncio.TimerHandle | None = None
         self._stats_failed = False
@@ -114,6 +115,7 @@ class Worker:
 
     def request_stop(self) -> None:
         """Ask the worker to stop gracefully; safe from any thread or a signal handler."""
+        self._stop_requested = True  # set before the loop is read: _serve reads it after
         loop = self.loop
         if loop is None or loop.is_closed():
             return
@@ -123,6 +125,7 @@ class Worker:
             pass
 
     def _set_stop(self) -> None:
+        self._stop_requested = True
         if self._stop_event is not None:
             self._stop_event.set()
 
@@ -130,6 +133,8 @@ class Worker:
 
     async def _serve(self) -> None:
         stop = self._stop_event = asyncio.Event()
+        if self._stop_requested:
+            stop.set()
         if not await self._start_hooks_or_stop(stop):
             self.state = WorkerState.STOPPED
             return
