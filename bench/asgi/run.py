@@ -30,7 +30,6 @@ import os
 import platform
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,8 @@ sys.path.insert(0, str(REPO / "bench" / "http"))
 
 import checks  # noqa: E402
 import wsload  # noqa: E402
-from measure import WrkError, run_wrk, wait_until_quiet  # noqa: E402
+from measure import WrkError, run_to_end, run_wrk, wait_until_quiet  # noqa: E402
+from options import comma_separated  # noqa: E402
 from peers import APPS, APPS_BY_NAME, CEILINGS, HOST, NO_WEBSOCKET, SERVERS, BenchApp  # noqa: E402
 from servers import RunningServer, ServerFailed, ServerSpec, running  # noqa: E402
 from workload import ENDPOINTS  # noqa: E402
@@ -124,28 +124,18 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _names(choices: list[str], what: str):
-    def parse(text: str) -> list[str]:
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        unknown = [n for n in names if n not in choices]
-        if unknown or not names:
-            raise argparse.ArgumentTypeError(
-                f"unknown {what} {', '.join(map(repr, unknown)) or '(none given)'}; "
-                f"choose from: {','.join(choices)}"
-            )
-        return names
-
-    return parse
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/asgi/run.py", description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up (default 2)")
     parser.add_argument("--rounds", type=int, default=3, help="repeat N times; median (3)")
-    parser.add_argument("--servers", type=_names(list(SERVERS), "server"), default=list(SERVERS))
     parser.add_argument(
-        "--tests", type=_names([c.name for c in CASES], "test"), default=[c.name for c in CASES]
+        "--servers", type=comma_separated(list(SERVERS), "server"), default=list(SERVERS)
+    )
+    parser.add_argument(
+        "--tests",
+        type=comma_separated([c.name for c in CASES], "test"),
+        default=[c.name for c in CASES],
     )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--server-cpu", default="1", help="taskset CPU list for the server")
@@ -174,16 +164,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def check_http(port: int, case: Case) -> list[str]:
     """The endpoint answers 200 with the expected body and media type, also pipelined."""
     endpoint = ENDPOINTS[case.endpoint]
-    conn = http.client.HTTPConnection(HOST, port, timeout=10)
     where = f"GET {endpoint.path}"
     try:
-        conn.request("GET", endpoint.path, headers=endpoint.headers())
-        response = conn.getresponse()
-        body = response.read()
+        response, body = checks.fetch(HOST, port, endpoint)
     except (OSError, http.client.HTTPException) as exc:
         return [f"{where}: {exc!r}"]
-    finally:
-        conn.close()
     if response.status != 200:
         return [f"{where}: status {response.status}, expected 200"]
     same = json.loads(body) == json.loads(endpoint.body) if case.endpoint == "json" else None
@@ -211,17 +196,12 @@ def run_wsload(server: RunningServer, args: argparse.Namespace, duration: int) -
     command = ["taskset", "-c", args.client_cpu, sys.executable, str(HERE / "wsload.py"), url]
     command += ["--connections", str(args.connections), "--duration", str(duration)]
     server0, busy0, wall0 = server.cpu_seconds(), _busy_seconds(), time.monotonic()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
-    with proc.stdout:
-        output = proc.stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    returncode, output, usage = run_to_end(command)
     wall = time.monotonic() - wall0
     server_seconds, busy = server.cpu_seconds() - server0, _busy_seconds() - busy0
     line = next((ln for ln in output.splitlines() if ln.startswith(wsload.MARKER)), None)
-    if proc.returncode != 0 or line is None:
-        raise WrkError(f"wsload exited with {proc.returncode} and no result:\n{output.strip()}")
+    if returncode != 0 or line is None:
+        raise WrkError(f"wsload exited with {returncode} and no result:\n{output.strip()}")
     result = json.loads(line[len(wsload.MARKER) :])
     client_seconds = usage.ru_utime + usage.ru_stime
     return Figure(

@@ -22,18 +22,27 @@ import httptools
 from workload import Endpoint, raw_request
 
 
-def check_endpoint(host: str, port: int, endpoint: Endpoint) -> list[str]:
-    """One request with http.client; the response must be exactly the expected one."""
-    where = f"GET {endpoint.path}"
+def fetch(host: str, port: int, endpoint: Endpoint) -> tuple[http.client.HTTPResponse, bytes]:
+    """One GET with wrk's headers on its own connection: the response and its whole body.
+
+    Raises OSError or http.client.HTTPException when there is no answer to look at.
+    """
     conn = http.client.HTTPConnection(host, port, timeout=10.0)
     try:
         conn.request("GET", endpoint.path, headers=endpoint.headers())
         response = conn.getresponse()
-        body = response.read()
-    except (OSError, http.client.HTTPException) as exc:
-        return [f"{where}: request failed: {exc!r}"]
+        return response, response.read()
     finally:
         conn.close()
+
+
+def check_endpoint(host: str, port: int, endpoint: Endpoint) -> list[str]:
+    """One request with http.client; the response must be exactly the expected one."""
+    where = f"GET {endpoint.path}"
+    try:
+        response, body = fetch(host, port, endpoint)
+    except (OSError, http.client.HTTPException) as exc:
+        return [f"{where}: request failed: {exc!r}"]
     problems = []
     if response.status != 200:
         problems.append(f"{where}: status {response.status}, expected 200")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import resource
 import subprocess
 import time
 from collections.abc import Callable
@@ -130,6 +131,18 @@ def wrk_command(
     return [*cmd, url, "--", *script_args]
 
 
+def run_to_end(command: list[str]) -> tuple[int, str, resource.struct_rusage]:
+    """Run a load generator to its end: its exit status, its output and its own CPU usage."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    with proc.stdout:
+        output = proc.stdout.read().decode(errors="replace")
+    # wait4, not Popen.wait: it also returns the child's resource usage.
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, output, usage
+
+
 def run_wrk(
     url: str,
     script_args: list[str],
@@ -146,20 +159,14 @@ def run_wrk(
         url, script_args, duration=duration, connections=connections, headers=headers, cpu=cpu
     )
     server0, (busy0, steal0), wall0 = server_cpu_seconds(), _machine_seconds(), time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
-    with proc.stdout:
-        output = proc.stdout.read().decode(errors="replace")
-    # wait4, not Popen.wait: it also returns the child's resource usage.
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    returncode, output, usage = run_to_end(cmd)
     wall = time.monotonic() - wall0
     server1, (busy1, steal1) = server_cpu_seconds(), _machine_seconds()
 
     line = next((ln for ln in output.splitlines() if ln.startswith(_MARKER)), None)
-    if proc.returncode != 0 or line is None:
+    if returncode != 0 or line is None:
         raise WrkError(
-            f"wrk exited with status {proc.returncode} and no result line; command: "
+            f"wrk exited with status {returncode} and no result line; command: "
             f"{' '.join(cmd)}\n{output.strip()}"
         )
     result = json.loads(line[len(_MARKER) :])

@@ -32,12 +32,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import checks
 import static_files
 from measure import Measurement, WrkError, run_wrk, wait_until_quiet
+from options import comma_separated
 from report import Results, format_ms, markdown
 from servers import HOST, SERVERS, RunningServer, ServerFailed, running
 from workload import ENDPOINTS, Case, cases
@@ -47,22 +47,6 @@ QUIET_THRESHOLD = 20.0  # percent of one core
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _csv(choices: list[str], what: str) -> Callable[[str], list[str]]:
-    """An argparse type: a comma-separated list of names from ``choices``."""
-
-    def parse(text: str) -> list[str]:
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        unknown = [n for n in names if n not in choices]
-        if unknown or not names:
-            raise argparse.ArgumentTypeError(
-                f"unknown {what} {', '.join(map(repr, unknown)) or '(none given)'}; "
-                f"choose from: {','.join(choices)}"
-            )
-        return names
-
-    return parse
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -83,13 +67,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--servers",
-        type=_csv(list(SERVERS), "server"),
+        type=comma_separated(list(SERVERS), "server"),
         default=list(SERVERS),
         help=f"comma-separated, from {','.join(SERVERS)} (default all)",
     )
     parser.add_argument(
         "--tests",
-        type=_csv(case_names, "test"),
+        type=comma_separated(case_names, "test"),
         default=case_names,
         help=f"comma-separated, from {','.join(case_names)} (default all)",
     )
