@@ -1,10 +1,12 @@
-"""Helpers shared by the wiki benchmarks: processes, memory, percentiles (Linux /proc)."""
+"""Helpers shared by the wiki benchmarks: processes, memory, timings, percentiles (Linux /proc)."""
 
 from __future__ import annotations
 
 import re
 import statistics
 import sys
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,6 +83,24 @@ def percentile(samples: list[float], q: float) -> float:
 
 def median(samples: list[float]) -> float:
     return statistics.median(samples) if samples else float("nan")
+
+
+def timed(fn: Callable[..., object], args_list: Iterable[tuple[object, ...]]) -> list[float]:
+    """Microseconds each call of ``fn`` took, one call per argument tuple."""
+    out = []
+    clock = time.perf_counter_ns
+    for args in args_list:
+        t0 = clock()
+        fn(*args)
+        out.append((clock() - t0) / 1e3)
+    return out
+
+
+def best_round(
+    fn: Callable[..., object], args_list: list[tuple[object, ...]], rounds: int
+) -> list[float]:
+    """The round with the lowest median: on a shared machine, the least disturbed one."""
+    return min((timed(fn, args_list) for _ in range(rounds)), key=median)
 
 
 def dir_bytes(path: Path, skip: tuple[str, ...] = ()) -> int:

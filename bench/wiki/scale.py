@@ -38,12 +38,14 @@ import numpy as np
 from _common import (
     MB,
     REPO,
+    best_round,
     children,
     dir_bytes,
     median,
     memory,
     percentile,
     plaintext_server,
+    timed,
     wiki_server,
 )
 
@@ -127,16 +129,6 @@ def build_synthetic(directory: Path, count: int, seed: int) -> float:
 # ------------------------------------------------------------------ in process
 
 
-def timed(fn, args_list) -> list[float]:
-    out = []
-    clock = time.perf_counter_ns
-    for args in args_list:
-        t0 = clock()
-        fn(*args)
-        out.append((clock() - t0) / 1e3)
-    return out
-
-
 def sample_titles(index: WikiIndex, n: int, rng: random.Random) -> list[str]:
     return [index.title(rng.randrange(len(index))) for _ in range(n)]
 
@@ -149,11 +141,6 @@ def find_prefix_near(index: WikiIndex, titles: list[str], hits: int) -> tuple[st
         if abs(count - hits) < abs(best[1] - hits):
             best = (prefix, count)
     return best
-
-
-def best_round(fn, args_list, rounds: int) -> list[float]:
-    """The round with the lowest median: on a shared machine, the least disturbed one."""
-    return min((timed(fn, args_list) for _ in range(rounds)), key=median)
 
 
 def typed_prefixes(titles: list[str], rng: random.Random) -> list[str]:

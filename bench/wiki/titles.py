@@ -26,7 +26,7 @@ from pathlib import Path
 
 import marisa_trie
 import numpy as np
-from _common import MB, REPO, median, percentile
+from _common import MB, REPO, best_round, median, percentile, timed
 
 sys.path.insert(0, str(REPO / "src"))
 
@@ -45,21 +45,6 @@ MARISA = {
     "weight-order": {"order": marisa_trie.WEIGHT_ORDER},
 }
 TARGET_HITS = 16_333  # PyParallel's "Ap"
-
-
-def timed(fn, args_list) -> list[float]:
-    out = []
-    clock = time.perf_counter_ns
-    for args in args_list:
-        t0 = clock()
-        fn(*args)
-        out.append((clock() - t0) / 1e3)
-    return out
-
-
-def best_round(fn, args_list, rounds: int) -> list[float]:
-    """The round with the lowest median: on a shared machine, the least disturbed one."""
-    return min((timed(fn, args_list) for _ in range(rounds)), key=median)
 
 
 def workload(store: SortedTitles, rng: random.Random) -> dict:
