@@ -28,13 +28,33 @@ def ended(conn: Connection):
     return lambda: conn.transport.closed or conn.transport.aborted
 
 
-def test_a_head_that_takes_too_long_is_408():
-    conn = Connection(hello, header_timeout=0.2)
+@pytest.mark.parametrize(
+    ("limits", "request_bytes", "reason"),
+    [
+        pytest.param(
+            {"header_timeout": 0.2}, b"GET / HTTP/1.1\r\nHo", b"head", id="head-takes-too-long"
+        ),
+        pytest.param(
+            {"body_timeout": 0.2},
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+            b"body",
+            id="body-stops-arriving",
+        ),
+        pytest.param(
+            {"body_grace": 0.2, "body_min_rate": 1000.0, "body_timeout": 30.0},
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc",
+            b"slowly",
+            id="body-trickles-too-slowly",
+        ),
+    ],
+)
+def test_a_request_that_is_too_slow_is_408(limits, request_bytes, reason):
+    conn = Connection(hello, **limits)
     try:
-        conn.send(b"GET / HTTP/1.1\r\nHo")
+        conn.send(request_bytes)
         conn.run_until(ended(conn))
         [(status, _, body)] = parse_responses(conn.take())
-        assert status == 408 and b"head" in body
+        assert status == 408 and reason in body
     finally:
         conn.close()
 
@@ -46,28 +66,6 @@ def test_an_idle_keep_alive_connection_closes():
         assert parse_responses(conn.take())[0][0] == 200
         conn.run_until(ended(conn))
         assert conn.take() == b""
-    finally:
-        conn.close()
-
-
-def test_a_body_that_stops_arriving_is_408():
-    conn = Connection(hello, body_timeout=0.2)
-    try:
-        conn.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
-        conn.run_until(ended(conn))
-        [(status, _, body)] = parse_responses(conn.take())
-        assert status == 408 and b"body" in body
-    finally:
-        conn.close()
-
-
-def test_a_body_that_trickles_too_slowly_is_408():
-    conn = Connection(hello, body_grace=0.2, body_min_rate=1000.0, body_timeout=30.0)
-    try:
-        conn.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")
-        conn.run_until(ended(conn))
-        [(status, _, body)] = parse_responses(conn.take())
-        assert status == 408 and b"slowly" in body
     finally:
         conn.close()
 
