@@ -29,6 +29,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.http11 import Response
 
 from manycore.asgi.websocket import ClientDisconnected, WebSocketSession
 from manycore.testing import ServerProcess
@@ -212,6 +213,30 @@ def run(coroutine: Any) -> Any:
 
 def token() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def close_code(server: ServerProcess, path: str) -> int | None:
+    """The code the server closes with, on a connection where the client only waits."""
+
+    async def go() -> int | None:
+        async with ws_connect(url(server, path)) as ws:
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            return ws.close_code
+
+    return run(go())
+
+
+def refusal(server: ServerProcess, path: str) -> Response:
+    """The HTTP response the handshake to ``path`` is refused with."""
+
+    async def go() -> Response:
+        with pytest.raises(InvalidStatus) as refused:
+            async with ws_connect(url(server, path)):
+                pass
+        return refused.value.response
+
+    return run(go())
 
 
 def handshake_request(path: str = "/echo", **changes: str | None) -> tuple[bytes, bytes]:
@@ -467,13 +492,7 @@ def test_a_vanishing_client_is_a_disconnect_for_the_application(server):
 
 
 def test_an_application_that_returns_closes_normally(server):
-    async def go():
-        async with ws_connect(url(server, "/return")) as ws:
-            with pytest.raises(ConnectionClosed):
-                await ws.recv()
-            return ws.close_code
-
-    assert run(go()) == 1000
+    assert close_code(server, "/return") == 1000
 
 
 def test_a_message_over_the_limit_closes_with_1009(servers):
@@ -511,26 +530,13 @@ def test_the_limit_counts_a_compressed_message_after_decompression(servers):
 
 
 def test_close_before_accept_is_an_http_403(server):
-    async def go():
-        with pytest.raises(InvalidStatus) as refused:
-            async with ws_connect(url(server, "/reject")):
-                pass
-        return refused.value.response.status_code
-
-    assert run(go()) == 403
+    assert refusal(server, "/reject").status_code == 403
 
 
 @pytest.mark.parametrize("path", ["/custom", "/custom?length=1"])
 def test_the_application_can_refuse_with_its_own_http_response(server, path):
     """Chunked when the application gives no length, as given when it does."""
-
-    async def go():
-        with pytest.raises(InvalidStatus) as refused:
-            async with ws_connect(url(server, path)):
-                pass
-        return refused.value.response
-
-    response = run(go())
+    response = refusal(server, path)
     assert response.status_code == 401
     assert response.headers["x-why"] == "no token"
     assert response.body == b"go away"
@@ -573,13 +579,7 @@ def test_a_request_that_does_not_ask_to_upgrade_to_websocket_is_plain_http(serve
 
 
 def test_an_invalid_message_closes_the_connection_and_the_worker_serves_on(server):
-    async def invalid():
-        async with ws_connect(url(server, "/invalid")) as ws:
-            with pytest.raises(ConnectionClosed):
-                await ws.recv()
-            return ws.close_code
-
-    assert run(invalid()) == 1011
+    assert close_code(server, "/invalid") == 1011
     server.wait_for_log("sent an invalid WebSocket message: websocket.send needs exactly one")
 
     async def echo():
@@ -592,13 +592,7 @@ def test_an_invalid_message_closes_the_connection_and_the_worker_serves_on(serve
 
 @pytest.mark.parametrize("path", ["/raise", "/silent"])
 def test_an_application_that_fails_before_accepting_gets_a_500(server, path):
-    async def go():
-        with pytest.raises(InvalidStatus) as refused:
-            async with ws_connect(url(server, path)):
-                pass
-        return refused.value.response.status_code
-
-    assert run(go()) == 500
+    assert refusal(server, path).status_code == 500
 
 
 # ------------------------------------------------------------------ bytes in any pieces
@@ -792,7 +786,8 @@ def test_send_waits_while_the_transport_is_paused():
     asyncio.run(asyncio.wait_for(go(), DEADLINE))
 
 
-def test_send_after_the_client_left_raises_oserror():
+@pytest.mark.parametrize("ended_by", ["client", "application"])
+def test_send_after_the_connection_ended_raises_oserror(ended_by):
     """ASGI websocket spec 2.4: ``send`` on a closed connection raises an OSError."""
 
     async def go() -> None:
@@ -801,17 +796,24 @@ def test_send_after_the_client_left_raises_oserror():
         async def late_sender(scope: Any, receive: Any, send: Any) -> None:
             await receive()
             await send({"type": "websocket.accept"})
-            assert (await receive())["type"] == "websocket.disconnect"
+            if ended_by == "client":
+                assert (await receive())["type"] == "websocket.disconnect"
+            else:
+                await send({"type": "websocket.close", "code": 1000})
             try:
-                await send({"type": "websocket.send", "text": "anyone?"})
+                await send({"type": "websocket.send", "text": "too late"})
             except OSError as exc:
                 outcome.append(exc)
 
         session, sink, _ = memory_session(late_sender, asyncio.get_running_loop())
-        await until(lambda: b"\r\n\r\n" in sink.output)
-        session.connection_lost(None)
+        if ended_by == "client":
+            await until(lambda: b"\r\n\r\n" in sink.output)
+            session.connection_lost(None)
         await until(lambda: outcome)
         assert isinstance(outcome[0], ClientDisconnected)
+        assert b"too late" not in sink.output
+        if ended_by == "application":
+            session.connection_lost(None)
 
     asyncio.run(asyncio.wait_for(go(), DEADLINE))
 
@@ -921,28 +923,6 @@ def test_stopping_the_server_refuses_a_pending_handshake_with_503(engine):
         assert answer.startswith(b"HTTP/1.1 503 "), answer
         assert b"\r\nretry-after: 1\r\n" in answer.lower()
         assert server.stop(timeout=DEADLINE) == 0
-
-
-def test_send_after_the_application_closed_raises_oserror():
-    async def go() -> None:
-        outcome: list[BaseException] = []
-
-        async def closer(scope: Any, receive: Any, send: Any) -> None:
-            await receive()
-            await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": 1000})
-            try:
-                await send({"type": "websocket.send", "text": "too late"})
-            except OSError as exc:
-                outcome.append(exc)
-
-        session, sink, _ = memory_session(closer, asyncio.get_running_loop())
-        await until(lambda: outcome)
-        assert isinstance(outcome[0], ClientDisconnected)
-        assert b"too late" not in sink.output
-        session.connection_lost(None)
-
-    asyncio.run(asyncio.wait_for(go(), DEADLINE))
 
 
 @pytest.mark.parametrize(
