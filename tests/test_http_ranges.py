@@ -173,11 +173,16 @@ def test_head_with_range_has_headers_only(data_file):
     assert b"Content-Length: 10\r\n" in wire and transport.files == []
 
 
-def test_conditional_requests(data_file):
-    path, _content = data_file
+def _app_and_validators(path: str) -> tuple[type[HttpServer], str, str]:
+    """The app serving ``path``, and the ETag and Last-Modified it sends for the file."""
     app = _app_for(path)
     _, headers, _ = get(app)
-    etag, modified = headers["etag"], headers["last-modified"]
+    return app, headers["etag"], headers["last-modified"]
+
+
+def test_conditional_requests(data_file):
+    path, _content = data_file
+    app, etag, modified = _app_and_validators(path)
     assert get(app, f"If-None-Match: {etag}\r\n")[0] == 304
     assert get(app, f'If-None-Match: "other", W/{etag}\r\n')[0] == 304
     assert get(app, "If-None-Match: *\r\n")[0] == 304
@@ -196,9 +201,7 @@ def test_conditional_requests(data_file):
 
 def test_if_range(data_file):
     path, content = data_file
-    app = _app_for(path)
-    _, headers, _ = get(app)
-    etag, modified = headers["etag"], headers["last-modified"]
+    app, etag, modified = _app_and_validators(path)
     assert get(app, f"Range: bytes=0-9\r\nIf-Range: {etag}\r\n")[0] == 206
     assert get(app, f"Range: bytes=0-9\r\nIf-Range: {modified}\r\n")[0] == 206
     status, _, body = get(app, 'Range: bytes=0-9\r\nIf-Range: "stale"\r\n')

@@ -188,6 +188,14 @@ def test_db_returns_one_row_as_in_the_database(app, database):
     assert database.worlds()[world["id"]] == world["randomNumber"]
 
 
+def assert_worlds(worlds: list[dict], count: int, table: dict[int, int]) -> None:
+    """``count`` worlds, each an id and the randomNumber ``table`` holds for that id."""
+    assert len(worlds) == count
+    for world in worlds:
+        assert set(world) == {"id", "randomNumber"}
+        assert table[world["id"]] == world["randomNumber"]
+
+
 CLAMPING = [
     ("?queries=2", 2),
     ("?queries=0", 1),
@@ -206,31 +214,21 @@ CLAMPING = [
 @pytest.mark.parametrize(("suffix", "expected"), CLAMPING)
 def test_queries_count_is_clamped(app, database, suffix, expected):
     worlds = get_json(app, "/queries" + suffix)
-    assert len(worlds) == expected
-    table = database.worlds()
-    for world in worlds:
-        assert set(world) == {"id", "randomNumber"}
-        assert table[world["id"]] == world["randomNumber"]
+    assert_worlds(worlds, expected, database.worlds())
 
 
 @pytest.mark.parametrize(("suffix", "expected"), CLAMPING)
 def test_cached_queries_count_is_clamped_and_served_from_the_primed_cache(app, suffix, expected):
     worlds = get_json(app, "/cached-queries" + suffix.replace("queries", "count"))
-    assert len(worlds) == expected
-    for world in worlds:
-        assert set(world) == {"id", "randomNumber"}
-        assert app.primed_worlds[world["id"]] == world["randomNumber"]
+    assert_worlds(worlds, expected, app.primed_worlds)
 
 
 @pytest.mark.parametrize(("suffix", "expected"), CLAMPING)
 def test_updates_count_is_clamped_and_persisted(app, database, suffix, expected):
     worlds = get_json(app, "/updates" + suffix)
-    assert len(worlds) == expected
-    table = database.worlds()
+    assert_worlds(worlds, expected, database.worlds())
     for world in worlds:
-        assert set(world) == {"id", "randomNumber"}
         assert 1 <= world["randomNumber"] <= 10_000
-        assert table[world["id"]] == world["randomNumber"]
 
 
 EXPECTED_FORTUNES = (
