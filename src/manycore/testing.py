@@ -33,7 +33,7 @@ from typing import Any, NoReturn, cast
 
 from .protocol import ProtocolAdapter, ProtocolSpec
 from .shared import GlobalsGuard
-from .transport import FileSource, Transport
+from .transport import FileSource, Transport, range_length
 
 __all__ = [
     "ClockedConnection",
@@ -195,15 +195,7 @@ class MemoryTransport(Transport):
             path = path.fileno()
         fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY)
         try:
-            size = os.fstat(fd).st_size
-            if nbytes is None:
-                nbytes = size - offset
-            if offset < 0 or nbytes < 0 or offset + nbytes > size:
-                raise ValueError(
-                    f"sendfile_ranged: range offset={offset} nbytes={nbytes} lies outside "
-                    f"the file ({size} bytes)"
-                )
-            data = os.pread(fd, nbytes, offset)
+            data = os.pread(fd, range_length(fd, offset, nbytes), offset)
         finally:
             if fd is not path:
                 os.close(fd)

@@ -120,6 +120,23 @@ class _NoOwner:
         pass
 
 
+def range_length(fd: int, offset: int, nbytes: int | None) -> int:
+    """How many bytes of the open file ``fd`` a send from ``offset`` covers.
+
+    ``nbytes=None`` means "to the end of the file"; a range outside the file is a
+    ``ValueError``, raised before anything is sent.
+    """
+    size = os.fstat(fd).st_size
+    if nbytes is None:
+        nbytes = size - offset
+    if offset < 0 or nbytes < 0 or offset + nbytes > size:
+        raise ValueError(
+            f"sendfile_ranged: range offset={offset} nbytes={nbytes} lies outside "
+            f"the file ({size} bytes)"
+        )
+    return nbytes
+
+
 class _FileRange:
     __slots__ = ("fd", "keep", "offset", "owned", "remaining")
 
@@ -240,14 +257,7 @@ class Transport:
             fd = path.fileno()
             owned = False
         try:
-            size = os.fstat(fd).st_size
-            if nbytes is None:
-                nbytes = size - offset
-            if offset < 0 or nbytes < 0 or offset + nbytes > size:
-                raise ValueError(
-                    f"sendfile_ranged: range offset={offset} nbytes={nbytes} lies outside "
-                    f"the file ({size} bytes)"
-                )
+            nbytes = range_length(fd, offset, nbytes)
         except BaseException:
             if owned:
                 os.close(fd)
