@@ -16,33 +16,18 @@ import argparse
 import dataclasses
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 from .. import registry
 from ..asgi import LIFESPAN_MODES, asgi_server, detect_interface
+from .settings import _option, _positive
 from .target import Target, TargetError, UserCodeError, protocol_class
 from .usage import UsageError
 
 __all__ = ["INTERFACES", "AppSettings", "add_app_options", "serving_class"]
 
 INTERFACES = ("auto", "protocol", "asgi", "wsgi")
-
-T = TypeVar("T")
-
-
-def _option(default: T, help: str, **argparse_kwargs: Any) -> T:
-    return field(default=default, metadata={"help": help, **argparse_kwargs})
-
-
-def _threads(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -59,7 +44,7 @@ class AppSettings:
         choices=LIFESPAN_MODES,
     )
     threads: int = _option(
-        8, "WSGI: threads per worker that run the blocking application", type=_threads
+        8, "WSGI: threads per worker that run the blocking application", type=_positive
     )
 
     @classmethod
