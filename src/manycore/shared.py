@@ -122,6 +122,13 @@ def _mutator(name: str) -> Callable[..., NoReturn]:
     return method
 
 
+def _forbid_mutation(names: str, *classes: type) -> None:
+    """The methods ``names`` (space-separated) of every class raise ParallelContextError."""
+    for name in names.split():
+        for cls in classes:
+            setattr(cls, name, _mutator(name))
+
+
 class FrozenDict(dict[K, V]):
     """A ``dict`` whose mutating methods raise :class:`ParallelContextError`."""
 
@@ -138,19 +145,9 @@ class FrozenDict(dict[K, V]):
         return dict(self)
 
 
-_DICT_MUTATORS = (
-    "__setitem__",
-    "__delitem__",
-    "__ior__",
-    "clear",
-    "pop",
-    "popitem",
-    "setdefault",
-    "update",
+_forbid_mutation(
+    "__setitem__ __delitem__ __ior__ clear pop popitem setdefault update", FrozenDict, PackedDict
 )
-for _name in _DICT_MUTATORS:
-    setattr(FrozenDict, _name, _mutator(_name))
-    setattr(PackedDict, _name, _mutator(_name))
 
 
 class FrozenList(list[T]):
@@ -173,23 +170,11 @@ class FrozenList(list[T]):
         return list(self)
 
 
-_LIST_MUTATORS = (
-    "__setitem__",
-    "__delitem__",
-    "__iadd__",
-    "__imul__",
-    "append",
-    "extend",
-    "insert",
-    "pop",
-    "remove",
-    "clear",
-    "sort",
-    "reverse",
+_forbid_mutation(
+    "__setitem__ __delitem__ __iadd__ __imul__ append extend insert pop remove clear sort reverse",
+    FrozenList,
+    PackedList,
 )
-for _name in _LIST_MUTATORS:
-    setattr(FrozenList, _name, _mutator(_name))
-    setattr(PackedList, _name, _mutator(_name))
 
 
 # The overloads name the frozen type a container becomes; everything else keeps its type.
