@@ -18,6 +18,8 @@ exactly the twelve rows below, in this id order.  The rows the tests rely on
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -81,6 +83,17 @@ async def _connect(dsn: str, *, timeout: float = 10.0) -> asyncpg.Connection:
         raise DatabaseError(f"cannot connect to {_redacted(dsn)}: {_one_line(exc)}") from None
 
 
+@asynccontextmanager
+async def _session(conn: asyncpg.Connection, doing: str) -> AsyncIterator[asyncpg.Connection]:
+    """Use ``conn``, then close it; a database error becomes ``cannot {doing}: ...``."""
+    try:
+        yield conn
+    except asyncpg.PostgresError as exc:
+        raise DatabaseError(f"cannot {doing}: {_one_line(exc)}") from None
+    finally:
+        await conn.close()
+
+
 async def _schema_problem(conn: asyncpg.Connection) -> str | None:
     """Why the tables are not exactly the benchmark's data, or None when they are."""
     tables = {
@@ -123,15 +136,11 @@ async def _fill(conn: asyncpg.Connection) -> None:
 
 async def _create_database(dsn: str, name: str) -> None:
     conn = await _connect(maintenance_dsn(dsn))
-    try:
+    async with _session(conn, f"create database {name!r}"):
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
             quoted = '"' + name.replace('"', '""') + '"'
             await conn.execute(f"CREATE DATABASE {quoted} ENCODING 'UTF8' TEMPLATE template0")
-    except asyncpg.PostgresError as exc:
-        raise DatabaseError(f"cannot create database {name!r}: {_one_line(exc)}") from None
-    finally:
-        await conn.close()
 
 
 async def ensure_database(dsn: str) -> str:
@@ -141,16 +150,12 @@ async def ensure_database(dsn: str) -> str:
     except asyncpg.InvalidCatalogNameError:
         await _create_database(dsn, _database_name(dsn))
         conn = await _connect(dsn)
-    try:
+    async with _session(conn, f"initialise {_redacted(dsn)}"):
         problem = await _schema_problem(conn)
         if problem is None:
             return "already initialised"
         await _fill(conn)
         return f"initialised ({problem} before)"
-    except asyncpg.PostgresError as exc:
-        raise DatabaseError(f"cannot initialise {_redacted(dsn)}: {_one_line(exc)}") from None
-    finally:
-        await conn.close()
 
 
 async def check_database(dsn: str) -> None:
@@ -162,12 +167,8 @@ async def check_database(dsn: str) -> None:
             f"database {_database_name(dsn)!r} does not exist on {_redacted(dsn)}; "
             f"create it with: manycore tefb init-db --dsn {_redacted(dsn)}"
         ) from None
-    try:
+    async with _session(conn, f"read {_redacted(dsn)}"):
         problem = await _schema_problem(conn)
-    except asyncpg.PostgresError as exc:
-        raise DatabaseError(f"cannot read {_redacted(dsn)}: {_one_line(exc)}") from None
-    finally:
-        await conn.close()
     if problem is not None:
         raise DatabaseError(
             f"{_redacted(dsn)} is not a TechEmpower hello_world database ({problem}); "
