@@ -44,6 +44,11 @@ def _python(*args: str) -> Callable[[int], list[str]]:
     return lambda port: [sys.executable, *args, "--host", HOST, "--port", str(port)]
 
 
+def _script(name: str, script: str, description: str) -> ServerSpec:
+    """A server that is one script of this folder, run with ``--host`` and ``--port``."""
+    return ServerSpec(name, _python(str(HERE / script)), description)
+
+
 SERVERS: dict[str, ServerSpec] = {
     spec.name: spec
     for spec in (
@@ -61,26 +66,10 @@ SERVERS: dict[str, ServerSpec] = {
             ),
             "manycore HttpServer, 1 worker, processes engine",
         ),
-        ServerSpec(
-            "bare",
-            _python(str(HERE / "bare_protocol.py")),
-            "asyncio.Protocol + uvloop + httptools (the ceiling)",
-        ),
-        ServerSpec(
-            "uvicorn",
-            _python(str(HERE / "peer_uvicorn.py")),
-            "uvicorn + uvloop + httptools, bare ASGI app",
-        ),
-        ServerSpec(
-            "granian",
-            _python(str(HERE / "peer_granian.py")),
-            "granian, bare RSGI app, 1 worker, 1 runtime thread",
-        ),
-        ServerSpec(
-            "socketify",
-            _python(str(HERE / "peer_socketify.py")),
-            "socketify (uWebSockets), plain handlers",
-        ),
+        _script("bare", "bare_protocol.py", "asyncio.Protocol + uvloop + httptools (the ceiling)"),
+        _script("uvicorn", "peer_uvicorn.py", "uvicorn + uvloop + httptools, bare ASGI app"),
+        _script("granian", "peer_granian.py", "granian, bare RSGI app, 1 worker, 1 runtime thread"),
+        _script("socketify", "peer_socketify.py", "socketify (uWebSockets), plain handlers"),
     )
 }
 
