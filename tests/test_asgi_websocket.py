@@ -305,6 +305,16 @@ def raw_connect(server: ServerProcess) -> socket.socket:
     return sock
 
 
+@contextlib.contextmanager
+def raw_websocket(server: ServerProcess, path: str = "/echo") -> Iterator[socket.socket]:
+    """A raw socket past its handshake to ``path``: the server answered 101."""
+    with raw_connect(server) as sock:
+        request, _ = handshake_request(path)
+        sock.sendall(request)
+        assert read_head(sock).startswith(b"HTTP/1.1 101 ")
+        yield sock
+
+
 def recv_all(sock: socket.socket) -> bytes:
     data = b""
     while chunk := sock.recv(65536):
@@ -342,10 +352,7 @@ def test_fragmented_messages_arrive_whole(server):
 def test_a_text_message_split_inside_a_character_is_reassembled(server):
     """Fragments may split a UTF-8 sequence; only the whole message must be valid."""
     encoded = "✓".encode()
-    with raw_connect(server) as sock:
-        request, _ = handshake_request("/echo")
-        sock.sendall(request)
-        assert read_head(sock).startswith(b"HTTP/1.1 101 ")
+    with raw_websocket(server) as sock:
         sock.sendall(client_frame(0x1, encoded[:1], fin=False) + client_frame(0x0, encoded[1:]))
         assert read_frame(sock) == (0x1, encoded)
 
@@ -423,10 +430,7 @@ def test_a_ping_is_answered_with_a_pong(server):
 
 def test_no_pong_within_the_timeout_closes_the_connection(servers):
     server = servers("--ws-ping-interval", "0.2", "--ws-ping-timeout", "0.3")
-    with raw_connect(server) as sock:
-        request, _ = handshake_request("/echo")
-        sock.sendall(request)
-        assert read_head(sock).startswith(b"HTTP/1.1 101 ")
+    with raw_websocket(server) as sock:
         opcode, _ = read_frame(sock)
         assert opcode == 0x9  # the server's ping, left unanswered
         frames = []
@@ -440,10 +444,7 @@ def test_no_pong_within_the_timeout_closes_the_connection(servers):
 
 def test_a_client_that_answers_pings_is_pinged_again(servers):
     server = servers("--ws-ping-interval", "0.2", "--ws-ping-timeout", "5")
-    with raw_connect(server) as sock:
-        request, _ = handshake_request("/echo")
-        sock.sendall(request)
-        assert read_head(sock).startswith(b"HTTP/1.1 101 ")
+    with raw_websocket(server) as sock:
         for _ in range(3):
             opcode, payload = read_frame(sock)
             assert opcode == 0x9
@@ -484,10 +485,8 @@ def test_the_client_close_code_reaches_the_application(server):
 
 def test_a_vanishing_client_is_a_disconnect_for_the_application(server):
     name = token()
-    with raw_connect(server) as sock:
-        request, _ = handshake_request(f"/echo?id={name}")
-        sock.sendall(request)
-        assert read_head(sock).startswith(b"HTTP/1.1 101 ")
+    with raw_websocket(server, f"/echo?id={name}"):
+        pass  # and the client vanishes
     server.wait_for_log(f"disconnect {name} 1006 ''")
 
 
@@ -820,10 +819,7 @@ def test_send_after_the_connection_ended_raises_oserror(ended_by):
 
 def test_invalid_utf8_text_closes_with_1007(server):
     name = token()
-    with raw_connect(server) as sock:
-        request, _ = handshake_request(f"/echo?id={name}")
-        sock.sendall(request)
-        assert read_head(sock).startswith(b"HTTP/1.1 101 ")
+    with raw_websocket(server, f"/echo?id={name}") as sock:
         sock.sendall(client_frame(0x1, b"bad \xff byte"))
         opcode, payload = read_frame(sock)
         assert opcode == 0x8
@@ -896,10 +892,10 @@ def test_shutdown_closes_an_open_connection_with_1001():
 def test_stopping_the_server_closes_an_open_websocket_with_1001(engine):
     """The worker does not wait out the grace period (60 s here) on an open WebSocket."""
     name = token()
-    with serve_app(engine, "--grace", "60") as server, raw_connect(server) as sock:
-        request, _ = handshake_request(f"/echo?id={name}")
-        sock.sendall(request)
-        assert read_head(sock).startswith(b"HTTP/1.1 101 ")
+    with (
+        serve_app(engine, "--grace", "60") as server,
+        raw_websocket(server, f"/echo?id={name}") as sock,
+    ):
         sock.sendall(client_frame(0x1, b"before the stop"))
         assert read_frame(sock) == (0x1, b"before the stop")
         server.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
