@@ -102,14 +102,15 @@ def special_export() -> bytes:
     ).encode()
 
 
-@pytest.fixture(scope="module")
-def server(built):
+@pytest.fixture(scope="module", name="server")
+def server_fixture(built):
+    """The wiki served from the ``built`` XML index of the module that uses it."""
     with serve(built["xml"]) as running:
         yield running
 
 
-@pytest.fixture
-def client(server):
+@pytest.fixture(name="client")
+def client_fixture(server):
     c = Client(server)
     yield c
     c.close()

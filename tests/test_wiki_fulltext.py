@@ -19,7 +19,7 @@ from manycore.apps.wiki import WikiIndex, build_index, fulltext, fulltext_open
 from manycore.apps.wiki.fulltext import QueryError, plain_words, snippet
 from manycore.apps.wiki.fulltext_sqlite import to_match
 from manycore.testing import ServerProcess
-from test_wiki_app import Client, serve
+from test_wiki_app import Client, client_fixture, serve, server_fixture  # noqa: F401  (fixtures: server, client)
 from test_wiki_index import SAMPLE, write_multistream
 
 BODY_ONLY = "abacist"  # in the text of Abacus, in no title
@@ -47,19 +47,6 @@ def built(request, tmp_path_factory, sample_xml) -> dict[str, Path]:
         ).directory,
         "titles only": build_index(plain, root / "titles.index", progress=False).directory,
     }
-
-
-@pytest.fixture(scope="module")
-def server(built):
-    with serve(built["xml"]) as running:
-        yield running
-
-
-@pytest.fixture
-def client(server):
-    c = Client(server)
-    yield c
-    c.close()
 
 
 def titles(hits: list[dict]) -> list[str]:
