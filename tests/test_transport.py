@@ -134,6 +134,12 @@ def run(kind: str, test: Callable[[Connection], Awaitable[None]]) -> None:
         loop.close()
 
 
+@pytest.fixture(params=LOOPS)
+def kind(request: pytest.FixtureRequest) -> str:
+    """The event loop a test runs on: each test that takes ``kind`` runs on every one."""
+    return request.param
+
+
 @pytest.fixture
 def big_file(tmp_path: Path) -> tuple[Path, bytes]:
     data = bytes(range(256)) * (BIG // 256)
@@ -143,7 +149,6 @@ def big_file(tmp_path: Path) -> tuple[Path, bytes]:
 
 
 # ------------------------------------------------------------------ ordered output
-@pytest.mark.parametrize("kind", LOOPS)
 def test_writes_files_and_gathered_writes_arrive_in_the_order_asked(kind, big_file):
     path, data = big_file
 
@@ -164,7 +169,6 @@ def test_writes_files_and_gathered_writes_arrive_in_the_order_asked(kind, big_fi
     run(kind, test)
 
 
-@pytest.mark.parametrize("kind", LOOPS)
 def test_output_idle_is_reported_when_output_queued_behind_a_file_has_gone(kind, big_file):
     path, data = big_file
 
@@ -180,7 +184,6 @@ def test_output_idle_is_reported_when_output_queued_behind_a_file_has_gone(kind,
 
 
 # ------------------------------------------------------------------ closing
-@pytest.mark.parametrize("kind", LOOPS)
 def test_close_asks_the_owner_and_closes_nothing_itself(kind):
     async def test(c: Connection) -> None:
         c.transport.close()
@@ -192,7 +195,6 @@ def test_close_asks_the_owner_and_closes_nothing_itself(kind):
     run(kind, test)
 
 
-@pytest.mark.parametrize("kind", LOOPS)
 def test_close_after_output_closes_once_a_queued_file_has_gone_out(kind, big_file):
     path, data = big_file
 
@@ -206,7 +208,6 @@ def test_close_after_output_closes_once_a_queued_file_has_gone_out(kind, big_fil
     run(kind, test)
 
 
-@pytest.mark.parametrize("kind", LOOPS)
 def test_abort_drops_what_is_queued_and_releases_the_file(kind, big_file):
     path, _data = big_file
 
@@ -238,7 +239,6 @@ def test_without_an_owner_close_closes_after_the_output_asked_for(big_file):
 
 
 # ------------------------------------------------------------------ file ranges
-@pytest.mark.parametrize("kind", LOOPS)
 def test_a_range_to_the_end_of_the_file_and_an_open_file_object(kind, tmp_path):
     path = tmp_path / "f.txt"
     path.write_bytes(b"0123456789")
@@ -254,7 +254,6 @@ def test_a_range_to_the_end_of_the_file_and_an_open_file_object(kind, tmp_path):
     run(kind, test)
 
 
-@pytest.mark.parametrize("kind", LOOPS)
 def test_a_descriptor_stays_the_callers_and_a_path_is_closed_after_sending(kind, tmp_path):
     path = tmp_path / "f.txt"
     path.write_bytes(b"abcdef")
@@ -275,7 +274,6 @@ def test_a_descriptor_stays_the_callers_and_a_path_is_closed_after_sending(kind,
         os.close(fd)
 
 
-@pytest.mark.parametrize("kind", LOOPS)
 @pytest.mark.parametrize(("offset", "nbytes"), [(11, None), (-1, 2), (0, 11), (5, -1)])
 def test_a_range_outside_the_file_is_refused_before_anything_is_sent(
     kind, tmp_path, offset, nbytes
@@ -293,7 +291,6 @@ def test_a_range_outside_the_file_is_refused_before_anything_is_sent(
     run(kind, test)
 
 
-@pytest.mark.parametrize("kind", LOOPS)
 def test_a_missing_file_raises_before_anything_is_sent(kind, tmp_path):
     async def test(c: Connection) -> None:
         with pytest.raises(FileNotFoundError):
@@ -304,7 +301,6 @@ def test_a_missing_file_raises_before_anything_is_sent(kind, tmp_path):
     run(kind, test)
 
 
-@pytest.mark.parametrize("kind", LOOPS)
 def test_a_file_that_shrinks_while_sending_fails_the_send_and_aborts(kind, big_file):
     path, _data = big_file
 
@@ -324,7 +320,6 @@ def test_a_file_that_shrinks_while_sending_fails_the_send_and_aborts(kind, big_f
 
 
 # ------------------------------------------------------------------ flow control
-@pytest.mark.parametrize("kind", LOOPS)
 def test_drain_waits_for_a_file_send_to_finish(kind, big_file):
     path, data = big_file
 
@@ -340,7 +335,6 @@ def test_drain_waits_for_a_file_send_to_finish(kind, big_file):
     run(kind, test)
 
 
-@pytest.mark.parametrize("kind", LOOPS)
 def test_writing_pauses_above_the_high_water_mark_and_drain_waits_for_the_low(kind):
     async def test(c: Connection) -> None:
         t = c.transport
@@ -359,7 +353,6 @@ def test_writing_pauses_above_the_high_water_mark_and_drain_waits_for_the_low(ki
     run(kind, test)
 
 
-@pytest.mark.parametrize("kind", LOOPS)
 def test_pause_reading_holds_the_peers_bytes_until_resumed(kind):
     async def test(c: Connection) -> None:
         c.transport.pause_reading()
@@ -375,7 +368,6 @@ def test_pause_reading_holds_the_peers_bytes_until_resumed(kind):
 
 
 # ------------------------------------------------------------------ what it tells
-@pytest.mark.parametrize("kind", LOOPS)
 def test_peername_sockname_elapsed_and_repr(kind):
     async def test(c: Connection) -> None:
         t = c.transport
