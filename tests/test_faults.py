@@ -202,6 +202,14 @@ def test_new_connections_are_refused_as_soon_as_stopping_starts(engine, workers)
         assert server.stop() == 0
 
 
+def test_a_server_stopped_as_soon_as_it_says_it_listens_stops_cleanly(engine, workers):
+    """A process manager may send SIGTERM the moment the listening line appears."""
+    for _ in range(8):
+        with serve("Slow", engine, workers) as server:
+            pass
+        assert server.process is not None and server.process.returncode == 0, server.log()
+
+
 # A stop signal that reaches a worker process in the instant after the fork, before the
 # worker has put its own handlers in place, must still stop it.
 _FORK_WINDOW = r"""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import signal
 import socket
 import sys
 import threading
@@ -27,6 +28,7 @@ from ..loop import loop_name
 from ..work import cpu_count, gil_enabled
 from .listeners import close_listeners, open_listeners, remove_socket_files
 from .plan import Plan
+from .supervisor import STOP_SIGNALS
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -90,6 +92,10 @@ def run(
         new_event_loop().close()  # import the loop implementation before checking the GIL
         warn_if_gil_reenabled()
     listeners = open_listeners(regs, reuse_port)
+    # From the listening line on, a stop signal must stop the server cleanly, but the
+    # handlers come later (the supervisor's, or the inline worker's loop): until then the
+    # signals are blocked, so one sent meanwhile waits for them instead of killing.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         plan = Plan(
             engine=engine,
@@ -134,6 +140,7 @@ def run(
     finally:
         close_listeners(listeners)
         remove_socket_files()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _guarded_modules(regs: list[registry.Registration]) -> list[ModuleType]:

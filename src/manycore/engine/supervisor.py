@@ -174,6 +174,7 @@ class Supervisor:
         previous_handlers = {
             sig: signal.signal(sig, self._on_signal) for sig in (*STOP_SIGNALS, signal.SIGCHLD)
         }
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # run() blocked them
         set_thread_context(False, None)
         install_main_scheduler(self)
         try:

@@ -95,8 +95,9 @@ class Worker:
             if handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self._set_stop)
-                # A forked worker starts with them blocked: one sent meanwhile arrives
-                # once the loop runs (a loop that is not running may drop it).
+                # They start blocked (in the inline engine since the listening line, in a
+                # forked worker since the fork): one sent meanwhile arrives once the loop
+                # runs (a loop that is not running may drop it).
                 loop.call_soon(
                     signal.pthread_sigmask, signal.SIG_UNBLOCK, (signal.SIGTERM, signal.SIGINT)
                 )
