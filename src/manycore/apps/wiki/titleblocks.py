@@ -42,7 +42,8 @@ def from_row(text: str, folded: str, count: int) -> tuple[int, list[str]]:
     Only the titles the bisection looks at and the titles returned are made, since making
     a title is the cost here.
     """
-    lines: list[str] = text.split("\n")
+    # The first block's lines, then the rest of the text in one piece: split only if needed.
+    lines: list[str] = text.split("\n", 16)
     head: str = lines[0][1:]
     line: str
     title: str
@@ -59,6 +60,9 @@ def from_row(text: str, folded: str, count: int) -> tuple[int, list[str]]:
             lo = mid + 1
         else:
             hi = mid
+    if len(lines) > 16 and lo + count > 16:
+        rest: str = lines.pop()
+        lines += rest.split("\n", lo + count - 16)
     titles: list[str] = []
     end = min(lo + count, len(lines))
     row = lo
