@@ -10,8 +10,9 @@ be exactly the annotated type (no subclass, no None); every caller is the store 
 passing strings and lists it has just made, never a caller's object.
 
 A block's line is ``chr(0x20 + n)`` followed by the rest of its title, whose first ``n``
-characters are the block's first title's (see ``titles``).  0x20 is written out where it
-is used: a module constant would be a dictionary lookup each time in the compiled build.
+characters are the block's first title's (see ``titles``).  0x20, and 16 for
+``titles.BLOCK_TITLES``, are written out where they are used: a module constant would be a
+dictionary lookup each time in the compiled build (test_wiki_titles crosses block bounds).
 """
 
 from __future__ import annotations
