@@ -238,6 +238,7 @@ def test_stats_reports_the_index_and_the_server(client):
     assert stats["index_bytes"] > 0
     assert stats["workers"] == 1
     assert stats["requests"] >= 1
+    assert stats["title_search"] in ("compiled (Cython)", "pure Python")
 
 
 def test_home_page_is_self_contained(client):

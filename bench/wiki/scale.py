@@ -52,9 +52,11 @@ from _common import (
 sys.path.insert(0, str(REPO / "src"))
 
 from manycore.apps.wiki import WikiIndex, keys, layout
+from manycore.apps.wiki._build import title_search_build
 from manycore.apps.wiki.build import _Bars, write_index
 from manycore.apps.wiki.scan import Scanned
 from manycore.apps.wiki.synth import synthetic_pages
+from manycore.http import hot_path_build
 
 PYPARALLEL = {
     "titles": 27_962_169,
@@ -375,6 +377,10 @@ def main() -> int:
         print(f"built {directory} in {seconds:.0f} s")
     with WikiIndex.open(directory) as index:
         result["titles"] = len(index)
+        # Figures are comparable only between the same builds (setup.py compiles both).
+        result["title_search"] = title_search_build()
+        result["http_hot_path"] = hot_path_build()
+        print(f"title search: {result['title_search']}; HTTP hot path: {result['http_hot_path']}")
         result["index_bytes"] = dir_bytes(directory, skip=("dump.xml",))
         rng = random.Random(7)
         if args.http_only:

@@ -36,6 +36,7 @@ import marisa_trie
 import numpy as np
 
 from . import keys, layout
+from ._build import title_search_build
 from .errors import IndexFormatError
 from .fulltext import FullText
 from .fulltext_open import Unavailable, open_fulltext
@@ -370,4 +371,5 @@ class WikiIndex:
             "site": header["dump"].get("site", {}).get("sitename"),
             "built": header.get("built"),
             "fulltext": header.get("fulltext"),
+            "title_search": title_search_build(),
         }

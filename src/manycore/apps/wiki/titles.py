@@ -41,6 +41,9 @@ import numpy as np
 
 from . import keys
 from .errors import IndexFormatError
+from .titleblocks import MARK0 as _MARK0
+from .titleblocks import expand, from_row, row_of, title_at
+from .titleblocks import shared as shared_
 
 __all__ = ["BLOCK_TITLES", "HEAD_BYTES", "SortedTitles", "TitleStore", "write_titles"]
 
@@ -52,8 +55,6 @@ HEADS = "title_heads"
 _NL = b"\n"
 # A line starts with chr(_MARK0 + n): its title shares n characters with the block's first
 # title.  n stops at MAX_SHARED, so the mark is a printable character of one or two bytes.
-_MARK0 = 0x20
-MAX_SHARED = 200
 _BATCH = 1 << 16  # titles decoded at a time when a range is read in pieces
 
 
@@ -126,30 +127,9 @@ def _block_bytes(titles: list[str]) -> bytes:
     head = titles[0]
     lines = [chr(_MARK0) + head]
     for title in titles[1:]:
-        shared = _shared(head, title)
+        shared = shared_(head, title)
         lines.append(chr(_MARK0 + shared) + title[shared:])
     return ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
-
-
-def _shared(head: str, title: str) -> int:
-    """How many leading characters ``title`` shares with ``head`` (at most ``MAX_SHARED``)."""
-    n = min(len(head), len(title), MAX_SHARED)
-    if head[:n] == title[:n]:
-        return n
-    lo, hi = 0, n  # head[:lo] == title[:lo] and head[:hi] != title[:hi]
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if head[:mid] == title[:mid]:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-def _expand(lines: list[str]) -> list[str]:
-    """The titles of one block's lines (the first line is the block's first title)."""
-    head = lines[0][1:]
-    return [head[: ord(line[0]) - _MARK0] + line[1:] for line in lines]
 
 
 class SortedTitles:
@@ -208,18 +188,13 @@ class SortedTitles:
 
     def title(self, title_id: int) -> str:
         block, row = divmod(title_id, BLOCK_TITLES)
-        text = self._blob[self._starts[block] : self._starts[block + 1]]
-        parts = text.split(_NL, row + 1)
-        line = parts[row].decode("utf-8", "surrogatepass")
-        shared = ord(line[0]) - _MARK0
-        if not shared:
-            return line[1:]
-        return parts[0][1:].decode("utf-8", "surrogatepass")[:shared] + line[1:]
+        return title_at(self._blob[self._starts[block] : self._starts[block + 1]], row)
 
     def find(self, title: str) -> int | None:
         """The id of exactly ``title``, or None."""
         if "\n" in title or not self._blocks:
             return None
+        title = str(title)  # exactly a str, as the compiled titleblocks takes it
         folded = keys.fold(title)  # in C, where encoding the key walks the title in Python
         # The titles that fold alike follow one another from the block before the first head
         # >= the folded title: one find in that block and the next, unless the run goes on.
@@ -227,16 +202,10 @@ class SortedTitles:
         for block in range(first, self._blocks):
             # Each line is stored against its block's first title: the needle is per block.
             text = self._blob[self._starts[block] - 1 : self._starts[block + 1]]
-            cut = text.find(_NL, 1)
-            head = text[2:cut].decode("utf-8", "surrogatepass")
-            if head == title:
-                return block * BLOCK_TITLES
-            shared = _shared(head, title)
-            line = chr(_MARK0 + shared) + title[shared:]
-            where = text.find(b"\n" + _key_bytes(line) + b"\n")
-            if where >= 0:
-                return block * BLOCK_TITLES + text.count(_NL, 0, where)
-            if block > first and not self._run_goes_on(text, head, folded):
+            row = row_of(text, title)
+            if row >= 0:
+                return block * BLOCK_TITLES + row
+            if block > first and not self._run_goes_on(text, folded):
                 return None
         return None
 
@@ -295,7 +264,7 @@ class SortedTitles:
         skip = first * BLOCK_TITLES
         out: list[str] = []
         for start in range(lo - lo % BLOCK_TITLES - skip, hi - skip, BLOCK_TITLES):
-            out += _expand(lines[start : start + BLOCK_TITLES])
+            out += expand(lines[start : start + BLOCK_TITLES])
         return out[lo % BLOCK_TITLES : lo % BLOCK_TITLES + hi - lo]
 
     # ------------------------------------------------------------ searching
@@ -304,12 +273,12 @@ class SortedTitles:
         """The titles of ``block``."""
         end = self._starts[block + 1] - 1
         text = self._blob[self._starts[block] : end].decode("utf-8", "surrogatepass")
-        return _expand(text.split("\n"))
+        return expand(text.split("\n"))
 
-    def _run_goes_on(self, text: bytes, head: str, folded: str) -> bool:
-        """Does the last title of the block ``text`` still fold to ``folded``?"""
-        line = text[text.rfind(_NL, 0, len(text) - 1) + 1 : -1].decode("utf-8", "surrogatepass")
-        return keys.fold(head[: ord(line[0]) - _MARK0] + line[1:]) == folded
+    def _run_goes_on(self, text: bytes, folded: str) -> bool:
+        """Does the last title of the block ``text`` (from the newline before it) still fold
+        to ``folded``?"""
+        return keys.fold(title_at(text[1:-1], text.count(_NL, 1, -1))) == folded
 
     def _head_key(self, block: int) -> bytes:
         start = self._starts[block] + 1  # past the first line's mark, which is always _MARK0
@@ -333,24 +302,11 @@ class SortedTitles:
         if block < 0:
             return 0, []
         # The bound is in this block or starts the next; the next comes along for little
-        # more, so the titles after the bound are at hand.  Only the first block is split
-        # into titles before it is needed (splitting text with non-ASCII costs per title).
+        # more, so the titles after the bound are at hand.
         end = self._starts[min(block + 2, self._blocks)] - 1
-        text = self._blob[self._starts[block] : end].decode("utf-8", "surrogatepass")
-        lines = text.split("\n", BLOCK_TITLES)
-        rest = lines.pop() if len(lines) > BLOCK_TITLES else ""
-        lines = _expand(lines)
-        # Titles one at a time: lower() of a whole block is slow once it holds any non-ASCII
-        # character, and a bisection folds only four of sixteen.  str.lower is fold without
-        # a Python call, unless the text holds a character fold treats its own way.
-        own_way = "\u0130" in text or "\u03a3" in text or "\u03c2" in text
-        row = bisect.bisect_left(lines, folded, key=keys.fold if own_way else str.lower)
-        titles = lines[row : row + count]
-        if len(titles) < count and rest:
-            more = count - len(titles)
-            following = rest.split("\n", more)
-            head = following[0][1:]
-            titles += [head[: ord(line[0]) - _MARK0] + line[1:] for line in following[:more]]
+        row, titles = from_row(
+            self._blob[self._starts[block] : end].decode("utf-8", "surrogatepass"), folded, count
+        )
         return block * BLOCK_TITLES + row, titles
 
     def _prefix_end(self, folded: str, lo: int) -> int:
