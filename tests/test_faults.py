@@ -210,6 +210,17 @@ def test_a_server_stopped_as_soon_as_it_says_it_listens_stops_cleanly(engine, wo
         assert server.process is not None and server.process.returncode == 0, server.log()
 
 
+def test_a_worker_asked_to_stop_while_it_starts_finishes_starting_then_stops(engine, workers):
+    """What a start hook opened, its stop hook closes: a stop in the middle of a start
+    that then completes within the grace period runs the stop hooks too."""
+    env = {"MANYCORE_TEST_START": "slow"}
+    with serve("Slow", engine, workers, env=env) as server:
+        os.kill(server.pid(), signal.SIGTERM)  # the workers are in their start hooks
+        assert server.stop() == 0
+    for index in range(workers):
+        assert f"stop hook ran in worker {index}" in server.log(), server.log()
+
+
 # A stop signal that reaches a worker process in the instant after the fork, before the
 # worker has put its own handlers in place, must still stop it.
 _FORK_WINDOW = r"""

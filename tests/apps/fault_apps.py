@@ -3,7 +3,8 @@
 ``MANYCORE_TEST_START`` picks what ``on_worker_start`` does: ``raise`` (every
 worker fails to start), ``block-1`` (worker 1 never gets past its start hook),
 ``crash-1`` (worker 1 dies 50 ms after it starts serving, again and again),
-anything else nothing.  ``MANYCORE_TEST_NOFILE`` lowers the file-descriptor limit
+``slow`` (every worker takes half a second to start, and says when its stop hook
+runs), anything else nothing.  ``MANYCORE_TEST_NOFILE`` lowers the file-descriptor limit
 of the whole server at import.
 """
 
@@ -37,6 +38,13 @@ if _START:
             await asyncio.sleep(3600)
         if _START == "crash-1" and manycore.worker_index() == 1:
             asyncio.get_running_loop().call_later(0.05, os._exit, 3)
+        if _START == "slow":
+            await asyncio.sleep(0.5)
+
+    @manycore.on_worker_stop
+    def stop_hook() -> None:
+        if _START == "slow":
+            print(f"stop hook ran in worker {manycore.worker_index()}", flush=True)
 
 
 COUNTER = 0

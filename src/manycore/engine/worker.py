@@ -139,7 +139,9 @@ class Worker:
         if not await self._start_hooks_or_stop(stop):
             self.state = WorkerState.STOPPED
             return
-        servers = await self._listen()
+        # Asked to stop while starting, and the start hooks finished: no serving, but the
+        # stop hooks below still close what the start hooks opened.
+        servers = [] if stop.is_set() else await self._listen()
         self.state = WorkerState.SERVING
         _tell_main("serving", self.index)
         self._publish_stats()
@@ -159,13 +161,20 @@ class Worker:
             self.state = WorkerState.STOPPED
 
     async def _start_hooks_or_stop(self, stop_event: asyncio.Event) -> bool:
-        """Run the start hooks; False if asked to stop first (a hook may never return)."""
+        """Run the start hooks; False if they did not finish (a hook may never return).
+
+        A stop asked for meanwhile gives them the grace period to finish, since what a
+        start hook opened (a lifespan's resources) is closed only by the stop hooks,
+        which run only after a finished start.
+        """
         if not self.plan.start_hooks:
             return True
         hooks = self.loop.create_task(self._run_start_hooks())
         stop = self.loop.create_task(stop_event.wait())
         await asyncio.wait({hooks, stop}, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
+        if not hooks.done():
+            await asyncio.wait({hooks}, timeout=self.plan.grace)
         if not hooks.done():
             hooks.cancel()
             await asyncio.gather(hooks, return_exceptions=True)
