@@ -36,7 +36,10 @@ class HeadCache:
         "date_line",
         "expires",
         "http_date",
+        "last_body",
+        "last_full",
         "last_modified",
+        "last_type",
         "ok_prefixes",
         "ok_responses",
         "prefixes",
@@ -54,6 +57,11 @@ class HeadCache:
         self.ok_responses: dict[str, dict[bytes, bytes]] = {}
         # file modification second -> its HTTP-date (Last-Modified)
         self.last_modified: dict[int, bytes] = {}
+        # the last remembered response sent, with the body and content type objects it
+        # was sent for: a handler returning constants gets it by two identity checks
+        self.last_body: bytes | None = None
+        self.last_type: str | None = None
+        self.last_full = b""
 
     def refresh(self, now: float) -> None:
         """A new second: a new Date line, and nothing built with the old one."""
@@ -65,6 +73,8 @@ class HeadCache:
         self.prefixes.clear()
         self.ok_prefixes.clear()
         self.ok_responses.clear()
+        self.last_body = self.last_type = None
+        self.last_full = b""
 
     def fresh(self) -> HeadCache:
         """Refresh if the second changed (for callers without a loop clock at hand)."""

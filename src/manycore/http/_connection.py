@@ -136,6 +136,9 @@ class HttpConnection(FlowControl, Timeouts):
         "paused",
         "queue",
         "reader",
+        "route_entry",
+        "route_method",
+        "route_target",
         "router",
         "send_timeout",
         "static",
@@ -151,6 +154,9 @@ class HttpConnection(FlowControl, Timeouts):
         cls = type(app)
         self.router = cls._router
         self.static = cls._router.static
+        self.route_target: bytes | None = None  # the last static route found, and its entry
+        self.route_method: bytes | None = None
+        self.route_entry: Any = None
         self.header_timeout = cls.header_timeout
         self.body_timeout = cls.body_timeout
         self.keepalive_timeout = cls.keepalive_timeout
@@ -313,21 +319,29 @@ class HttpConnection(FlowControl, Timeouts):
         """
         if self.closing:
             raise StopParsing
-        # A target without a query is its own path, so it can key the static table
-        # as it is; with a query, its path can (?count=20); a miss (%-escapes,
-        # parameters, absolute form) takes the full route.
-        table = self.static.get(request.target)
-        if table is None:
-            target = request.target
-            q = target.find(b"?")
-            if q < 0 or (table := self.static.get(target[:q])) is None:
+        target = request.target
+        method = request._method
+        # Repeats of one request share their target and method objects (the reader
+        # hands them out), so the route found for the last one is reused on identity.
+        if target is self.route_target and method is self.route_method:
+            entry = self.route_entry
+        else:
+            # A target without a query is its own path, so it can key the static table
+            # as it is; with a query, its path can (?count=20); a miss (%-escapes,
+            # parameters, absolute form) takes the full route.
+            table = self.static.get(target)
+            if table is None:
+                q = target.find(b"?")
+                if q < 0 or (table := self.static.get(target[:q])) is None:
+                    self._deliver_routed(request, mode)
+                    return
+            entry = table.get(method)
+            if entry is None or entry.is_async:
                 self._deliver_routed(request, mode)
                 return
-        method = request._method
-        entry = table.get(method)
-        if entry is None or entry.is_async:
-            self._deliver_routed(request, mode)
-            return
+            self.route_target = target
+            self.route_method = method
+            self.route_entry = entry
         # _call_handler written out: one more call per request costs 4% of this path.
         try:
             result = entry.fn(self.app, request)
@@ -340,19 +354,35 @@ class HttpConnection(FlowControl, Timeouts):
             return
         kind = type(result)
         if kind is Response:
-            if result.status == 200 and result.headers is None and method != b"HEAD":
-                body = result.body
-                responses = self.cache.ok_responses.get(result.content_type)
+            body = result.body
+            # Only a bytes body is looked up (a bytearray cannot key a dict).
+            if (
+                result.status == 200
+                and result.headers is None
+                and type(body) is bytes
+                and method != b"HEAD"
+            ):
+                cache = self.cache
+                content_type = result.content_type
+                # The same body and type objects as the last answer (a handler returning
+                # constants): its bytes again, without looking them up.
+                if body is cache.last_body and content_type is cache.last_type:
+                    self.out.append(cache.last_full)
+                    return
+                responses = cache.ok_responses.get(content_type)
                 if responses is not None:
                     full = responses.get(body)
                     if full is not None:
+                        cache.last_body = body
+                        cache.last_type = content_type
+                        cache.last_full = full
                         self.out.append(full)
                         return
-                prefix = self.cache.ok_prefixes.get(result.content_type)
-                if prefix is not None and type(body) is bytes and len(body) <= 16384:
+                prefix = cache.ok_prefixes.get(content_type)
+                if prefix is not None and len(body) <= 16384:
                     full = b"%s%d\r\n\r\n%s" % (prefix, len(body), body)
                     if len(body) <= 256:
-                        self.cache.remember(result.content_type, body, full)
+                        cache.remember(content_type, body, full)
                     self.out.append(full)
                     return
         elif (kind is dict or kind is list) and method != b"HEAD":
