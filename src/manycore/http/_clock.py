@@ -27,6 +27,7 @@ __all__ = ["HeadCache", "head_cache"]
 
 _MAX_PREFIXES = 512  # content types are chosen by the application: bound them
 _MAX_REMEMBERED = 64  # content types, and small bodies per content type
+_NO_BODY = object()
 
 
 class HeadCache:
@@ -59,7 +60,7 @@ class HeadCache:
         self.last_modified: dict[int, bytes] = {}
         # the last remembered response sent, with the body and content type objects it
         # was sent for: a handler returning constants gets it by two identity checks
-        self.last_body: bytes | None = None
+        self.last_body: object = _NO_BODY  # never a response's body: matches nothing
         self.last_type: str | None = None
         self.last_full = b""
 
@@ -73,7 +74,8 @@ class HeadCache:
         self.prefixes.clear()
         self.ok_prefixes.clear()
         self.ok_responses.clear()
-        self.last_body = self.last_type = None
+        self.last_body = _NO_BODY
+        self.last_type = None
         self.last_full = b""
 
     def fresh(self) -> HeadCache:

@@ -355,6 +355,18 @@ class HttpConnection(FlowControl, Timeouts):
         kind = type(result)
         if kind is Response:
             body = result.body
+            cache = self.cache
+            # The same body and type objects as the last remembered answer (a handler
+            # returning constants): its bytes again, found by two identity checks.
+            if (
+                body is cache.last_body
+                and result.content_type is cache.last_type
+                and result.status == 200
+                and result.headers is None
+                and method != b"HEAD"
+            ):
+                self.out.append(cache.last_full)
+                return
             # Only a bytes body is looked up (a bytearray cannot key a dict).
             if (
                 result.status == 200
@@ -362,13 +374,7 @@ class HttpConnection(FlowControl, Timeouts):
                 and type(body) is bytes
                 and method != b"HEAD"
             ):
-                cache = self.cache
                 content_type = result.content_type
-                # The same body and type objects as the last answer (a handler returning
-                # constants): its bytes again, without looking them up.
-                if body is cache.last_body and content_type is cache.last_type:
-                    self.out.append(cache.last_full)
-                    return
                 responses = cache.ok_responses.get(content_type)
                 if responses is not None:
                     full = responses.get(body)
