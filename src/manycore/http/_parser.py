@@ -187,10 +187,8 @@ class RequestReader:
         if self._bad_method is not None:
             self._judge_method(data)
             return
-        self._data = data
-        self._pos = 0
         size = len(data)
-        self._big = big = size > self._small_limit
+        big = size > self._small_limit  # this read could hold a head breaking a size limit
         # A read of N exact copies of the known head (a client pipelining one request)
         # is recognised by one comparison against N copies, kept for the next read.
         # llhttp accepted those bytes as a complete keep-alive message from the state it
@@ -203,6 +201,9 @@ class RequestReader:
             if data == run:
                 self._deliver_copies(data)
                 return
+        self._data = data
+        self._pos = 0
+        self._big = big
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
