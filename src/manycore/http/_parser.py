@@ -87,6 +87,7 @@ class RequestReader:
         "_close",
         "_data",
         "_deliver",
+        "_deliver_run",
         "_done",
         "_head",
         "_known",
@@ -122,8 +123,11 @@ class RequestReader:
         max_header_count: int = 100,
         max_body_size: int = 1 << 20,
         on_continue: Callable[[], Any] | None = None,
+        deliver_run: Callable[[list[Request]], Any] | None = None,
     ) -> None:
         self._deliver = deliver
+        # A run of copies in one call (see _deliver_copies); by default, one by one.
+        self._deliver_run = deliver_run or self._deliver_each
         self.transport = transport
         self.max_head_size = max_head_size
         self.max_url_length = max_url_length
@@ -237,10 +241,10 @@ class RequestReader:
         self._upgraded(data, upgrade_at)
 
     def _deliver_copies(self, data: bytes) -> None:
-        """Deliver each copy of the known head in a read made only of them.
+        """Deliver each copy of the known head in a read made only of them, as one run.
 
-        What ``deliver`` raises is handled as when llhttp calls it: a pause keeps the
-        copies after the last delivered one for later, a stop ends the reader.
+        What delivering raises is handled as when llhttp calls ``deliver``: a pause
+        keeps the copies after the last delivered one for later, a stop ends the reader.
         """
         self._data = data
         length = self._known_length
@@ -249,28 +253,60 @@ class RequestReader:
         method = self._known_method
         target = self._known_target
         transport = self.transport
-        deliver = self._deliver
-        self.delivered += size // length  # counted at once; undone for copies not delivered
-        end = 0
+        count = size // length
+        if count == 1:  # a client waiting for each answer: no run to share checks
+            request = _new(Request)
+            request._head = head
+            request._method = method
+            request.target = target
+            request.transport = transport
+            self.delivered += 1
+            self._deliver_one(request)
+            return
+        requests: list[Request] = []
+        append = requests.append
+        for _ in range(count):
+            request = _new(Request)
+            request._head = head
+            request._method = method
+            request.target = target
+            request.transport = transport
+            append(request)
+        self.delivered += len(requests)
         try:
-            # end: just past the request being delivered, read where a delivery raises
-            for end in range(length, size + 1, length):  # noqa: B007
-                request = _new(Request)
-                request._head = head
-                request._method = method
-                request.target = target
-                request.transport = transport
-                deliver(request, KEEP)
+            self._deliver_run(requests)
         except PauseParsing:
-            self.delivered -= (size - end) // length
-            self.held = data[end:]
+            self.delivered -= len(requests)  # left in the list: not delivered
+            self.held = data[size - len(requests) * length :]
         except StopParsing:
-            self.delivered -= (size - end) // length
+            self.delivered -= len(requests)
             self._done = True
         except BaseException:
-            self.delivered -= (size - end) // length
+            self.delivered -= len(requests)
             self._done = True
             raise
+
+    def _deliver_one(self, request: Request) -> None:
+        """A keep-alive repeat on its own, with what delivering raises handled as in a run."""
+        try:
+            self._deliver(request, KEEP)
+        except PauseParsing:
+            self.held = b""  # nothing after it in this read
+        except StopParsing:
+            self._done = True
+        except BaseException:
+            self._done = True
+            raise
+
+    def _deliver_each(self, requests: list[Request]) -> None:
+        """A run delivered one request at a time; on raising, ``requests`` holds the rest."""
+        deliver = self._deliver
+        for i, request in enumerate(requests):
+            try:
+                deliver(request, KEEP)
+            except BaseException:
+                del requests[: i + 1]
+                raise
 
     def _paused_at_boundary(self, data: bytes) -> None:
         """Keep the input after the last delivered request; llhttp starts afresh.
