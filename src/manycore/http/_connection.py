@@ -7,7 +7,8 @@ are appended to ``self.out``; when the read is parsed, everything in ``out``
 leaves in ONE write (returned to the core, which writes it) -- sixteen
 pipelined requests cost one system call.  The hot path (a static route, a
 sync handler, a 200 Response, a dict or a list) is one dict lookup, the handler call,
-and one cached head block.
+and one cached head block.  A read made only of copies of one request arrives as one
+run (:meth:`_deliver_run`), whose route and output state are looked at once.
 
 Ordering invariant: responses leave in request order.  Once a request needs
 the event loop (an ``async def`` handler, a streamed body), a queue of slots
