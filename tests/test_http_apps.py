@@ -38,6 +38,10 @@ class App(HttpServer):
     def plaintext(self, request: Request) -> Response:
         return Response(b"Hello, World!", content_type="text/plain")
 
+    @route("/plaintext-bytearray")
+    def plaintext_bytearray(self, request: Request) -> Response:
+        return Response(bytearray(b"Hello, bytearray!"), content_type="text/plain")
+
     @route("/json")
     def json(self, request: Request) -> dict:
         return {"message": "Hello, World!"}

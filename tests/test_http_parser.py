@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from manycore.http import RemoteProtocolError
 from manycore.http._heads import ChunkedScanner
 from manycore.http._parser import RequestReader
-from manycore.http._signals import PauseParsing
+from manycore.http._signals import PauseParsing, StopParsing
 
 
 def collect(**limits):
@@ -274,6 +274,53 @@ def test_delivered_counts_the_requests_before_a_pause():
     reader.delivered = 0
     reader.feed(reader.held)
     assert reader.delivered == 3 and len(got) == 5
+
+
+def test_a_stop_in_a_read_of_copies_ends_the_reader_at_that_request():
+    same = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    got = []
+
+    def deliver(request, mode):
+        got.append(request)
+        if len(got) == 3:
+            raise StopParsing
+
+    reader = RequestReader(deliver)
+    reader.feed(same)
+    reader.feed(same * 8)
+    assert len(got) == 3 and reader.delivered == 3 and reader.finished
+    reader.feed(same * 8)
+    assert len(got) == 3
+
+
+def test_a_failure_in_a_read_of_copies_surfaces_and_ends_the_reader():
+    same = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    got = []
+
+    def deliver(request, mode):
+        got.append(request)
+        if len(got) == 4:
+            raise KeyError("bug")
+
+    reader = RequestReader(deliver)
+    reader.feed(same * 2)
+    with pytest.raises(KeyError):
+        reader.feed(same * 4)
+    assert len(got) == 4 and reader.delivered == 4 and reader.finished
+
+
+def test_after_reads_of_copies_the_next_requests_are_parsed_and_judged():
+    same = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    post = b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+    for cuts in ([], list(range(len(post)))):
+        reader, got, _ = collect()
+        feed_reads(reader, [same, same * 4, *split_at(post, cuts), same * 2])
+        assert [(r.method, r.target, r.body) for r, _ in got] == (
+            [("GET", b"/a", b"")] * 5 + [("POST", b"/p", b"abc")] + [("GET", b"/a", b"")] * 2
+        )
+        with pytest.raises(RemoteProtocolError) as info:
+            reader.feed(same * 2 + b"GET /b HTTP/1.1\r\nHost: h\r\nbad header\r\n\r\n")
+        assert info.value.status == 400 and len(got) == 10
 
 
 def test_copies_of_an_upgrade_request_are_each_delivered():

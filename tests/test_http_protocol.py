@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from manycore.http import HttpServer, Response, route
+from manycore.http import HTTPError, HttpServer, Request, Response, route
 from manycore.testing import MemoryTransport, feed
 from test_http_apps import App, TinyLimits, feed_all, feed_bytewise, request, split_responses
 
@@ -83,6 +83,48 @@ def test_pipelined_requests_are_answered_in_order_with_one_write():
     got = split_responses(bytes(transport.output))
     assert [b for _, _, b in got] == [b'{"id":%d,"method":"GET"}' % i for i in range(24)]
     assert transport.writes == 1
+
+
+class Varying(HttpServer):
+    """One route whose answers differ call by call, as a run of copies reaches it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    @route("/v")
+    def varying(self, request: Request) -> object:
+        self.calls += 1
+        n = self.calls
+        if n <= 3:
+            return Response(b"same", content_type="text/plain")
+        if n == 4:
+            raise HTTPError(418, "a teapot")
+        if n == 5:
+            return {"n": n}
+        if n == 6:
+            return Response(b"x" * 100_000, content_type="text/plain")
+        if n == 7:
+            return Response(b"bye", headers={"Connection": "close"})
+        return Response(b"never", content_type="text/plain")
+
+
+@pytest.mark.parametrize("reads", [[1, 8], [2, 3, 3], [9]], ids=["1+8", "2+3+3", "9"])
+def test_copies_of_one_request_get_each_their_own_answer_and_a_close_ends_them(reads):
+    app = Varying()
+    transport = MemoryTransport()
+    for count in reads:
+        feed(app, request("/v") * count, transport)
+    got = split_responses(bytes(transport.output))
+    assert [(status, body) for status, _, body in got] == [
+        *[(200, b"same")] * 3,
+        (418, b"418 I'm a Teapot: a teapot\n"),
+        (200, b'{"n":5}'),
+        (200, b"x" * 100_000),
+        (200, b"bye"),
+    ]
+    assert got[6][1]["connection"] == "close" and transport.closed
+    assert app.calls == 7
 
 
 # ------------------------------------------------------------------ what a response carries

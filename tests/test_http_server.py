@@ -152,6 +152,18 @@ def test_twenty_pipelined_requests_in_one_write(server):
     assert [b for _, _, b in got] == [b'{"id":%d,"method":"GET"}' % i for i in range(20)]
 
 
+def test_a_bytearray_body_after_cached_answers_of_its_content_type(server):
+    # The first answers of a content type make its small responses cached.
+    data = request("/plaintext") * 3 + request("/plaintext-bytearray") + request("/plaintext")
+    responses = exchange(server, data, 5)
+    assert [(status, body) for status, _, body in responses] == [
+        *[(200, b"Hello, World!")] * 3,
+        (200, b"Hello, bytearray!"),
+        (200, b"Hello, World!"),
+    ]
+    assert responses[3][1]["connection"] == "keep-alive"
+
+
 def test_pipelined_async_handlers_answer_in_order(server):
     data = b"".join(request(f"/sleep/{ms}") for ms in (200, 5, 100, 0)) + request("/json")
     got = exchange(server, data, 5)

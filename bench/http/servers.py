@@ -76,14 +76,24 @@ SERVERS: dict[str, ServerSpec] = {
 
 # ``MANYCORE_BASE_SRC=/path/to/other/checkout/src`` adds "manycore-base": the same app served
 # by another version of manycore, so a change is measured against its base in the same run.
-_BASE_SRC = os.environ.get("MANYCORE_BASE_SRC")
-if _BASE_SRC:
-    SERVERS["manycore-base"] = ServerSpec(
-        "manycore-base",
-        SERVERS["manycore"].argv,
-        f"manycore from {_BASE_SRC}, same app and options",
-        env={"PYTHONPATH": _BASE_SRC},
-    )
+# ``MANYCORE_VARIANTS=compiled=/a/src,base-compiled=/b/src`` adds "manycore-compiled" and
+# "manycore-base-compiled" the same way (builds of other copies, side by side).
+_VARIANTS = [
+    ("base", os.environ.get("MANYCORE_BASE_SRC", "")),
+    *(
+        tuple(item.split("=", 1))
+        for item in os.environ.get("MANYCORE_VARIANTS", "").split(",")
+        if "=" in item
+    ),
+]
+for _name, _src in _VARIANTS:
+    if _src:
+        SERVERS[f"manycore-{_name}"] = ServerSpec(
+            f"manycore-{_name}",
+            SERVERS["manycore"].argv,
+            f"manycore from {_src}, same app and options",
+            env={"PYTHONPATH": _src},
+        )
 
 
 class ServerFailed(Exception):

@@ -27,6 +27,7 @@ __all__ = ["HeadCache", "head_cache"]
 
 _MAX_PREFIXES = 512  # content types are chosen by the application: bound them
 _MAX_REMEMBERED = 64  # content types, and small bodies per content type
+_NO_BODY = object()
 
 
 class HeadCache:
@@ -36,7 +37,10 @@ class HeadCache:
         "date_line",
         "expires",
         "http_date",
+        "last_body",
+        "last_full",
         "last_modified",
+        "last_type",
         "ok_prefixes",
         "ok_responses",
         "prefixes",
@@ -54,6 +58,11 @@ class HeadCache:
         self.ok_responses: dict[str, dict[bytes, bytes]] = {}
         # file modification second -> its HTTP-date (Last-Modified)
         self.last_modified: dict[int, bytes] = {}
+        # the last remembered response sent, with the body and content type objects it
+        # was sent for: a handler returning constants gets it by two identity checks
+        self.last_body: object = _NO_BODY  # never a response's body: matches nothing
+        self.last_type: str | None = None
+        self.last_full = b""
 
     def refresh(self, now: float) -> None:
         """A new second: a new Date line, and nothing built with the old one."""
@@ -65,6 +74,9 @@ class HeadCache:
         self.prefixes.clear()
         self.ok_prefixes.clear()
         self.ok_responses.clear()
+        self.last_body = _NO_BODY
+        self.last_type = None
+        self.last_full = b""
 
     def fresh(self) -> HeadCache:
         """Refresh if the second changed (for callers without a loop clock at hand)."""

@@ -7,7 +7,8 @@ are appended to ``self.out``; when the read is parsed, everything in ``out``
 leaves in ONE write (returned to the core, which writes it) -- sixteen
 pipelined requests cost one system call.  The hot path (a static route, a
 sync handler, a 200 Response, a dict or a list) is one dict lookup, the handler call,
-and one cached head block.
+and one cached head block.  A read made only of copies of one request arrives as one
+run (:meth:`_deliver_run`), whose route and output state are looked at once.
 
 Ordering invariant: responses leave in request order.  Once a request needs
 the event loop (an ``async def`` handler, a streamed body), a queue of slots
@@ -136,6 +137,9 @@ class HttpConnection(FlowControl, Timeouts):
         "paused",
         "queue",
         "reader",
+        "route_entry",
+        "route_method",
+        "route_target",
         "router",
         "send_timeout",
         "static",
@@ -151,6 +155,9 @@ class HttpConnection(FlowControl, Timeouts):
         cls = type(app)
         self.router = cls._router
         self.static = cls._router.static
+        self.route_target: bytes | None = None  # the last static route found, and its entry
+        self.route_method: bytes | None = None
+        self.route_entry: Any = None
         self.header_timeout = cls.header_timeout
         self.body_timeout = cls.body_timeout
         self.keepalive_timeout = cls.keepalive_timeout
@@ -190,6 +197,7 @@ class HttpConnection(FlowControl, Timeouts):
             max_header_count=cls.max_header_count,
             max_body_size=cls.max_body_size,
             on_continue=self._send_continue,
+            deliver_run=self._deliver_run,
         )
         self.counters = worker_counters()
         self.loop = loop = transport.loop
@@ -308,26 +316,22 @@ class HttpConnection(FlowControl, Timeouts):
         """Called by the reader, during parsing, for each complete request.
 
         The hot path is written out here: a static route, a sync handler, and a 200
-        Response, a dict or a list answered from cached bytes.  Anything else goes on to
-        :meth:`_deliver_routed` and :meth:`_answer`.
+        Response, a dict or a list answered from cached bytes (:meth:`_respond`).
+        Anything else goes on to :meth:`_deliver_routed` and :meth:`_answer`.
         """
         if self.closing:
             raise StopParsing
-        # A target without a query is its own path, so it can key the static table
-        # as it is; with a query, its path can (?count=20); a miss (%-escapes,
-        # parameters, absolute form) takes the full route.
-        table = self.static.get(request.target)
-        if table is None:
-            target = request.target
-            q = target.find(b"?")
-            if q < 0 or (table := self.static.get(target[:q])) is None:
+        target = request.target
+        method = request._method
+        # Repeats of one request share their target and method objects (the reader
+        # hands them out), so the route found for the last one is reused on identity.
+        if target is self.route_target and method is self.route_method:
+            entry = self.route_entry
+        else:
+            entry = self._static_entry(target, method)
+            if entry is None:
                 self._deliver_routed(request, mode)
                 return
-        method = request._method
-        entry = table.get(method)
-        if entry is None or entry.is_async:
-            self._deliver_routed(request, mode)
-            return
         # _call_handler written out: one more call per request costs 4% of this path.
         try:
             result = entry.fn(self.app, request)
@@ -338,21 +342,126 @@ class HttpConnection(FlowControl, Timeouts):
         if mode is CLOSE or not self.inline:  # closing, output queued, or access log on
             self._answer(request, result, mode)
             return
+        self._respond(request, entry, result, method)
+
+    def _deliver_run(self, requests: list[Request]) -> None:
+        """Answer a run of requests that repeat one keep-alive head, from the reader.
+
+        Their route, the closing state and the output mode are looked at once for the
+        run (again only after an answer that can change them), and an answer that
+        repeats the last remembered one is appended here.  On raising, ``requests``
+        holds the requests not delivered (the one that raised was).
+        """
+        first = requests[0]
+        method = first._method
+        entry = None
+        if not self.closing and self.inline:
+            target = first.target
+            if target is self.route_target and method is self.route_method:
+                entry = self.route_entry
+            else:
+                entry = self._static_entry(target, method)
+        if entry is None:
+            self._deliver_each(requests, 0)
+            return
+        fn = entry.fn
+        app = self.app
+        out = self.out
+        cache = self.cache
+        not_head = method != b"HEAD"
+        for i, request in enumerate(requests):
+            try:
+                result = fn(app, request)
+                if (
+                    type(result) is Response
+                    and result.body is cache.last_body
+                    and result.content_type is cache.last_type
+                    and result.status == 200
+                    and result.headers is None
+                    and not_head
+                ):
+                    out.append(cache.last_full)
+                    continue
+            except StopParsing:
+                del requests[: i + 1]
+                raise
+            except Exception as exc:
+                result = self._failure_response(request, entry, exc)
+            try:
+                self._respond(request, entry, result, method)
+            except BaseException:
+                del requests[: i + 1]
+                raise
+            if self.closing or not self.inline:  # the answer changed how output goes
+                self._deliver_each(requests, i + 1)
+                return
+
+    def _deliver_each(self, requests: list[Request], start: int) -> None:
+        """Deliver ``requests[start:]`` one by one, as :meth:`_deliver_run` promises."""
+        for i in range(start, len(requests)):
+            try:
+                self._deliver(requests[i], KEEP)
+            except BaseException:
+                del requests[: i + 1]
+                raise
+
+    def _static_entry(self, target: bytes, method: bytes) -> Any:
+        """The synchronous handler of a literal route, remembered for repeats; else None."""
+        # A target without a query is its own path, so it can key the static table
+        # as it is; with a query, its path can (?count=20); a miss (%-escapes,
+        # parameters, absolute form) takes the full route.
+        table = self.static.get(target)
+        if table is None:
+            q = target.find(b"?")
+            if q < 0 or (table := self.static.get(target[:q])) is None:
+                return None
+        entry = table.get(method)
+        if entry is None or entry.is_async:
+            return None
+        self.route_target = target
+        self.route_method = method
+        self.route_entry = entry
+        return entry
+
+    def _respond(self, request: Request, entry: Any, result: Any, method: bytes) -> None:
+        """Append a keep-alive answer to this read's output, from cached bytes if it can."""
         kind = type(result)
         if kind is Response:
-            if result.status == 200 and result.headers is None and method != b"HEAD":
-                body = result.body
-                responses = self.cache.ok_responses.get(result.content_type)
+            body = result.body
+            cache = self.cache
+            # The same body and type objects as the last remembered answer (a handler
+            # returning constants): its bytes again, found by two identity checks.
+            if (
+                body is cache.last_body
+                and result.content_type is cache.last_type
+                and result.status == 200
+                and result.headers is None
+                and method != b"HEAD"
+            ):
+                self.out.append(cache.last_full)
+                return
+            # Only a bytes body is looked up (a bytearray cannot key a dict).
+            if (
+                result.status == 200
+                and result.headers is None
+                and type(body) is bytes
+                and method != b"HEAD"
+            ):
+                content_type = result.content_type
+                responses = cache.ok_responses.get(content_type)
                 if responses is not None:
                     full = responses.get(body)
                     if full is not None:
+                        cache.last_body = body
+                        cache.last_type = content_type
+                        cache.last_full = full
                         self.out.append(full)
                         return
-                prefix = self.cache.ok_prefixes.get(result.content_type)
-                if prefix is not None and type(body) is bytes and len(body) <= 16384:
+                prefix = cache.ok_prefixes.get(content_type)
+                if prefix is not None and len(body) <= 16384:
                     full = b"%s%d\r\n\r\n%s" % (prefix, len(body), body)
                     if len(body) <= 256:
-                        self.cache.remember(result.content_type, body, full)
+                        cache.remember(content_type, body, full)
                     self.out.append(full)
                     return
         elif (kind is dict or kind is list) and method != b"HEAD":
@@ -365,7 +474,7 @@ class HttpConnection(FlowControl, Timeouts):
                 prefix = cache.ok_prefixes.get(_JSON) or head_prefix(200, _JSON, KEEP, cache)
                 self.out.append(b"%s%d\r\n\r\n%s" % (prefix, len(body), body))
                 return
-        self._answer(request, result, mode)
+        self._answer(request, result, KEEP)
 
     def _deliver_routed(self, request: Request, mode: ConnectionMode) -> None:
         """Full routing: queries, escapes, parameters, mounts, async handlers, 404/405."""

@@ -37,7 +37,7 @@ from ._errors import HTTPError, StaticDirectoryError
 from ._head_builder import CLOSE, HeaderBlock, build_head, field_line, header_block
 from ._modes import ConnectionMode
 from ._ranges import Unsatisfiable, content_range, multipart_layout, parse_range
-from ._response import Response, error_response, render
+from ._response import RESPONSE_KINDS, Response, error_response, render
 
 if TYPE_CHECKING:
     from ._request import Request
@@ -326,7 +326,7 @@ def _plain(
     return out, mode
 
 
-Response.file_class = FileResponse
+RESPONSE_KINDS["file"] = FileResponse
 
 
 # ------------------------------------------------------------------ static mounts

@@ -29,12 +29,14 @@ HTTP/2.0, RTSP and ICE lines, which are 505 here): it is checked where its
 version must be.  The last head checked becomes the one later requests are
 compared with: a request that repeats its bytes exactly (a client asking for
 the same thing again, or pipelining copies of one request) is recognised by one
-comparison, which gives its end (the start of the next), its method and its
-connection mode without a parser query; a read made only of such copies takes
-one comparison for all of them.  Everything else (a head split across reads,
-any body, a read long enough to break a size limit) takes a slow path that
-locates the head at once, keeps what it needs between reads, and is bounded by
-``max_head_size`` and ``max_body_size``.
+comparison, which gives its end (the start of the next), its head, its method
+and its connection mode without a parser query; a read made only of keep-alive
+copies takes one comparison for all of them and is not given to llhttp at all
+(it would decide nothing new: it accepted those bytes, from the state it is in
+between messages, and returns to that state after each).  Everything else (a
+head split across reads, any body, a read long enough to break a size limit)
+takes a slow path that locates the head at once, keeps what it needs between
+reads, and is bounded by ``max_head_size`` and ``max_body_size``.
 """
 
 from __future__ import annotations
@@ -83,15 +85,17 @@ class RequestReader:
         "_carry",
         "_chunked",
         "_close",
-        "_copies",
         "_data",
         "_deliver",
+        "_deliver_run",
         "_done",
         "_head",
         "_known",
+        "_known_head",
         "_known_length",
         "_known_method",
         "_known_mode",
+        "_known_target",
         "_on_continue",
         "_parser",
         "_pos",
@@ -119,8 +123,11 @@ class RequestReader:
         max_header_count: int = 100,
         max_body_size: int = 1 << 20,
         on_continue: Callable[[], Any] | None = None,
+        deliver_run: Callable[[list[Request]], Any] | None = None,
     ) -> None:
         self._deliver = deliver
+        # A run of copies in one call (see _deliver_copies); by default, one by one.
+        self._deliver_run = deliver_run or self._deliver_each
         self.transport = transport
         self.max_head_size = max_head_size
         self.max_url_length = max_url_length
@@ -136,11 +143,12 @@ class RequestReader:
         # comparisons need no test for "none yet".  Its method and connection mode
         # follow from its bytes alone.
         self._known = b""
+        self._known_head = b""  # _known without its CRLF CRLF: every repeat's Request.head
         self._known_length = _NO_HEAD_LENGTH
         self._known_method = b""
         self._known_mode = KEEP
+        self._known_target = b""  # one bytes object shared by the repeats' Requests
         self._run = b""  # copies of _known, as many as the last read that was a run
-        self._copies = False  # this read is a run of copies of _known
         self._big = False  # this read could hold a head breaking a size limit
         self._url: bytes | None = None
         self._carry = b""  # the current message's head bytes from earlier reads
@@ -183,27 +191,26 @@ class RequestReader:
         if self._bad_method is not None:
             self._judge_method(data)
             return
-        self._data = data
-        self._pos = 0
         size = len(data)
-        self._big = big = size > self._small_limit
+        big = size > self._small_limit  # this read could hold a head breaking a size limit
         # A read of N exact copies of the known head (a client pipelining one request)
-        # is recognised by one comparison against N copies, kept for the next read:
-        # its requests then need no comparison each (16 pipelined GETs: 0.73 -> 0.61
-        # us/request), and are counted all at once (0.61 -> 0.58).
-        if big or self.in_message or size % self._known_length:
-            self._copies = False
-        else:
+        # is recognised by one comparison against N copies, kept for the next read.
+        # llhttp accepted those bytes as a complete keep-alive message from the state it
+        # is in between messages, and returns to that state after each: parsing the
+        # copies again would decide nothing new, so they are delivered without it.
+        if not (big or self.in_message or size % self._known_length) and (self._known_mode is KEEP):
             run = self._run
             if len(run) != size:
                 run = self._run = self._known * (size // self._known_length)
-            self._copies = copies = data == run
-            if copies:
-                self.delivered += size // self._known_length
+            if data == run:
+                self._deliver_copies(data)
+                return
+        self._data = data
+        self._pos = 0
+        self._big = big
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
-            self._uncount_undelivered()
             # A callback raised: its exception is the context (see _signals).
             cause = exc.__context__
             if isinstance(cause, PauseParsing):
@@ -216,13 +223,11 @@ class RequestReader:
                 raise cause from None
             raise RemoteProtocolError(str(exc)) from None
         except httptools.HttpParserUpgrade as exc:
-            self._uncount_undelivered()  # the rest is fed again
             upgrade_at = exc.args[0] if exc.args else len(data)
         except httptools.HttpParserInvalidMethodError:
             self._method_error(data)
             return
         except httptools.HttpParserError as exc:
-            self._uncount_undelivered()
             self._done = True
             raise self._parse_error(exc) from None
         else:
@@ -235,11 +240,73 @@ class RequestReader:
         # rest then keep their own cause.
         self._upgraded(data, upgrade_at)
 
-    def _uncount_undelivered(self) -> None:
-        """A run of copies stopped early: the copies after ``_pos`` were counted, not delivered."""
-        if self._copies:
-            self.delivered -= (len(self._data) - self._pos) // self._known_length
-            self._copies = False
+    def _deliver_copies(self, data: bytes) -> None:
+        """Deliver each copy of the known head in a read made only of them, as one run.
+
+        What delivering raises is handled as when llhttp calls ``deliver``: a pause
+        keeps the copies after the last delivered one for later, a stop ends the reader.
+        """
+        self._data = data
+        length = self._known_length
+        size = len(data)
+        head = self._known_head
+        method = self._known_method
+        target = self._known_target
+        transport = self.transport
+        count = size // length
+        if count == 1:  # a client waiting for each answer: no run to share checks
+            request = _new(Request)
+            request._head = head
+            request._method = method
+            request.target = target
+            request.transport = transport
+            self.delivered += 1
+            self._deliver_one(request)
+            return
+        requests: list[Request] = []
+        append = requests.append
+        for _ in range(count):
+            request = _new(Request)
+            request._head = head
+            request._method = method
+            request.target = target
+            request.transport = transport
+            append(request)
+        self.delivered += len(requests)
+        try:
+            self._deliver_run(requests)
+        except PauseParsing:
+            self.delivered -= len(requests)  # left in the list: not delivered
+            self.held = data[size - len(requests) * length :]
+        except StopParsing:
+            self.delivered -= len(requests)
+            self._done = True
+        except BaseException:
+            self.delivered -= len(requests)
+            self._done = True
+            raise
+
+    def _deliver_one(self, request: Request) -> None:
+        """A keep-alive repeat on its own, with what delivering raises handled as in a run."""
+        try:
+            self._deliver(request, KEEP)
+        except PauseParsing:
+            self.held = b""  # nothing after it in this read
+        except StopParsing:
+            self._done = True
+        except BaseException:
+            self._done = True
+            raise
+
+    def _deliver_each(self, requests: list[Request]) -> None:
+        """A run delivered one request at a time; on raising, ``requests`` holds the rest."""
+        deliver = self._deliver
+        for i, request in enumerate(requests):
+            try:
+                deliver(request, KEEP)
+            except BaseException:
+                del requests[: i + 1]
+                raise
 
     def _paused_at_boundary(self, data: bytes) -> None:
         """Keep the input after the last delivered request; llhttp starts afresh.
@@ -382,32 +449,20 @@ class RequestReader:
         url: bytes = self._url  # type: ignore[assignment]  # llhttp calls on_url first
         self._url = None
         request = _new(Request)
-        if self._copies:
-            start = self._pos
-            self._pos = request._end = end = start + self._known_length
-            request._data = self._data
-            request._at = start
-            request._method = self._known_method
-            request.target = url
-            request.transport = self.transport
-            self._deliver(request, self._known_mode)
-            return
         self.delivered += 1
         if not self.in_message:
-            data = self._data
             start = self._pos
             end = start + self._known_length
-            if data[start:end] == self._known:
+            if self._data[start:end] == self._known:
                 # The same bytes as the head checked last: the same request line,
                 # method, mode and checks (Upgrade included), and the next request
                 # starts at its end.
-                self._pos = request._end = end
-                request._data = data
-                request._at = start
+                self._pos = end
+                request._head = self._known_head
                 if self._big:  # a read long enough that this request might break a limit
                     self._check_fast_request(request, url)
                 request._method = self._known_method
-                request.target = url
+                request.target = self._known_target
                 request.transport = self.transport
                 self._deliver(request, self._known_mode)
                 return
@@ -445,6 +500,8 @@ class RequestReader:
             mode = CLOSE
         if head is not None:  # checked: the head later requests are compared with
             self._known = head
+            self._known_head = head[:-4]
+            self._known_target = url
             self._known_length = end - start
             self._known_method = method
             self._known_mode = mode

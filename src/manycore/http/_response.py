@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import http
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _json
 from ._clock import HeadCache
@@ -44,6 +44,13 @@ __all__ = ["CLOSE", "KEEP", "Response", "error_response", "head_prefix", "render
 _BIG_BODY = 16 * 1024  # above this, a body is written as its own buffer, not copied
 
 
+# The subclasses :meth:`Response.file` and :meth:`Response.stream` build, by name ("file",
+# "stream").  Each module that defines one registers it when it loads (the package imports
+# both), so this module needs neither and they can build on it; and the compiled build's
+# Response, an extension type, takes no class attributes after it is made.
+RESPONSE_KINDS: dict[str, Callable[..., Response]] = {}
+
+
 # ------------------------------------------------------------------ Response
 class Response:
     """An HTTP response: ``Response(body, status=200, headers=None, content_type=None)``.
@@ -56,12 +63,6 @@ class Response:
     """
 
     __slots__ = ("body", "content_type", "headers", "status")
-
-    # The subclasses :meth:`file` and :meth:`stream` build.  Each module that defines one
-    # sets it here when it loads (the package imports both), so this base class needs
-    # neither module and they can build on it.
-    file_class: ClassVar[Callable[..., Response]]
-    stream_class: ClassVar[Callable[..., Response]]
 
     def __init__(
         self,
@@ -130,7 +131,7 @@ class Response:
         serve that slice of the file as if it were the whole entity (ranges apply
         within it), e.g. one page of a large dump.
         """
-        return Response.file_class(
+        return RESPONSE_KINDS["file"](
             path,
             content_type=content_type,
             filename=filename,
@@ -152,7 +153,7 @@ class Response:
         The server waits for the client to read before asking for the next chunk, so a
         slow client never makes it buffer the whole response.
         """
-        return Response.stream_class(chunks, status, headers, content_type)
+        return RESPONSE_KINDS["stream"](chunks, status, headers, content_type)
 
 
 def _body_bytes(resp: Response) -> tuple[bytes, str | None]:

@@ -20,7 +20,7 @@ from typing import Any
 from ._errors import LocalProtocolError
 from ._head_builder import CLOSE, NO_BODY_STATUSES, build_head, header_block
 from ._modes import ConnectionMode
-from ._response import Response
+from ._response import RESPONSE_KINDS, Response
 
 __all__ = ["StreamResponse", "pump_stream"]
 
@@ -68,7 +68,7 @@ class StreamResponse(Response):
         return build_head(self.status, content_type, mode, extra, chunked=chunked), mode
 
 
-Response.stream_class = StreamResponse
+RESPONSE_KINDS["stream"] = StreamResponse
 
 
 def _as_bytes(chunk: Any) -> bytes:
