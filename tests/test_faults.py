@@ -202,10 +202,15 @@ def test_new_connections_are_refused_as_soon_as_stopping_starts(engine, workers)
         assert server.stop() == 0
 
 
-def test_a_server_stopped_as_soon_as_it_says_it_listens_stops_cleanly(engine, workers):
-    """A process manager may send SIGTERM the moment the listening line appears."""
+@pytest.mark.parametrize("thread_at_import", [False, True], ids=["", "thread-at-import"])
+def test_a_server_stopped_as_soon_as_it_says_it_listens_stops_cleanly(
+    engine, workers, thread_at_import
+):
+    """A process manager may send SIGTERM the moment the listening line appears; a thread
+    the application started may be the one the signal is delivered to."""
+    env = {"MANYCORE_TEST_THREAD": "1"} if thread_at_import else {}
     for _ in range(8):
-        with serve("Slow", engine, workers) as server:
+        with serve("Slow", engine, workers, env=env) as server:
             pass
         assert server.process is not None and server.process.returncode == 0, server.log()
 

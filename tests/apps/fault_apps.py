@@ -4,7 +4,8 @@
 worker fails to start), ``block-1`` (worker 1 never gets past its start hook),
 ``crash-1`` (worker 1 dies 50 ms after it starts serving, again and again),
 ``slow`` (every worker takes half a second to start, and says when its stop hook
-runs), anything else nothing.  ``MANYCORE_TEST_NOFILE`` lowers the file-descriptor limit
+runs), anything else nothing.  ``MANYCORE_TEST_THREAD`` starts a thread at import, as a
+native library may (numpy's BLAS does).  ``MANYCORE_TEST_NOFILE`` lowers the file-descriptor limit
 of the whole server at import.
 """
 
@@ -15,6 +16,7 @@ import errno
 import json
 import os
 import resource
+import threading
 import time
 
 import manycore
@@ -23,6 +25,9 @@ from manycore.http import HttpServer, Request, Response, route
 
 _START = os.environ.get("MANYCORE_TEST_START", "")
 _NOFILE = os.environ.get("MANYCORE_TEST_NOFILE")
+
+if os.environ.get("MANYCORE_TEST_THREAD"):
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
 
 if _NOFILE:
     _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)

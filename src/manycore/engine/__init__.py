@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
 import socket
 import sys
 import threading
@@ -28,7 +27,7 @@ from ..loop import loop_name
 from ..work import cpu_count, gil_enabled
 from .listeners import close_listeners, open_listeners, remove_socket_files
 from .plan import Plan
-from .supervisor import STOP_SIGNALS
+from .stopsignals import hold_stop_signals
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -92,55 +91,53 @@ def run(
         new_event_loop().close()  # import the loop implementation before checking the GIL
         warn_if_gil_reenabled()
     listeners = open_listeners(regs, reuse_port)
-    # From the listening line on, a stop signal must stop the server cleanly, but the
-    # handlers come later (the supervisor's, or the inline worker's loop): until then the
-    # signals are blocked, so one sent meanwhile waits for them instead of killing.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
-        plan = Plan(
-            engine=engine,
-            workers=workers,
-            registrations=regs,
-            listeners=listeners,
-            start_hooks=registry.start_hooks(),
-            stop_hooks=registry.stop_hooks(),
-            grace=grace,
-            guard_modules=_guarded_modules(regs) if guard else [],
-            board=stats.StatsBoard(workers, engine),
-        )
-        _announce(plan, announce)
-        if engine == "inline":
-            from .inline import run_inline
+        # From the listening line on, a stop signal must stop the server cleanly, but the
+        # handlers come later (the supervisor's, or the inline worker's loop).
+        with hold_stop_signals():
+            plan = Plan(
+                engine=engine,
+                workers=workers,
+                registrations=regs,
+                listeners=listeners,
+                start_hooks=registry.start_hooks(),
+                stop_hooks=registry.stop_hooks(),
+                grace=grace,
+                guard_modules=_guarded_modules(regs) if guard else [],
+                board=stats.StatsBoard(workers, engine),
+            )
+            _announce(plan, announce)
+            if engine == "inline":
+                from .inline import run_inline
 
-            run_inline(plan)
-            return
-        supervisor_cls: type[Supervisor]
-        if engine == "processes":
-            from .processes import ProcessSupervisor
-
-            supervisor_cls = ProcessSupervisor
-
-            if threading.active_count() > 1:
-                log.warning(
-                    "forking workers while %d threads run in the main context; threads "
-                    "do not survive a fork (start them in an on_worker_start hook instead)",
-                    threading.active_count() - 1,
-                )
-            gc.collect()
-            gc.freeze()
-        else:
-            from .threads import ThreadSupervisor
-
-            supervisor_cls = ThreadSupervisor
-        try:
-            supervisor_cls(plan).run()
-        finally:
+                run_inline(plan)
+                return
+            supervisor_cls: type[Supervisor]
             if engine == "processes":
-                gc.unfreeze()
+                from .processes import ProcessSupervisor
+
+                supervisor_cls = ProcessSupervisor
+
+                if threading.active_count() > 1:
+                    log.warning(
+                        "forking workers while %d threads run in the main context; threads "
+                        "do not survive a fork (start them in an on_worker_start hook instead)",
+                        threading.active_count() - 1,
+                    )
+                gc.collect()
+                gc.freeze()
+            else:
+                from .threads import ThreadSupervisor
+
+                supervisor_cls = ThreadSupervisor
+            try:
+                supervisor_cls(plan).run()
+            finally:
+                if engine == "processes":
+                    gc.unfreeze()
     finally:
         close_listeners(listeners)
         remove_socket_files()
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _guarded_modules(regs: list[registry.Registration]) -> list[ModuleType]:

@@ -22,7 +22,8 @@ import traceback
 from ..channel import PipeLink, install_link
 from ..context import enter_parallel_process
 from .plan import Plan
-from .supervisor import STOP_SIGNALS, Supervisor
+from .stopsignals import STOP_SIGNALS
+from .supervisor import Supervisor
 from .worker import StartHookFailed, Worker
 
 __all__ = ["ProcessSupervisor"]

@@ -31,12 +31,11 @@ from ..context import ManycoreError, set_thread_context
 from ..work import install_main_scheduler
 from .listeners import close_listeners
 from .plan import Plan
+from .stopsignals import STOP_SIGNALS, holding_handler, release_stop_signals
 
 __all__ = ["Supervisor", "SupervisorState", "worker_event"]
 
 log = logging.getLogger("manycore.engine")
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class _Handle:
@@ -174,7 +173,8 @@ class Supervisor:
         previous_handlers = {
             sig: signal.signal(sig, self._on_signal) for sig in (*STOP_SIGNALS, signal.SIGCHLD)
         }
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # run() blocked them
+        for signum in release_stop_signals():  # sent since the listening line
+            self._on_signal(signum, None)
         set_thread_context(False, None)
         install_main_scheduler(self)
         try:
@@ -191,7 +191,10 @@ class Supervisor:
                 if (
                     sig in STOP_SIGNALS
                     and self.stopping
-                    and handler in (signal.SIG_DFL, signal.default_int_handler)
+                    and (
+                        handler in (signal.SIG_DFL, signal.default_int_handler)
+                        or holding_handler(handler)
+                    )
                 ):
                     # Stopping, and the process is about to end: a repeated SIGTERM or
                     # Ctrl-C must not turn the clean exit into death by signal.

@@ -31,6 +31,7 @@ from ..work import call_from_main_thread, shutdown_work_pools
 from .acceptor import Acceptor
 from .listeners import close_listeners
 from .plan import Plan
+from .stopsignals import release_stop_signals
 from .supervisor import worker_event
 
 __all__ = ["Plan", "StartHookFailed", "Worker", "WorkerState", "hook_traceback"]
@@ -95,12 +96,10 @@ class Worker:
             if handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self._set_stop)
-                # They start blocked (in the inline engine since the listening line, in a
-                # forked worker since the fork): one sent meanwhile arrives once the loop
-                # runs (a loop that is not running may drop it).
-                loop.call_soon(
-                    signal.pthread_sigmask, signal.SIG_UNBLOCK, (signal.SIGTERM, signal.SIGINT)
-                )
+                # They start held (in the inline engine since the listening line, in a
+                # forked worker since the fork): one sent meanwhile is acted on once the
+                # loop runs (a loop that is not running may drop it).
+                loop.call_soon(self._release_stop_signals)
             loop.run_until_complete(self._serve())
         finally:
             try:
@@ -124,6 +123,10 @@ class Worker:
             loop.call_soon_threadsafe(self._set_stop)
         except RuntimeError:  # loop already closed
             pass
+
+    def _release_stop_signals(self) -> None:
+        if release_stop_signals():
+            self._set_stop()
 
     def _set_stop(self) -> None:
         self._stop_requested = True
