@@ -46,15 +46,16 @@ class ProcessSupervisor(Supervisor):
         # the main context's (copied) handler and be lost: the child keeps stop signals
         # blocked, and so pending, until its loop handles them (Worker.run).
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        pid = -1
         try:
             pid = os.fork()
         except OSError:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             worker_end.close()
             raise
-        if pid != 0:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        else:  # child: never returns
+        finally:
+            if pid != 0:  # the parent, or no child
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if pid == 0:  # child: never returns
             status = 1
             try:
                 _die_with_parent(parent)

@@ -323,8 +323,7 @@ class HttpConnection(FlowControl, Timeouts):
             raise StopParsing
         target = request.target
         method = request._method
-        # Repeats of one request share their target and method objects (the reader
-        # hands them out), so the route found for the last one is reused on identity.
+        # _static_entry's first check written out: a repeat reuses the last route.
         if target is self.route_target and method is self.route_method:
             entry = self.route_entry
         else:
@@ -356,11 +355,7 @@ class HttpConnection(FlowControl, Timeouts):
         method = first._method
         entry = None
         if not self.closing and self.inline:
-            target = first.target
-            if target is self.route_target and method is self.route_method:
-                entry = self.route_entry
-            else:
-                entry = self._static_entry(target, method)
+            entry = self._static_entry(first.target, method)
         if entry is None:
             self._deliver_each(requests, 0)
             return
@@ -406,7 +401,14 @@ class HttpConnection(FlowControl, Timeouts):
                 raise
 
     def _static_entry(self, target: bytes, method: bytes) -> Any:
-        """The synchronous handler of a literal route, remembered for repeats; else None."""
+        """The synchronous handler of a literal route, remembered for repeats; else None.
+
+        Repeats of one request share their target and method objects (the reader hands
+        them out), so the route found for the last one is reused on identity
+        (:meth:`_deliver` makes the same check written out, before calling this).
+        """
+        if target is self.route_target and method is self.route_method:
+            return self.route_entry
         # A target without a query is its own path, so it can key the static table
         # as it is; with a query, its path can (?count=20); a miss (%-escapes,
         # parameters, absolute form) takes the full route.
