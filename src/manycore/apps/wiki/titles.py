@@ -289,7 +289,7 @@ class SortedTitles:
         """The first block whose first key is ``>= key`` (``self._blocks`` if none)."""
         cut = key[:HEAD_BYTES]
         found = int(self._heads.searchsorted(cut))
-        if len(key) > HEAD_BYTES:
+        if len(key) > HEAD_BYTES and found < self._blocks and self._heads[found] == cut:
             # Heads equal to the cut may still be below the key: compare them in full.
             tied = int(self._heads.searchsorted(cut, "right"))
             found = bisect.bisect_left(range(found, tied), key, key=self._head_key) + found
