@@ -32,6 +32,8 @@ COMPILED = [
     # The wiki's title search: per query, a few dozen short strings made and compared,
     # which typed (str slicing, indexing and ord in C) take half the time.
     "src/manycore/apps/wiki/titleblocks.py",
+    # A search's result rows: indexing the mapped arrays, typed by hitrows.pxd.
+    "src/manycore/apps/wiki/hitrows.py",
 ]
 
 

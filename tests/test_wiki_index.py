@@ -31,6 +31,7 @@ from manycore.apps.wiki import (
     WikiIndex,
     build_index,
     layout,
+    titles,
 )
 from manycore.apps.wiki.sample import SAMPLE_DUMP as SAMPLE
 
@@ -209,6 +210,32 @@ def test_search_reports_redirects_namespaces_and_sizes(index, expected):
         "ns": 0,
         "bytes": index.page_range(index.lookup("Anarchism"))[1],
     }
+
+
+def test_every_search_hit_agrees_with_what_the_index_says_of_its_page(index, expected):
+    # Redirects (to pages in the dump and to missing ones), every namespace and pages longer
+    # than the length array holds, reached through both orders a search may give ids in.
+    queries = {t[:n] for t in expected for n in (1, 2, 4)}
+    queries |= {q.lower() for q in queries} | {q.upper() for q in queries}
+    checked = set()
+    for query in sorted(queries):
+        for hit in index.search(query, 50):
+            target = index.redirect(hit.id)
+            assert hit.title == index.title(hit.id)
+            assert hit.redirect_to == (target[0] if target else None)
+            assert hit.ns == index.namespace(hit.id)
+            assert hit.bytes == index.page_range(hit.id)[1]
+            checked.add(hit.id)
+    assert len(checked) == len(index)
+    pages = [index.redirect(i) for i in checked]
+    assert any(p and p[1] is None for p in pages) and any(p and p[1] is not None for p in pages)
+    assert max(index.page_range(i)[1] for i in checked) > layout.LONG
+
+
+def test_the_compiled_hit_rows_write_out_the_layouts_constants():
+    # hitrows.py spells these out: a module constant would be a lookup per hit compiled.
+    assert (layout.REDIRECT_BIT, layout.NS_MASK, layout.LONG) == (0x80, 0x7F, 0xFFFF)
+    assert titles.BLOCK_TITLES == 16
 
 
 def test_search_limit_is_clamped(index, expected):

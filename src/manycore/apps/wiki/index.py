@@ -40,6 +40,7 @@ from ._build import title_search_build
 from .errors import IndexFormatError
 from .fulltext import FullText
 from .fulltext_open import Unavailable, open_fulltext
+from .hitrows import HitRows
 from .pages import PageSource, open_source
 from .titles import BLOCK_TITLES, BLOCKS, HEADS, SortedTitles
 from .titlesearch import choose, starting_with
@@ -79,11 +80,7 @@ class Hit(NamedTuple):
         }
 
 
-_new_tuple = tuple.__new__
 _Code = Literal["B", "H", "I", "i"]  # the item types of the arrays a search reads
-_REDIRECT_BIT = layout.REDIRECT_BIT
-_NS_MASK = layout.NS_MASK
-_LONG = layout.LONG
 
 
 def _damaged(path: Path, problem: str) -> IndexFormatError:
@@ -169,6 +166,17 @@ class WikiIndex:
         self._redirect_block_view = _values(directory, "redirect_blocks", self.redirect_blocks, "I")
         self.namespace_codes = np.array(header["namespace_codes"], dtype=np.int32)
         self._ns_list = [int(x) for x in self.namespace_codes]
+        self._hit_rows = HitRows(
+            self._flag_view,
+            self._length_view,
+            self._redirect_block_view,
+            self._redirect_id_view,
+            self._target_view,
+            self._ns_list,
+            self._target,
+            self._long_length,
+            Hit,
+        )
         self.first_letter = header["dump"].get("site", {}).get("case", "first-letter") == (
             "first-letter"
         )
@@ -251,9 +259,12 @@ class WikiIndex:
         start = (int(self.start_hi[key_id]) << 32) | int(self.start_lo[key_id])
         length = int(self.length[key_id])
         if length == layout.LONG:
-            pos = self.long_ids.searchsorted(np.uint32(key_id))
-            length = int(self.long_lengths[pos])
+            length = self._long_length(key_id)
         return start, length
+
+    def _long_length(self, key_id: int) -> int:
+        """The length of a page too long for ``length.npy``."""
+        return int(self.long_lengths[self.long_ids.searchsorted(np.uint32(key_id))])
 
     def redirect(self, key_id: int) -> tuple[str, int | None] | None:
         """(target title, target id or None if not in the dump) for a redirect, else None."""
@@ -317,32 +328,7 @@ class WikiIndex:
 
     def hits(self, titles: list[str], ids: Sequence[int]) -> list[Hit]:
         """``Hit`` objects for titles and their ids."""
-        if not titles:
-            return []
-        if isinstance(ids, range):
-            # The usual search: one slice per array, not a call per hit.
-            flags = self._flag_view[ids.start : ids.stop].tolist()
-            lengths = self._length_view[ids.start : ids.stop].tolist()
-        else:
-            flags = [self._flag_view[i] for i in ids]
-            lengths = [self._length_view[i] for i in ids]
-        ns_list = self._ns_list
-        targets: dict[int, int] | None = None
-        out = []
-        for title, key_id, flag, length in zip(titles, ids, flags, lengths, strict=True):
-            target = None
-            if flag & _REDIRECT_BIT:
-                if not isinstance(ids, range):
-                    target = self._redirect_of(key_id)[0]
-                else:
-                    if targets is None:  # the redirects of the hits' blocks, read once
-                        targets = dict(zip(*self._redirects_from(ids.start, ids.stop), strict=True))
-                    target = self._target(targets[key_id])
-            if length == _LONG:
-                length = self.page_range(key_id)[1]
-            # Hit(*fields) without NamedTuple's Python __new__
-            out.append(_new_tuple(Hit, (title, key_id, ns_list[flag & _NS_MASK], length, target)))
-        return out
+        return self._hit_rows.rows(titles, ids)
 
     def prefix(self, prefix: str, max_hits: int | None = None) -> tuple[list[str], np.ndarray]:
         """Every title starting with ``prefix`` (case-sensitive), in order, and their ids.
