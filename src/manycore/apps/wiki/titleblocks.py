@@ -1,11 +1,12 @@
-# cython: annotation_typing=True
+# cython: annotation_typing=True, infer_types=True
 """The string work of the title store on one or two blocks: what is left of a query once
 ``titles.SortedTitles`` has found its block.
 
 Making and comparing a few dozen short strings is most of what a search costs, and the
 interpreter runs it a bytecode at a time, so this module is one ``setup.py`` compiles
 with Cython: its annotations become types (``str`` slicing, indexing and ``ord`` in C,
-``bytes.decode`` of a slice without the slice).  In the compiled build an argument must
+``bytes.decode`` of a slice without the slice), and integer locals become C integers
+(``infer_types``).  In the compiled build an argument must
 be exactly the annotated type (no subclass, no None); every caller is the store itself,
 passing strings and lists it has just made, never a caller's object.
 
@@ -105,13 +106,7 @@ def row_of(text: bytes, title: str) -> int:
 def shared(head: str, title: str) -> int:
     """How many leading characters ``title`` shares with ``head`` (at most ``MAX_SHARED``)."""
     n = min(len(head), len(title), MAX_SHARED)
-    if head[:n] == title[:n]:
-        return n
-    lo, hi = 0, n  # head[:lo] == title[:lo] and head[:hi] != title[:hi]
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if head[:mid] == title[:mid]:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    i = 0
+    while i < n and head[i] == title[i]:  # compiled: characters compared in C
+        i += 1
+    return i
