@@ -10,12 +10,13 @@ cdef class HitRows:
     cdef const unsigned int[::1] redirect_ids
     cdef const int[::1] redirect_targets
     cdef list namespaces
-    cdef object target
+    cdef object title
+    cdef object missing
     cdef object long_length
     cdef object make
 
     @cython.locals(
         count=Py_ssize_t, i=Py_ssize_t, key_id=Py_ssize_t, flag=cython.int,
-        length=Py_ssize_t, entry=Py_ssize_t,
+        length=Py_ssize_t, entry=Py_ssize_t, found=cython.int,
     )
     cpdef list rows(self, list titles, object ids)

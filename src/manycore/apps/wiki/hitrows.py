@@ -22,9 +22,10 @@ class HitRows:
 
     ``flags``, ``lengths``: per title; ``redirect_ids``: the redirects' ids in order, their
     ``redirect_targets`` beside them, and ``redirect_blocks``: where each block of 16
-    titles starts in them (the index's arrays, see ``layout``).  ``target`` names a
-    ``redirect_targets`` entry and ``long_length`` gives the length of a page whose stored
-    length is the "too long" mark: both are the index's.
+    titles starts in them (the index's arrays, see ``layout``).  A target is a title's id,
+    read by ``title``, or ``-1 - k`` for key ``k`` of the missing targets, read by
+    ``missing``; ``long_length`` gives the length of a page whose stored length is the
+    "too long" mark.
     """
 
     def __init__(
@@ -35,7 +36,8 @@ class HitRows:
         redirect_ids: memoryview[int],
         redirect_targets: memoryview[int],
         namespaces: list[int],
-        target: Callable[[int], str],
+        title: Callable[[int], str],
+        missing: Callable[[int], str],
         long_length: Callable[[int], int],
         make: type[Row],
     ) -> None:
@@ -45,7 +47,8 @@ class HitRows:
         self.redirect_ids = redirect_ids
         self.redirect_targets = redirect_targets
         self.namespaces = namespaces
-        self.target = target
+        self.title = title
+        self.missing = missing
         self.long_length = long_length
         self.make = make
 
@@ -64,7 +67,8 @@ class HitRows:
                 entry = self.redirect_blocks[key_id >> 4]
                 while self.redirect_ids[entry] != key_id:
                     entry += 1
-                target = self.target(self.redirect_targets[entry])
+                found = self.redirect_targets[entry]
+                target = self.title(found) if found >= 0 else self.missing(-1 - found)
             if length == 0xFFFF:  # layout.LONG
                 length = self.long_length(key_id)
             row = (titles[i], key_id, self.namespaces[flag & 0x7F], length, target)

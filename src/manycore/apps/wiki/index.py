@@ -173,7 +173,8 @@ class WikiIndex:
             self._redirect_id_view,
             self._target_view,
             self._ns_list,
-            self._target,
+            self.titles.title,
+            self._missing_target,
             self._long_length,
             Hit,
         )
@@ -290,7 +291,11 @@ class WikiIndex:
         """The title a ``redirect_targets`` entry names."""
         if target >= 0:
             return self.titles.title(target)
-        return keys.decode(self.missing.restore_key(-1 - target))
+        return self._missing_target(-1 - target)
+
+    def _missing_target(self, key: int) -> str:
+        """The title of key ``key`` of the targets missing from the dump."""
+        return keys.decode(self.missing.restore_key(key))
 
     def follow(self, key_id: int) -> int:
         """The page a reader lands on: redirects followed while their target exists."""
