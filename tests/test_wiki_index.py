@@ -232,6 +232,20 @@ def test_every_search_hit_agrees_with_what_the_index_says_of_its_page(index, exp
     assert max(index.page_range(i)[1] for i in checked) > layout.LONG
 
 
+def test_search_json_is_search_as_slash_search_answers_it(index, expected):
+    for query in sorted({t[:n] for t in expected for n in (1, 3)}):
+        assert index.search_json(query, 50) == [hit.as_json() for hit in index.search(query, 50)]
+    size = index.page_range(index.lookup("AccessibleComputing"))[1]
+    assert index.search_json("AccessibleComputing", 1) == [
+        {
+            "title": "AccessibleComputing",
+            "redirect_to": "Computer accessibility",
+            "ns": 0,
+            "bytes": size,
+        }
+    ]
+
+
 def test_the_compiled_hit_rows_write_out_the_layouts_constants():
     # hitrows.py spells these out: a module constant would be a lookup per hit compiled.
     assert (layout.REDIRECT_BIT, layout.NS_MASK, layout.LONG) == (0x80, 0x7F, 0xFFFF)

@@ -19,4 +19,4 @@ cdef class HitRows:
         count=Py_ssize_t, i=Py_ssize_t, key_id=Py_ssize_t, flag=cython.int,
         length=Py_ssize_t, entry=Py_ssize_t, found=cython.int,
     )
-    cpdef list rows(self, list titles, object ids)
+    cpdef list rows(self, list titles, object ids, bint as_json=*)

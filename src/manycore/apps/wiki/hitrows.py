@@ -52,8 +52,9 @@ class HitRows:
         self.long_length = long_length
         self.make = make
 
-    def rows(self, titles: list[str], ids: Sequence[int]) -> list[Any]:
-        """The rows of ``titles``, whose ids are ``ids``, each a ``make``."""
+    def rows(self, titles: list[str], ids: Sequence[int], as_json: bool = False) -> list[Any]:
+        """The rows of ``titles``, whose ids are ``ids``: each a ``make``, or with ``as_json``
+        the dictionary ``/search`` answers (``index.HitJson``)."""
         out: list[Any] = []
         count = len(titles)
         i = 0
@@ -71,7 +72,12 @@ class HitRows:
                 target = self.title(found) if found >= 0 else self.missing(-1 - found)
             if length == 0xFFFF:  # layout.LONG
                 length = self.long_length(key_id)
-            row = (titles[i], key_id, self.namespaces[flag & 0x7F], length, target)
-            out.append(tuple.__new__(self.make, row))
+            ns = self.namespaces[flag & 0x7F]
+            if not as_json:
+                out.append(tuple.__new__(self.make, (titles[i], key_id, ns, length, target)))
+            elif target is None:
+                out.append({"title": titles[i], "ns": ns, "bytes": length})
+            else:
+                out.append({"title": titles[i], "redirect_to": target, "ns": ns, "bytes": length})
             i += 1
         return out

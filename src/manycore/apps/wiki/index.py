@@ -323,13 +323,7 @@ class WikiIndex:
     def search_json(self, query: str, limit: int = 10) -> list[HitJson]:
         """``search`` as ``/search`` answers it, built straight into dictionaries."""
         titles, ids = choose(self.titles, query, clamp_limit(limit), self.first_letter)
-        out: list[HitJson] = []
-        for title, _, ns, length, target in self.hits(titles, ids):
-            if target is None:
-                out.append({"title": title, "ns": ns, "bytes": length})
-            else:
-                out.append({"title": title, "redirect_to": target, "ns": ns, "bytes": length})
-        return out
+        return self._hit_rows.rows(titles, ids, as_json=True)
 
     def hits(self, titles: list[str], ids: Sequence[int]) -> list[Hit]:
         """``Hit`` objects for titles and their ids."""
