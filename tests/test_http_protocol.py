@@ -141,6 +141,32 @@ def test_a_head_request_repeated_read_by_read_gets_heads_only():
     assert wire == get * 2 + head * 3 + get
 
 
+class Counting(HttpServer):
+    """A dict per call, one of which cannot be sent as JSON."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    @route("/d")
+    def d(self, request: Request) -> dict[str, object]:
+        self.calls += 1
+        return {"bad": object()} if self.calls == 4 else {"n": self.calls}
+
+
+def test_a_json_request_repeated_read_by_read_is_encoded_each_time(caplog):
+    app = Counting()
+    transport = MemoryTransport()
+    with caplog.at_level(logging.ERROR, logger="manycore.http"):
+        for _ in range(5):
+            feed(app, request("/d"), transport)
+    got = [(status, body) for status, _, body in split_responses(bytes(transport.output))]
+    assert got[:3] == [(200, b'{"n":1}'), (200, b'{"n":2}'), (200, b'{"n":3}')]
+    assert got[3][0] == 500 and got[4] == (200, b'{"n":5}')
+    assert not transport.closed
+    assert any("handler" in record.getMessage() for record in caplog.records)
+
+
 class Gate(HttpServer):
     """An async route that answers when the test opens it, and a literal sync one."""
 

@@ -251,21 +251,38 @@ class HttpConnection(FlowControl, Timeouts):
                     raise
                 except Exception as exc:
                     result = self._failure_response(request, entry, exc)
-                if (
-                    type(result) is Response
-                    and result.body is cache.last_body
-                    and result.content_type is cache.last_type
-                    and result.status == 200
-                    and result.headers is None
+                # _respond's commonest answers written out: the last remembered one,
+                # and a dict or list under a cached JSON head.
+                kind = type(result)
+                answer = None
+                if kind is Response:
+                    if (
+                        result.body is cache.last_body
+                        and result.content_type is cache.last_type
+                        and result.status == 200
+                        and result.headers is None
+                        and method != b"HEAD"
+                    ):
+                        answer = cache.last_full
+                elif (
+                    (kind is dict or kind is list)
                     and method != b"HEAD"
+                    and (prefix := cache.ok_prefixes.get(_JSON)) is not None
                 ):
+                    try:
+                        body = _json.encode(result)
+                    except Exception as exc:  # answered by _respond, as it would
+                        result = self._handler_failed(request, entry, exc)
+                    else:
+                        answer = b"%s%d\r\n\r\n%s" % (prefix, len(body), body)
+                if answer is None:
+                    self._respond(request, entry, result, method)
+                else:
                     unchecked = self.unchecked + 1
                     if unchecked < 256:
                         self.unchecked = unchecked
-                        return cache.last_full
-                    out.append(cache.last_full)
-                else:
-                    self._respond(request, entry, result, method)
+                        return answer
+                    out.append(answer)
             except PauseParsing:
                 pass  # nothing follows in this read
             except StopParsing:
