@@ -95,7 +95,10 @@ class _Sink:
 class _ListSink:
     """A transport whose write is a list's append (C), emptied after each read."""
 
-    __slots__ = ("close", "is_closing", "write")
+    __slots__ = ("write",)
+
+    def __init__(self, write: Callable[[bytes], None]) -> None:
+        self.write = write
 
 
 def bare(data: bytes, requests: int, c_io: bool = False) -> float:
@@ -104,10 +107,8 @@ def bare(data: bytes, requests: int, c_io: bool = False) -> float:
     if not c_io:
         protocol.connection_made(_Sink())  # type: ignore[arg-type]
         return per_request(protocol.data_received, data, requests)
-    sink = _ListSink()
     written: list[bytes] = []
-    sink.write = written.append
-    protocol.connection_made(sink)  # type: ignore[arg-type]
+    protocol.connection_made(_ListSink(written.append))  # type: ignore[arg-type]
     data_received = protocol.data_received
     clear = written.clear
 
