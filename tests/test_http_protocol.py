@@ -109,7 +109,9 @@ class Varying(HttpServer):
         return Response(b"never", content_type="text/plain")
 
 
-@pytest.mark.parametrize("reads", [[1, 8], [2, 3, 3], [9]], ids=["1+8", "2+3+3", "9"])
+@pytest.mark.parametrize(
+    "reads", [[1, 8], [2, 3, 3], [9], [1] * 9], ids=["1+8", "2+3+3", "9", "1 each"]
+)
 def test_copies_of_one_request_get_each_their_own_answer_and_a_close_ends_them(reads):
     app = Varying()
     transport = MemoryTransport()
@@ -125,6 +127,86 @@ def test_copies_of_one_request_get_each_their_own_answer_and_a_close_ends_them(r
     ]
     assert got[6][1]["connection"] == "close" and transport.closed
     assert app.calls == 7
+
+
+def test_a_head_request_repeated_read_by_read_gets_heads_only():
+    # The GETs first: their answer is the last remembered one when the HEADs come.
+    transport = MemoryTransport()
+    app = App()
+    for method in ("GET", "GET", "HEAD", "HEAD", "HEAD", "GET"):
+        feed(app, request("/plaintext", method), transport)
+    wire = _strip_dates(bytes(transport.output))
+    get = _strip_dates(bytes(feed_all(App(), request("/plaintext")).output))
+    head = get[: get.index(b"\r\n\r\n") + 4]
+    assert wire == get * 2 + head * 3 + get
+
+
+class Counting(HttpServer):
+    """A dict per call, one of which cannot be sent as JSON."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    @route("/d")
+    def d(self, request: Request) -> dict[str, object]:
+        self.calls += 1
+        return {"bad": object()} if self.calls == 4 else {"n": self.calls}
+
+
+def test_a_json_request_repeated_read_by_read_is_encoded_each_time(caplog):
+    app = Counting()
+    transport = MemoryTransport()
+    with caplog.at_level(logging.ERROR, logger="manycore.http"):
+        for _ in range(5):
+            feed(app, request("/d"), transport)
+    got = [(status, body) for status, _, body in split_responses(bytes(transport.output))]
+    assert got[:3] == [(200, b'{"n":1}'), (200, b'{"n":2}'), (200, b'{"n":3}')]
+    assert got[3][0] == 500 and got[4] == (200, b'{"n":5}')
+    assert not transport.closed
+    assert any("handler" in record.getMessage() for record in caplog.records)
+
+
+class Gate(HttpServer):
+    """An async route that answers when the test opens it, and a literal sync one."""
+
+    @route("/gate")
+    async def gate(self, request: Request) -> bytes:
+        await self.opened.wait()
+        return b"gate"
+
+    @route("/v")
+    def v(self, request: Request) -> Response:
+        return Response(b"v", content_type="text/plain")
+
+
+def test_a_repeat_read_alone_waits_behind_an_async_answer():
+    loop = asyncio.new_event_loop()
+    try:
+        app = Gate()
+        app.opened = asyncio.Event()
+        transport = MemoryTransport(loop=loop)
+        feed(app, request("/v"), transport)
+        feed(app, request("/gate") + request("/v"), transport)  # /v waits behind /gate
+        feed(app, request("/v"), transport)  # one copy of the last head: it waits too
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert [body for _, _, body in split_responses(bytes(transport.output))] == [b"v"]
+        app.opened.set()
+
+        async def answered() -> None:
+            deadline = loop.time() + 20  # a generous bound on a hang, not a wait
+            while app.is_busy():
+                assert loop.time() < deadline, "the connection never finished answering"
+                await asyncio.sleep(0.001)
+
+        loop.run_until_complete(answered())
+        feed(app, request("/v"), transport)
+        bodies = [body for _, _, body in split_responses(bytes(transport.output))]
+        assert bodies == [b"v", b"gate", b"v", b"v", b"v"]
+        app.connection_lost(transport, None)
+        loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
 
 
 # ------------------------------------------------------------------ what a response carries

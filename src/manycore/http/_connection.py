@@ -65,6 +65,7 @@ __all__ = ["HttpConnection"]
 log = logging.getLogger("manycore.http")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_new = object.__new__
 _SLICE = 16 * 1024  # reads longer than this are parsed a slice at a time
 _JSON = "application/json"
 _LINGER = 1.0  # seconds to keep reading (and discarding) after an error answer
@@ -218,35 +219,111 @@ class HttpConnection(FlowControl, Timeouts):
         """
         reader = self.reader
         assert reader is not None  # connection_made comes first
-        if self.closing:
-            return None  # answered and closing: later pipelined bytes are discarded
-        if self.held is not None:  # reading is paused; a read may still be in flight
-            self.held += data
-            return None
-        now = self._time()
-        self.last_activity = now
-        if now >= self.cache.expires:
-            self.cache.refresh(now)
         out = self.out
-        try:
-            if len(data) <= _SLICE:
-                reader.feed(data)
-            else:
-                self._feed_slices(reader, data)
-        except RemoteProtocolError as exc:
-            self._protocol_error(exc)
-        except Exception as exc:  # a bug in this package: answer 500, log, close
-            log.exception("internal error while handling a request")
-            self._protocol_error(RemoteProtocolError(f"internal error ({type(exc).__name__})", 500))
-        delivered = reader.delivered
-        if delivered:
-            self.counters.requests += delivered
-            reader.delivered = 0
-        if reader.in_message:
-            self._track_partial(reader, now, len(data), delivered)
-        elif self.head_started is not None or self.body_started is not None:
-            self.head_started = self.body_started = None
-            self._arm(now + self.keepalive_timeout)  # idle now: a head's later timer may wait
+        # One copy of the last checked keep-alive head, whose static route is the one
+        # remembered, on a connection answering inline: what the reader would deliver
+        # without parsing, delivered here (_deliver_copies and _deliver written out).
+        # Between messages no head or body timer is running, so none is reset.
+        if (
+            data == reader.repeat
+            and reader._known_target is self.route_target
+            and reader._known_method is self.route_method
+            and self.inline
+            and self.held is None
+            and not (self.closing or self.big_output)
+        ):
+            now = self._time()
+            self.last_activity = now
+            cache = self.cache
+            if now >= cache.expires:
+                cache.refresh(now)
+            request = _new(Request)
+            request._head = reader._known_head
+            request._method = method = self.route_method
+            request.target = self.route_target
+            request.transport = transport
+            self.counters.requests += 1
+            entry = self.route_entry
+            try:
+                try:
+                    result = entry.fn(self.app, request)
+                except StopParsing:
+                    raise
+                except Exception as exc:
+                    result = self._failure_response(request, entry, exc)
+                # _respond's commonest answers written out: the last remembered one,
+                # and a dict or list under a cached JSON head.
+                kind = type(result)
+                answer = None
+                if kind is Response:
+                    if (
+                        result.body is cache.last_body
+                        and result.content_type is cache.last_type
+                        and result.status == 200
+                        and result.headers is None
+                        and method != b"HEAD"
+                    ):
+                        answer = cache.last_full
+                elif (
+                    (kind is dict or kind is list)
+                    and method != b"HEAD"
+                    and (prefix := cache.ok_prefixes.get(_JSON)) is not None
+                ):
+                    try:
+                        body = _json.encode(result)
+                    except Exception as exc:  # answered by _respond, as it would
+                        result = self._handler_failed(request, entry, exc)
+                    else:
+                        answer = b"%s%d\r\n\r\n%s" % (prefix, len(body), body)
+                if answer is None:
+                    self._respond(request, entry, result, method)
+                else:
+                    unchecked = self.unchecked + 1
+                    if unchecked < 256:
+                        self.unchecked = unchecked
+                        return answer
+                    out.append(answer)
+            except PauseParsing:
+                pass  # nothing follows in this read
+            except StopParsing:
+                reader.finish()
+            except Exception as exc:
+                reader.finish()
+                log.exception("internal error while handling a request")
+                self._protocol_error(
+                    RemoteProtocolError(f"internal error ({type(exc).__name__})", 500)
+                )
+        else:
+            if self.closing:
+                return None  # answered and closing: later pipelined bytes are discarded
+            if self.held is not None:  # reading is paused; a read may still be in flight
+                self.held += data
+                return None
+            now = self._time()
+            self.last_activity = now
+            if now >= self.cache.expires:
+                self.cache.refresh(now)
+            try:
+                if len(data) <= _SLICE:
+                    reader.feed(data)
+                else:
+                    self._feed_slices(reader, data)
+            except RemoteProtocolError as exc:
+                self._protocol_error(exc)
+            except Exception as exc:  # a bug in this package: answer 500, log, close
+                log.exception("internal error while handling a request")
+                self._protocol_error(
+                    RemoteProtocolError(f"internal error ({type(exc).__name__})", 500)
+                )
+            delivered = reader.delivered
+            if delivered:
+                self.counters.requests += delivered
+                reader.delivered = 0
+            if reader.in_message:
+                self._track_partial(reader, now, len(data), delivered)
+            elif self.head_started is not None or self.body_started is not None:
+                self.head_started = self.body_started = None
+                self._arm(now + self.keepalive_timeout)  # idle now: a later timer may wait
         n = len(out)
         if n:
             output = out[0] if n == 1 else b"".join(out)

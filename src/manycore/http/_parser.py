@@ -110,6 +110,7 @@ class RequestReader:
         "max_head_size",
         "max_header_count",
         "max_url_length",
+        "repeat",
         "transport",
     )
 
@@ -149,6 +150,10 @@ class RequestReader:
         self._known_mode = KEEP
         self._known_target = b""  # one bytes object shared by the repeats' Requests
         self._run = b""  # copies of _known, as many as the last read that was a run
+        # _known while a read equal to it would be delivered as one keep-alive copy without
+        # parsing (its mode is keep-alive, no message is in progress, the reader is not
+        # finished), else None: a connection answers such a read without feeding it.
+        self.repeat: bytes | None = None
         self._big = False  # this read could hold a head breaking a size limit
         self._url: bytes | None = None
         self._carry = b""  # the current message's head bytes from earlier reads
@@ -183,6 +188,11 @@ class RequestReader:
         """An error or a StopParsing ended this reader; it accepts no more input."""
         return self._done
 
+    def finish(self) -> None:
+        """End this reader: it accepts no more input (after an error or a stop)."""
+        self._done = True
+        self.repeat = None
+
     # ------------------------------------------------------------------ feeding
     def feed(self, data: bytes) -> None:
         """Parse ``data``; deliver complete requests; raise RemoteProtocolError on bad input."""
@@ -216,7 +226,7 @@ class RequestReader:
             if isinstance(cause, PauseParsing):
                 self._paused_at_boundary(data)
                 return
-            self._done = True
+            self.finish()
             if isinstance(cause, StopParsing):
                 return
             if cause is not None:
@@ -228,7 +238,7 @@ class RequestReader:
             self._method_error(data)
             return
         except httptools.HttpParserError as exc:
-            self._done = True
+            self.finish()
             raise self._parse_error(exc) from None
         else:
             # Outside a message, a read ending in LF left nothing partial: an unfinished
@@ -280,10 +290,10 @@ class RequestReader:
             self.held = data[size - len(requests) * length :]
         except StopParsing:
             self.delivered -= len(requests)
-            self._done = True
+            self.finish()
         except BaseException:
             self.delivered -= len(requests)
-            self._done = True
+            self.finish()
             raise
 
     def _deliver_one(self, request: Request) -> None:
@@ -293,9 +303,9 @@ class RequestReader:
         except PauseParsing:
             self.held = b""  # nothing after it in this read
         except StopParsing:
-            self._done = True
+            self.finish()
         except BaseException:
-            self._done = True
+            self.finish()
             raise
 
     def _deliver_each(self, requests: list[Request]) -> None:
@@ -327,6 +337,7 @@ class RequestReader:
         """
         self._bad_method = b""
         self.in_message = True
+        self.repeat = None
         self._judge_method(self._carry + data[self._pos :])
 
     def _judge_method(self, data: bytes) -> None:
@@ -336,7 +347,7 @@ class RequestReader:
         length = _TOKEN_CHARS.match(seen).end()  # type: ignore[union-attr]  # "*" always matches
         if length == len(seen) and length <= _MAX_METHOD:
             return  # the token goes on: wait for its end
-        self._done = True
+        self.finish()
         if 0 < length <= _MAX_METHOD and seen[length] == 32:
             method = seen[:length].decode("latin-1")
             raise RemoteProtocolError(f"method {method!r} is not implemented", 501)
@@ -375,7 +386,7 @@ class RequestReader:
                 try:
                     self._chunked_framing().feed(piece, 0)
                 except RemoteProtocolError:
-                    self._done = True
+                    self.finish()
                     raise
             self._body_start = 0
             return
@@ -387,6 +398,7 @@ class RequestReader:
                 return
         carry = self._carry = self._carry + rest
         self.in_message = True
+        self.repeat = None
         end = carry.find(b"\r\n\r\n", max(0, old_length - 3))
         if end >= 0:
             # The head is complete but llhttp has not completed the message, so a
@@ -401,7 +413,7 @@ class RequestReader:
             self._body_start = 0
             return
         if len(carry) > self.max_head_size:
-            self._done = True
+            self.finish()
             if b"\r\n" not in carry.lstrip(b"\r\n"):
                 raise RemoteProtocolError(
                     f"request target longer than max_url_length={self.max_url_length} bytes",
@@ -506,6 +518,7 @@ class RequestReader:
             self._known_method = method
             self._known_mode = mode
             self._run = b""
+            self.repeat = head if mode is KEEP else None
         request._method = method
         request.target = url
         request.transport = self.transport
@@ -551,6 +564,8 @@ class RequestReader:
         self._chunked = False
         self._scanner = None
         self.in_message = False
+        if self._known_mode is KEEP and not self._done:
+            self.repeat = self._known
         return head  # type: ignore[return-value]  # _locate_head set it
 
     def _chunked_framing(self) -> ChunkedScanner:
@@ -583,6 +598,7 @@ class RequestReader:
         self._body_start = self._pos
         self._carry = b""
         self.in_message = True
+        self.repeat = None
         self._head = head
         check_sizes(head, self.max_url_length, self.max_head_size, self.max_header_count)
         check_host(head)
