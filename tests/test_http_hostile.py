@@ -323,9 +323,23 @@ def test_an_unknown_method_still_arriving_is_a_head_in_progress():
 
 
 # ------------------------------------------------------------------ Host
+LONG_BAD_HOST = b"h" * 4000 + b"/"
+
+
 @pytest.mark.parametrize(
     "host",
-    [b"exa mple", b"a/b", b"h:80x", b"h@evil", b"[::1", b"h\\x", b"h:8:8"],
+    [
+        b"exa mple",
+        b"a/b",
+        b"h:80x",
+        b"h@evil",
+        b"[::1",
+        b"h\\x",
+        b"h:8:8",
+        b"a%4",
+        b"%zz:80",
+        LONG_BAD_HOST,
+    ],
 )
 def test_an_invalid_host_is_400(host, caplog):
     posted = b"POST /echo HTTP/1.1\r\nHost: %s\r\nContent-Length: 1\r\n\r\nx" % host
@@ -339,7 +353,16 @@ def test_an_invalid_host_is_400(host, caplog):
 
 
 @pytest.mark.parametrize(
-    "host", [b"example.com", b"example.com:8080", b"127.0.0.1:1", b"[::1]:80", b"a-b_c.d~", b""]
+    "host",
+    [
+        b"example.com",
+        b"example.com:8080",
+        b"127.0.0.1:1",
+        b"[::1]:80",
+        b"a-b_c.d~",
+        b"",
+        b"a%41b:80",
+    ],
 )
 def test_a_valid_host_is_accepted(host, caplog):
     posted = b"POST /echo HTTP/1.1\r\nHost: %s\r\nContent-Length: 1\r\n\r\nx" % host
