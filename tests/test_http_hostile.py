@@ -387,6 +387,31 @@ def test_a_missing_or_repeated_host_is_400_on_the_fast_path(caplog):
     assert answer_every_way(b"GET /plaintext HTTP/1.0\r\n\r\n", caplog) == [200]
 
 
+def test_new_targets_with_the_fields_checked_last_are_answered(caplog):
+    # Only method and target change: the Host and Expect checked with the first hold.
+    fields = b" HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n"
+    wire = b"GET /plaintext" + fields + b"GET /plaintext?a=1" + fields + b"HEAD /plaintext" + fields
+    assert answer_every_way(wire, caplog) == [200, 200, 200]
+
+
+HOSTLESS_1_0 = b"GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"  # fine in 1.0
+HOST_A = b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("first", "later"),
+    [
+        # The same fields in HTTP/1.1, where Host is required.
+        (HOSTLESS_1_0, b"GET /plaintext?b HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"),
+        # A second Host in a line before a tail like the last checked head's.
+        (HOST_A, b"GET /plaintext?b HTTP/1.1\r\nHost: e\r\nX: GET /x HTTP/1.1\r\nHost: a\r\n\r\n"),
+    ],
+    ids=["other-version", "line-before-the-same-tail"],
+)
+def test_a_head_ending_like_the_last_checked_one_is_still_checked(first, later, caplog):
+    assert answer_every_way(first + later, caplog) == [200, 400]
+
+
 # ------------------------------------------------------------------ fragments
 FRAGMENT = b"GET /plaintext#top HTTP/1.1\r\nHost: h\r\n\r\n"
 

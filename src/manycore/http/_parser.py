@@ -83,6 +83,7 @@ class RequestReader:
         "_body_size",
         "_body_start",
         "_carry",
+        "_checked_tail",
         "_chunked",
         "_close",
         "_data",
@@ -145,6 +146,9 @@ class RequestReader:
         # follow from its bytes alone.
         self._known = b""
         self._known_head = b""  # _known without its CRLF CRLF: every repeat's Request.head
+        # The last checked fast-path head from its version on (" HTTP/1.1\r\n" and the
+        # header fields): a new head that only changes method and target ends with it.
+        self._checked_tail = b""
         self._known_length = _NO_HEAD_LENGTH
         self._known_method = b""
         self._known_mode = KEEP
@@ -502,7 +506,15 @@ class RequestReader:
             request._at = start
             self._pos = end = head_end(request)
             head = data[start:end]
-            check_bodyless_head(head)  # a repeat of this head skips it
+            # A keep-alive client usually sends the same fields with each new target.
+            # A head ending in the tail checked last, which starts 9 bytes (" HTTP/1.x")
+            # before its first line break, differs from that head only in method and
+            # target, which hold no line: same version, same Host and Expect fields.
+            line_end = head.find(b"\r\n")
+            checked = self._checked_tail
+            if len(head) - len(checked) != line_end - 9 or not head.endswith(checked):
+                check_bodyless_head(head)  # a repeat of this head skips it
+                self._checked_tail = head[line_end - 9 :]
             if self._big:  # a read long enough that this request might break a limit
                 self._check_fast_request(request, url)
             mode = KEEP
