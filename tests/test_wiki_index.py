@@ -246,6 +246,41 @@ def test_search_json_is_search_as_slash_search_answers_it(index, expected):
     ]
 
 
+def test_threads_opening_an_index_at_once_never_fail(index):
+    # Each parallel context of the threads engine may open the index at the same moment,
+    # while collections free the arrays of indexes opened before (and unmap them).
+    import gc
+    import threading
+
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def open_often() -> None:
+        barrier.wait()
+        for _ in range(15):
+            try:
+                opened = WikiIndex.open(index.directory)
+                opened.close()
+                cycle: list[object] = [opened]
+                cycle.append(cycle)  # freed by a collection, not at once
+                del opened, cycle
+            except BaseException as exc:
+                failures.append(exc)
+
+    threshold = gc.get_threshold()
+    gc.set_threshold(50)
+    try:
+        threads = [threading.Thread(target=open_often) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        gc.set_threshold(*threshold)
+        gc.collect()
+    assert failures == []
+
+
 def test_the_compiled_hit_rows_write_out_the_layouts_constants():
     # hitrows.py spells these out: a module constant would be a lookup per hit compiled.
     assert (layout.REDIRECT_BIT, layout.NS_MASK, layout.LONG) == (0x80, 0x7F, 0xFFFF)

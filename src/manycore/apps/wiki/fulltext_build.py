@@ -53,11 +53,11 @@ def extract_pages(
         streams = None
         if source["kind"] == "multistream":
             streams = (
-                np.load(path / "stream_starts.npy"),
-                np.load(path / "stream_offsets.npy"),
+                layout.load_array(path / "stream_starts.npy"),
+                layout.load_array(path / "stream_offsets.npy"),
             )
-        heads = np.load(path / f"{HEADS}.npy", mmap_mode="r")
-        titles = SortedTitles.open(path, heads, np.load(path / f"{BLOCKS}.npy"))
+        heads = layout.load_array(path / f"{HEADS}.npy", "r")
+        titles = SortedTitles.open(path, heads, layout.load_array(path / f"{BLOCKS}.npy"))
         opened = _local.opened = (token, open_source(path, source, streams), titles)
     _, page_source, titles = opened
     rows = []
@@ -72,17 +72,17 @@ def extract_pages(
 
 def _articles(directory: Path, namespace_codes: list[int]) -> np.ndarray:
     """Rows of (key id, start, length) of every article, in dump order."""
-    flags = np.load(directory / "flags.npy")
+    flags = layout.load_array(directory / "flags.npy")
     main = namespace_codes.index(0) if 0 in namespace_codes else -1
     ids = np.flatnonzero(((flags & layout.NS_MASK) == main) & ((flags & layout.REDIRECT_BIT) == 0))
-    lo = np.load(directory / "start_lo.npy")[ids].astype(np.uint64)
-    hi = np.load(directory / "start_hi.npy")[ids].astype(np.uint64)
-    lengths = np.load(directory / "length.npy")[ids].astype(np.uint64)
-    long_ids = np.load(directory / "long_ids.npy")
+    lo = layout.load_array(directory / "start_lo.npy")[ids].astype(np.uint64)
+    hi = layout.load_array(directory / "start_hi.npy")[ids].astype(np.uint64)
+    lengths = layout.load_array(directory / "length.npy")[ids].astype(np.uint64)
+    long_ids = layout.load_array(directory / "long_ids.npy")
     if len(long_ids):
         long = lengths == layout.LONG
         where = np.searchsorted(long_ids, ids[long].astype(np.uint32))
-        lengths[long] = np.load(directory / "long_lengths.npy")[where]
+        lengths[long] = layout.load_array(directory / "long_lengths.npy")[where]
     starts = (hi << np.uint64(32)) | lo
     rows = np.stack([ids.astype(np.uint64), starts, lengths], axis=1)
     return rows[np.argsort(starts, kind="stable")]

@@ -92,9 +92,9 @@ def _load(directory: Path, name: str, length: int | None = None) -> np.ndarray:
     path = directory / f"{name}.npy"
     try:
         try:
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            array = layout.load_array(path, "r")
         except ValueError:  # np.load cannot mmap an empty array; those are tiny anyway
-            array = np.load(path, allow_pickle=False)
+            array = layout.load_array(path)
     except FileNotFoundError:
         raise _damaged(path, "is missing") from None
     except EOFError:

@@ -43,8 +43,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -57,6 +58,7 @@ __all__ = [
     "LONG",
     "REDIRECT_BIT",
     "Staging",
+    "load_array",
     "read_header",
     "split_starts",
 ]
@@ -69,6 +71,20 @@ REDIRECT_BIT = 0x80
 NS_MASK = 0x7F
 MAX_NAMESPACES = NS_MASK + 1
 MAX_OFFSET = 1 << 40
+
+
+# numpy reads an .npy header with ast.literal_eval, and CPython 3.11 keeps the AST
+# converter's recursion depth per interpreter, not per thread: two threads converting at
+# once (one of them paused by a collection that frees a mapped array, which lets the
+# other run) fail with "SystemError: AST constructor recursion depth mismatch".  Loading
+# an array takes microseconds, so threads that open an index together take turns.
+_LOADING = threading.Lock()
+
+
+def load_array(path: Path, mmap_mode: Literal["r"] | None = None) -> Any:
+    """``np.load(path, mmap_mode)`` of an index array, one thread at a time (no pickles)."""
+    with _LOADING:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
 
 
 def split_starts(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
