@@ -251,33 +251,8 @@ class HttpConnection(FlowControl, Timeouts):
                     raise
                 except Exception as exc:
                     result = self._failure_response(request, entry, exc)
-                # _respond's commonest answers written out: the last remembered one,
-                # and a dict or list under a cached JSON head.
-                kind = type(result)
-                answer = None
-                if kind is Response:
-                    if (
-                        result.body is cache.last_body
-                        and result.content_type is cache.last_type
-                        and result.status == 200
-                        and result.headers is None
-                        and method != b"HEAD"
-                    ):
-                        answer = cache.last_full
-                elif (
-                    (kind is dict or kind is list)
-                    and method != b"HEAD"
-                    and (prefix := cache.ok_prefixes.get(_JSON)) is not None
-                ):
-                    try:
-                        body = _json.encode(result)
-                    except Exception as exc:  # answered by _respond, as it would
-                        result = self._handler_failed(request, entry, exc)
-                    else:
-                        answer = b"%s%d\r\n\r\n%s" % (prefix, len(body), body)
-                if answer is None:
-                    self._respond(request, entry, result, method)
-                else:
+                answer = self._respond(request, entry, result, method)
+                if answer is not None:
                     unchecked = self.unchecked + 1
                     if unchecked < 256:
                         self.unchecked = unchecked
@@ -418,7 +393,9 @@ class HttpConnection(FlowControl, Timeouts):
         if mode is CLOSE or not self.inline:  # closing, output queued, or access log on
             self._answer(request, result, mode)
             return
-        self._respond(request, entry, result, method)
+        answer = self._respond(request, entry, result, method)
+        if answer is not None:
+            self.out.append(answer)
 
     def _deliver_run(self, requests: list[Request]) -> None:
         """Answer a run of requests that repeat one keep-alive head, from the reader.
@@ -460,7 +437,9 @@ class HttpConnection(FlowControl, Timeouts):
             except Exception as exc:
                 result = self._failure_response(request, entry, exc)
             try:
-                self._respond(request, entry, result, method)
+                answer = self._respond(request, entry, result, method)
+                if answer is not None:
+                    out.append(answer)
             except BaseException:
                 del requests[: i + 1]
                 raise
@@ -502,8 +481,10 @@ class HttpConnection(FlowControl, Timeouts):
         self.route_entry = entry
         return entry
 
-    def _respond(self, request: Request, entry: Any, result: Any, method: bytes) -> None:
-        """Append a keep-alive answer to this read's output, from cached bytes if it can."""
+    def _respond(self, request: Request, entry: Any, result: Any, method: bytes) -> bytes | None:
+        """A keep-alive answer's bytes, from cached bytes if it can, for the caller to send
+        with this read's other answers; None once any other answer went through
+        :meth:`_answer`."""
         kind = type(result)
         if kind is Response:
             body = result.body
@@ -517,8 +498,7 @@ class HttpConnection(FlowControl, Timeouts):
                 and result.headers is None
                 and method != b"HEAD"
             ):
-                self.out.append(cache.last_full)
-                return
+                return cache.last_full
             # Only a bytes body is looked up (a bytearray cannot key a dict).
             if (
                 result.status == 200
@@ -534,15 +514,13 @@ class HttpConnection(FlowControl, Timeouts):
                         cache.last_body = body
                         cache.last_type = content_type
                         cache.last_full = full
-                        self.out.append(full)
-                        return
+                        return full
                 prefix = cache.ok_prefixes.get(content_type)
                 if prefix is not None and len(body) <= 16384:
                     full = b"%s%d\r\n\r\n%s" % (prefix, len(body), body)
                     if len(body) <= 256:
                         cache.remember(content_type, body, full)
-                    self.out.append(full)
-                    return
+                    return full
         elif (kind is dict or kind is list) and method != b"HEAD":
             try:
                 body = _json.encode(result)
@@ -551,9 +529,9 @@ class HttpConnection(FlowControl, Timeouts):
             else:
                 cache = self.cache
                 prefix = cache.ok_prefixes.get(_JSON) or head_prefix(200, _JSON, KEEP, cache)
-                self.out.append(b"%s%d\r\n\r\n%s" % (prefix, len(body), body))
-                return
+                return b"%s%d\r\n\r\n%s" % (prefix, len(body), body)
         self._answer(request, result, KEEP)
+        return None
 
     def _deliver_routed(self, request: Request, mode: ConnectionMode) -> None:
         """Full routing: queries, escapes, parameters, mounts, async handlers, 404/405."""
