@@ -15,8 +15,11 @@ cdef class HitRows:
     cdef object long_length
     cdef object make
 
+    @cython.locals(entry=Py_ssize_t)
+    cpdef int redirect_target(self, Py_ssize_t key_id) except? -1
+
     @cython.locals(
         count=Py_ssize_t, i=Py_ssize_t, key_id=Py_ssize_t, flag=cython.int,
-        length=Py_ssize_t, entry=Py_ssize_t, found=cython.int,
+        length=Py_ssize_t, found=cython.int,
     )
     cpdef list rows(self, list titles, object ids, bint as_json=*)

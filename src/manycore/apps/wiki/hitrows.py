@@ -52,6 +52,14 @@ class HitRows:
         self.long_length = long_length
         self.make = make
 
+    def redirect_target(self, key_id: int) -> int:
+        """The ``redirect_targets`` entry of the redirect page ``key_id``."""
+        # Its entry is among its block's redirects (16 titles at most).
+        entry = self.redirect_blocks[key_id >> 4]
+        while self.redirect_ids[entry] != key_id:
+            entry += 1
+        return self.redirect_targets[entry]
+
     def rows(self, titles: list[str], ids: Sequence[int], as_json: bool = False) -> list[Any]:
         """The rows of ``titles``, whose ids are ``ids``: each a ``make``, or with ``as_json``
         the dictionary ``/search`` answers (``index.HitJson``)."""
@@ -64,11 +72,7 @@ class HitRows:
             length = self.lengths[key_id]
             target = None
             if flag & 0x80:  # layout.REDIRECT_BIT: a module constant costs a lookup compiled
-                # Its entry is among its block's redirects (16 titles at most).
-                entry = self.redirect_blocks[key_id >> 4]
-                while self.redirect_ids[entry] != key_id:
-                    entry += 1
-                found = self.redirect_targets[entry]
+                found = self.redirect_target(key_id)
                 target = self.title(found) if found >= 0 else self.missing(-1 - found)
             if length == 0xFFFF:  # layout.LONG
                 length = self.long_length(key_id)

@@ -42,7 +42,7 @@ from .fulltext import FullText
 from .fulltext_open import Unavailable, open_fulltext
 from .hitrows import HitRows
 from .pages import PageSource, open_source
-from .titles import BLOCK_TITLES, BLOCKS, HEADS, SortedTitles
+from .titles import BLOCKS, HEADS, SortedTitles
 from .titlesearch import choose, starting_with
 
 __all__ = ["Hit", "HitJson", "WikiIndex"]
@@ -152,26 +152,21 @@ class WikiIndex:
         self.start_hi = _load(directory, "start_hi", titles)
         self.length = _load(directory, "length", titles)
         self.flags = _load(directory, "flags", titles)
-        # Indexed one value at a time and sliced a few at a time by every search: a
-        # memoryview does both in a third of the time numpy takes.
-        self._flag_view = _values(directory, "flags", self.flags, "B")
-        self._length_view = _values(directory, "length", self.length, "H")
         self.long_ids = _load(directory, "long_ids")
         self.long_lengths = _load(directory, "long_lengths", len(self.long_ids))
         self.redirect_ids = _load(directory, "redirect_ids")
         self.redirect_targets = _load(directory, "redirect_targets", len(self.redirect_ids))
         self.redirect_blocks = _load(directory, "redirect_blocks", len(heads) + 1)
-        self._redirect_id_view = _values(directory, "redirect_ids", self.redirect_ids, "I")
-        self._target_view = _values(directory, "redirect_targets", self.redirect_targets, "i")
-        self._redirect_block_view = _values(directory, "redirect_blocks", self.redirect_blocks, "I")
         self.namespace_codes = np.array(header["namespace_codes"], dtype=np.int32)
         self._ns_list = [int(x) for x in self.namespace_codes]
+        # The arrays a search reads value by value, as memoryviews: indexing one costs a
+        # third of what numpy's indexing does, and the compiled rows read them in C.
         self._hit_rows = HitRows(
-            self._flag_view,
-            self._length_view,
-            self._redirect_block_view,
-            self._redirect_id_view,
-            self._target_view,
+            _values(directory, "flags", self.flags, "B"),
+            _values(directory, "length", self.length, "H"),
+            _values(directory, "redirect_blocks", self.redirect_blocks, "I"),
+            _values(directory, "redirect_ids", self.redirect_ids, "I"),
+            _values(directory, "redirect_targets", self.redirect_targets, "i"),
             self._ns_list,
             self.titles.title,
             self._missing_target,
@@ -271,21 +266,8 @@ class WikiIndex:
         """(target title, target id or None if not in the dump) for a redirect, else None."""
         if not self.flags[key_id] & layout.REDIRECT_BIT:
             return None
-        return self._redirect_of(key_id)
-
-    def _redirect_of(self, key_id: int) -> tuple[str, int | None]:
-        """``redirect`` of a page already known to be a redirect."""
-        pos = self._redirects_from(key_id, key_id + 1)[0].index(key_id)
-        target = self._target_view[self._redirect_block_view[key_id // BLOCK_TITLES] + pos]
+        target = self._hit_rows.redirect_target(key_id)
         return self._target(target), (target if target >= 0 else None)
-
-    def _redirects_from(self, lo: int, hi: int) -> tuple[list[int], list[int]]:
-        """(ids, targets) of the redirects among the blocks of titles ``lo`` up to ``hi``: one
-        slice each, where a search of the whole redirect table would miss the cache often."""
-        blocks = self._redirect_block_view
-        start = blocks[lo // BLOCK_TITLES]
-        end = blocks[(hi - 1) // BLOCK_TITLES + 1]
-        return self._redirect_id_view[start:end].tolist(), self._target_view[start:end].tolist()
 
     def _target(self, target: int) -> str:
         """The title a ``redirect_targets`` entry names."""
