@@ -34,6 +34,8 @@ COMPILED = [
     "src/manycore/apps/wiki/titleblocks.py",
     # A search's result rows: indexing the mapped arrays, typed by hitrows.pxd.
     "src/manycore/apps/wiki/hitrows.py",
+    # A search's titles compared and made from the blob's bytes in place, typed by titlescan.pxd.
+    "src/manycore/apps/wiki/titlescan.py",
 ]
 
 

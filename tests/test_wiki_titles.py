@@ -20,7 +20,7 @@ pytest.importorskip("numpy")
 
 import numpy as np
 
-from manycore.apps.wiki import build_index, keys
+from manycore.apps.wiki import build_index, keys, titlescan
 from manycore.apps.wiki.index import WikiIndex
 from manycore.apps.wiki.sample import SAMPLE_DUMP
 from manycore.apps.wiki.titles import (
@@ -86,13 +86,25 @@ def edge_titles() -> list[str]:
     return sorted(titles)
 
 
-def both_stores(directory: Path, titles: list[str]) -> tuple[SortedTitles, TrieTitles]:
+@pytest.fixture(params=[True, False], ids=["in-place", "decoded"])
+def in_place(request: pytest.FixtureRequest) -> bool:
+    """Both ways the sorted store reads a search's titles, in whichever build runs."""
+    return request.param
+
+
+def both_stores(
+    directory: Path, titles: list[str], in_place: bool = titlescan.COMPILED
+) -> tuple[SortedTitles, TrieTitles]:
     sorted_keys = sorted({keys.encode(title) for title in titles})
     directory.mkdir(parents=True, exist_ok=True)
     assert write_titles(directory, sorted_keys) == len(sorted_keys)
+    return open_store(directory, in_place), TrieTitles.build(sorted_keys)
+
+
+def open_store(directory: Path, in_place: bool) -> SortedTitles:
     heads = np.load(directory / f"{HEADS}.npy")
     blocks = np.load(directory / f"{BLOCKS}.npy")
-    return SortedTitles.open(directory, heads, blocks), TrieTitles.build(sorted_keys)
+    return SortedTitles.open(directory, heads, blocks, in_place=in_place)
 
 
 def queries(titles: list[str]) -> list[str]:
@@ -136,9 +148,9 @@ def assert_same_answers(fast: SortedTitles, trie: TrieTitles, titles: list[str])
                 assert [fast.title(i) for i in answer[1]] == answer[0]
 
 
-def test_the_stores_agree_on_edge_cases(tmp_path):
+def test_the_stores_agree_on_edge_cases(tmp_path, in_place):
     titles = edge_titles()
-    fast, trie = both_stores(tmp_path / "edge", titles)
+    fast, trie = both_stores(tmp_path / "edge", titles, in_place)
     with fast:
         assert len(titles) > 4 * BLOCK_TITLES  # several blocks, and ties among their heads
         heads = np.load(tmp_path / "edge" / f"{HEADS}.npy")
@@ -147,19 +159,19 @@ def test_the_stores_agree_on_edge_cases(tmp_path):
 
 
 @pytest.mark.parametrize("count", [1, BLOCK_TITLES - 1, BLOCK_TITLES, BLOCK_TITLES + 1])
-def test_the_stores_agree_at_block_boundaries(tmp_path, count):
+def test_the_stores_agree_at_block_boundaries(tmp_path, count, in_place):
     titles = [f"Title {n:03d}" for n in range(count)]
-    fast, trie = both_stores(tmp_path / "blocks", titles)
+    fast, trie = both_stores(tmp_path / "blocks", titles, in_place)
     with fast:
         assert_same_answers(fast, trie, titles)
         assert fast.first("", 10 * count)[0] == titles
 
 
-def test_the_stores_agree_on_the_sample(tmp_path):
+def test_the_stores_agree_on_the_sample(tmp_path, in_place):
     built = build_index(SAMPLE_DUMP, tmp_path / "sample.index", progress=False).directory
     with WikiIndex.open(built) as index:
         titles = [index.title(i) for i in range(len(index))]
-        fast, trie = both_stores(tmp_path / "stores", titles)
+        fast, trie = both_stores(tmp_path / "stores", titles, in_place)
         with fast:
             assert titles == sorted(titles, key=keys.encode)  # ids are ranks in key order
             assert_same_answers(fast, trie, titles)
@@ -179,3 +191,86 @@ def test_a_title_store_cut_short_is_refused(tmp_path):
     blocks = np.load(tmp_path / "cut" / f"{BLOCKS}.npy")
     with pytest.raises(IndexFormatError, match=r"titles\.blob.*rebuild"):
         SortedTitles.open(tmp_path / "cut", heads, blocks)
+
+
+def in_place_scan(directory: Path) -> titlescan.TitleScan:
+    """The in-place reader of a written store, made as ``SortedTitles`` makes it."""
+    heads = np.load(directory / f"{HEADS}.npy")
+    blocks = np.load(directory / f"{BLOCKS}.npy")
+    return titlescan.TitleScan(
+        memoryview((directory / "titles.blob").read_bytes()),
+        memoryview(blocks.astype(np.uint64).data).cast("B").cast("Q"),
+        memoryview(heads.view(np.uint8)),
+        heads.itemsize,
+    )
+
+
+def brute_first(in_key_order: list[str], folded: str, count: int) -> tuple[int, list[str]]:
+    """What ``first`` answers, from the title list alone."""
+    folds = [keys.fold(title) for title in in_key_order]
+    lo = sum(1 for fold in folds if fold < folded)
+    hits = [t for t, f in zip(in_key_order, folds, strict=True) if f.startswith(folded)]
+    return lo, hits[:count]
+
+
+def test_in_place_reads_answer_ascii_titles_themselves(tmp_path):
+    # ASCII titles: the in-place reader never hands a query back, and answers it as the
+    # titles do -- capitals typed, queries longer than any title, runs across blocks,
+    # titles sharing more than a one-byte mark can say, queries beyond ASCII that match none.
+    titles = [title for title in edge_titles() if title.isascii()]
+    titles += [f"Zeta {n}" for n in range(3 * BLOCK_TITLES)] + ["Zeta", "ZETA 1", "zeta 10"]
+    write_titles(tmp_path, sorted({keys.encode(title) for title in titles}))
+    in_key_order = sorted(set(titles), key=keys.encode)
+    scan = in_place_scan(tmp_path)
+    for title_id, title in enumerate(in_key_order):
+        assert scan.title(title_id) == title
+    answered = 0
+    for query in [*queries(titles), "Zeta 1000000", "zeta 2 and beyond", "Q" * 31 + "z"]:
+        folded = keys.fold(query)
+        if len(folded.encode("utf-8", "surrogatepass")) > HEAD_BYTES:
+            continue
+        for count in (0, 1, 10, 1000):
+            found = scan.first(folded.encode("utf-8", "surrogatepass"), count)
+            assert found == brute_first(in_key_order, folded, count), (query, count)
+            answered += 1
+    assert answered > 500
+
+
+def test_in_place_reads_hand_back_what_they_cannot_fold(tmp_path):
+    # Beyond ASCII the reader answers as the titles do or hands the query back (None);
+    # "ist" must be handed back, since "İstanbul" folds to "istanbul".
+    titles = edge_titles()
+    write_titles(tmp_path, sorted({keys.encode(title) for title in titles}))
+    in_key_order = sorted(set(titles), key=keys.encode)
+    scan = in_place_scan(tmp_path)
+    for title_id, title in enumerate(in_key_order):
+        assert scan.title(title_id) == title
+    handed_back = []
+    for query in queries(titles):
+        folded = keys.fold(query)
+        if len(folded.encode("utf-8", "surrogatepass")) > HEAD_BYTES:
+            continue
+        for count in (1, 1000):
+            found = scan.first(folded.encode("utf-8", "surrogatepass"), count)
+            if found is None:
+                handed_back.append(query)
+            else:
+                assert found == brute_first(in_key_order, folded, count), (query, count)
+    assert "ist" in handed_back
+    assert "Ab" not in handed_back
+
+
+def test_a_search_reads_the_same_titles_both_ways_on_the_sample(tmp_path):
+    built = build_index(SAMPLE_DUMP, tmp_path / "sample.index", progress=False).directory
+    with WikiIndex.open(built) as index:
+        titles = [index.title(i) for i in range(len(index))]
+    stores = [open_store(built, in_place) for in_place in (True, False)]
+    try:
+        for query in queries(titles):
+            for first_letter in (True, False):
+                answers = [choose(store, query, 10, first_letter) for store in stores]
+                assert answers[0][0] == answers[1][0], query
+                assert list(answers[0][1]) == list(answers[1][1]), query
+    finally:
+        for store in stores:
+            store.close()

@@ -10,12 +10,12 @@ from __future__ import annotations
 from importlib.machinery import EXTENSION_SUFFIXES
 from types import ModuleType
 
-from . import hitrows, titleblocks
+from . import hitrows, titleblocks, titlescan
 
 __all__ = ["COMPILED_MODULES", "title_search_build"]
 
 # What setup.py compiles of the wiki.
-COMPILED_MODULES: tuple[ModuleType, ...] = (hitrows, titleblocks)
+COMPILED_MODULES: tuple[ModuleType, ...] = (hitrows, titleblocks, titlescan)
 
 
 def title_search_build() -> str:

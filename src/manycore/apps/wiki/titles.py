@@ -44,6 +44,8 @@ from .errors import IndexFormatError
 from .titleblocks import MARK0 as _MARK0
 from .titleblocks import expand, from_row, row_of, title_at
 from .titleblocks import shared as shared_
+from .titlescan import COMPILED as _SCAN_COMPILED
+from .titlescan import TitleScan
 
 __all__ = ["BLOCK_TITLES", "HEAD_BYTES", "SortedTitles", "TitleStore", "write_titles"]
 
@@ -135,7 +137,15 @@ def _block_bytes(titles: list[str]) -> bytes:
 class SortedTitles:
     """The title store of an index, memory-mapped and read-only."""
 
-    def __init__(self, blob: bytes | mmap.mmap, blocks: np.ndarray, heads: np.ndarray) -> None:
+    def __init__(
+        self,
+        blob: bytes | mmap.mmap,
+        blocks: np.ndarray,
+        heads: np.ndarray,
+        in_place: bool = _SCAN_COMPILED,
+    ) -> None:
+        """``in_place``: read a search's titles from the blob's bytes (``titlescan``), which
+        pays where that module is compiled; otherwise they are decoded a block at a time."""
         self._blob = blob
         # Read as Python ints without a numpy call, and without a list: a list of millions
         # of ints takes a tenth of a second to make and, its reference counts touched by
@@ -147,9 +157,21 @@ class SortedTitles:
         self._count = 0
         if self._blocks:
             self._count = (self._blocks - 1) * BLOCK_TITLES + len(self._lines(self._blocks - 1))
+        self._scan: TitleScan | None = None
+        if in_place:
+            head_bytes = np.ascontiguousarray(heads).view(np.uint8)
+            self._scan = TitleScan(
+                memoryview(blob), self._starts, memoryview(head_bytes), heads.itemsize
+            )
 
     @classmethod
-    def open(cls, directory: Path, heads: np.ndarray, blocks: np.ndarray) -> SortedTitles:
+    def open(
+        cls,
+        directory: Path,
+        heads: np.ndarray,
+        blocks: np.ndarray,
+        in_place: bool = _SCAN_COMPILED,
+    ) -> SortedTitles:
         """Map the blob in ``directory`` for the arrays ``HEADS`` and ``BLOCKS`` read from it;
         ``IndexFormatError`` naming the file if they do not agree."""
         path = directory / BLOB
@@ -169,9 +191,10 @@ class SortedTitles:
             raise _damaged(path, f"holds {size} bytes, not the {int(blocks[-1])} of its blocks")
         if not np.all(blocks[1:] > blocks[:-1]) or blob[size - 1 : size] != _NL:
             raise _damaged(path, "is not a list of titles in blocks")
-        return cls(blob, blocks, heads)
+        return cls(blob, blocks, heads, in_place)
 
     def close(self) -> None:
+        self._scan = None  # its view of the map must go before the map can close
         if isinstance(self._blob, mmap.mmap):
             self._blob.close()
 
@@ -187,6 +210,8 @@ class SortedTitles:
     # ------------------------------------------------------------ one title
 
     def title(self, title_id: int) -> str:
+        if self._scan is not None and 0 <= title_id < self._count:
+            return self._scan.title(title_id)
         block, row = divmod(title_id, BLOCK_TITLES)
         return title_at(self._blob[self._starts[block] : self._starts[block + 1]], row)
 
@@ -222,6 +247,11 @@ class SortedTitles:
         return lo, self._lower_bound(folded[:-1] + chr(last + 1), 0)[0]
 
     def first(self, folded: str, count: int) -> tuple[list[str], range]:
+        if self._scan is not None:
+            found = self._scan.first(folded.encode("utf-8", "surrogatepass"), count)
+            if found is not None:
+                lo, titles = found
+                return titles, range(lo, lo + len(titles))
         lo, titles = self._lower_bound(folded, count) if folded else (0, [])
         if len(titles) < count:
             titles += self.titles(lo + len(titles), min(lo + count, self._count))
