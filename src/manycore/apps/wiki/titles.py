@@ -224,6 +224,8 @@ class SortedTitles:
         # The titles that fold alike follow one another from the block before the first head
         # >= the folded title: one find in that block and the next, unless the run goes on.
         first = max(0, self._first_at_least(_key_bytes(folded)) - 1)
+        if self._scan is not None:
+            return self._find_in_place(self._scan, title, folded, first)
         for block in range(first, self._blocks):
             # Each line is stored against its block's first title: the needle is per block.
             text = self._blob[self._starts[block] - 1 : self._starts[block + 1]]
@@ -232,6 +234,19 @@ class SortedTitles:
                 return block * BLOCK_TITLES + row
             if block > first and not self._run_goes_on(text, folded):
                 return None
+        return None
+
+    def _find_in_place(self, scan: TitleScan, title: str, folded: str, first: int) -> int | None:
+        """``find`` from block ``first`` on, comparing the title's bytes with the blob's."""
+        wanted = _key_bytes(title)
+        for block in range(first, self._blocks):
+            row = scan.row_of(block, wanted)
+            if row >= 0:
+                return block * BLOCK_TITLES + row
+            if block > first:
+                text = self._blob[self._starts[block] - 1 : self._starts[block + 1]]
+                if not self._run_goes_on(text, folded):
+                    return None
         return None
 
     # ------------------------------------------------------------ ranges
@@ -317,6 +332,8 @@ class SortedTitles:
 
     def _first_at_least(self, key: bytes) -> int:
         """The first block whose first key is ``>= key`` (``self._blocks`` if none)."""
+        if self._scan is not None and len(key) <= self._heads.itemsize:
+            return self._scan.block_at_least(key)  # no tie to break, and no numpy call
         cut = key[:HEAD_BYTES]
         found = int(self._heads.searchsorted(cut))
         if len(key) > HEAD_BYTES and found < self._blocks and self._heads[found] == cut:

@@ -31,6 +31,16 @@ cdef class TitleScan:
     )
     cpdef str title(self, Py_ssize_t title_id)
 
+    @cython.locals(
+        size=Py_ssize_t, line=Py_ssize_t, end=Py_ssize_t, head=Py_ssize_t,
+        head_end=Py_ssize_t, row=Py_ssize_t, rest=Py_ssize_t, shared=Py_ssize_t,
+        line_end=Py_ssize_t,
+    )
+    cpdef Py_ssize_t row_of(self, Py_ssize_t block, bytes title) except? -2
+
+    @cython.locals(i=Py_ssize_t, size=Py_ssize_t)
+    cdef bint _equal(self, bytes title, Py_ssize_t head, Py_ssize_t shared, Py_ssize_t rest)
+
     cdef Py_ssize_t _line_end(self, Py_ssize_t at) noexcept
 
     @cython.locals(mark=cython.int, chars=Py_ssize_t, rest=Py_ssize_t, at=Py_ssize_t)

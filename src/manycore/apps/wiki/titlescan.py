@@ -127,6 +127,37 @@ class TitleScan:
         size = shared + line_end - rest
         return self._made(bytearray(size), head, shared, rest, line_end)
 
+    def row_of(self, block: int, title: bytes) -> int:
+        """The row of the title whose bytes are ``title`` in block ``block``, or -1."""
+        size = len(title)
+        line = self.starts[block]
+        end = self.starts[block + 1]
+        head = line + 1
+        head_end = self._line_end(head)
+        row = 0
+        while line < end:
+            rest, shared = self._parts(line, head, head_end)
+            line_end = self._line_end(rest)
+            if shared + line_end - rest == size and self._equal(title, head, shared, rest):
+                return row
+            line = line_end + 1
+            row += 1
+        return -1
+
+    def _equal(self, title: bytes, head: int, shared: int, rest: int) -> bool:
+        """Is the title ``head[:shared] + rest[:len(title) - shared]`` ``title``?"""
+        i = 0
+        while i < shared:
+            if self.blob[head + i] != title[i]:
+                return False
+            i += 1
+        size = len(title)
+        while i < size:
+            if self.blob[rest + i - shared] != title[i]:
+                return False
+            i += 1
+        return True
+
     def _line_end(self, at: int) -> int:
         """Where the line holding ``at`` ends (its newline; the blob ends in one)."""
         while self.blob[at] != 0x0A:
