@@ -160,6 +160,7 @@ def in_process(index: WikiIndex, rng: random.Random, target_hits: int, rounds: i
     exact = best_round(index.lookup, [(t,) for t in titles], rounds)
     typed = [(q, 10) for q in typed_prefixes(titles, rng)]
     search = best_round(index.search, typed, rounds)
+    search_json = best_round(index.search_json, typed, rounds)
     prefix, count = find_prefix_near(index, titles, target_hits)
     all_hits = timed(index.offsets, [(prefix,)] * 9)
     ids_only = timed(index.prefix, [(prefix,)] * 9)
@@ -168,6 +169,7 @@ def in_process(index: WikiIndex, rng: random.Random, target_hits: int, rounds: i
         "exact_p99_us": percentile(exact, 0.99),
         "search10_p50_us": median(search),
         "search10_p99_us": percentile(search, 0.99),
+        "search_json_p50_us": median(search_json),
         "all_hits_prefix": prefix,
         "all_hits_count": count,
         "all_hits_ms": min(all_hits) / 1e3,
@@ -362,6 +364,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="200 k titles, 2 s of load")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--http-only", action="store_true", help="only the HTTP part")
+    parser.add_argument("--in-process", action="store_true", help="only the in-process part")
     args = parser.parse_args()
     if args.smoke:
         args.titles, args.duration, args.rounds = 200_000, 2, 1
@@ -391,6 +394,8 @@ def main() -> int:
             queries = figures.pop("queries")
             result.update(figures)
             print(json.dumps(figures | {"queries": len(queries)}), flush=True)
+    if args.in_process:
+        return 0
     if args.http_only:
         result.update(http_load(directory, queries, args))
         print(json.dumps({k: v for k, v in result.items() if k != "memory"}, indent=1))
