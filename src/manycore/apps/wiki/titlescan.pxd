@@ -25,9 +25,9 @@ cdef class TitleScan:
     cpdef object first(self, bytes folded, Py_ssize_t count)
 
     @cython.locals(
-        block=Py_ssize_t, line=Py_ssize_t, head=Py_ssize_t, head_end=Py_ssize_t,
-        row=Py_ssize_t, rest=Py_ssize_t, shared=Py_ssize_t, line_end=Py_ssize_t,
-        size=Py_ssize_t,
+        block=Py_ssize_t, line=Py_ssize_t, end=Py_ssize_t, head=Py_ssize_t,
+        head_end=Py_ssize_t, row=Py_ssize_t, rest=Py_ssize_t, shared=Py_ssize_t,
+        line_end=Py_ssize_t, size=Py_ssize_t,
     )
     cpdef str title(self, Py_ssize_t title_id)
 

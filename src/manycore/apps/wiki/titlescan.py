@@ -40,7 +40,7 @@ class TitleScan:
         self.starts = starts
         self.heads = heads
         self.width = width
-        self.blocks = len(starts) - 1
+        self.blocks = min(len(starts) - 1, len(heads) // width if width else 0)
 
     def block_at_least(self, key: bytes) -> int:
         """The first block whose head is ``>= key`` (``key`` at most ``width`` bytes, padded
@@ -118,9 +118,12 @@ class TitleScan:
         line = self.starts[block]
         head = line + 1
         head_end = self._line_end(head)
+        end = self.starts[block + 1]
         row = title_id & 15
         while row:
             line = self._line_end(line) + 1
+            if line >= end:
+                raise IndexError(f"title {title_id} is not in its block")
             row -= 1
         rest, shared = self._parts(line, head, head_end)
         line_end = self._line_end(rest)
