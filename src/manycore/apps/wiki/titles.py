@@ -160,9 +160,7 @@ class SortedTitles:
         self._scan: TitleScan | None = None
         if in_place:
             head_bytes = np.ascontiguousarray(heads).view(np.uint8)
-            self._scan = TitleScan(
-                memoryview(blob), self._starts, memoryview(head_bytes), heads.itemsize
-            )
+            self._scan = TitleScan(memoryview(blob), self._starts, head_bytes.data, heads.itemsize)
 
     @classmethod
     def open(
