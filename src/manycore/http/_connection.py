@@ -262,7 +262,31 @@ class HttpConnection(FlowControl, Timeouts):
                         raise
                     except Exception as exc:
                         result = self._failure_response(request, entry, exc)
-                    answer = self._respond(request, entry, result, method)
+                    # _respond's commonest cases written out: the last remembered answer
+                    # again, and a dict or list under the cached JSON head.
+                    kind = type(result)
+                    if (
+                        kind is Response
+                        and result.body is cache.last_body
+                        and result.content_type is cache.last_type
+                        and result.status == 200
+                        and result.headers is None
+                        and method != b"HEAD"
+                    ):
+                        answer = cache.last_full
+                    elif (
+                        (kind is dict or kind is list)
+                        and method != b"HEAD"
+                        and (prefix := cache.ok_prefixes.get(_JSON)) is not None
+                    ):
+                        try:
+                            body = _json.encode(result)
+                        except Exception:  # _respond answers it as it answers every failure
+                            answer = self._respond(request, entry, result, method)
+                        else:
+                            answer = b"%s%d\r\n\r\n%s" % (prefix, len(body), body)
+                    else:
+                        answer = self._respond(request, entry, result, method)
                     if answer is not None:
                         unchecked = self.unchecked + 1
                         if unchecked < 256:
