@@ -114,7 +114,9 @@ def test_a_file_between_plain_answers(server, static_root):
 def test_a_slow_reader_then_fast_answers(server):
     sizes = [400_000 + i for i in range(12)]  # far more than the socket buffers hold
     with connect(server) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, 65536
+        )  # a small window, not a stalled one
         plain_answers(sock)
         sock.sendall(b"".join(request(f"/big/{n}") for n in sizes) + request("/plaintext"))
         data = b""
