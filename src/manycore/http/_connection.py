@@ -264,6 +264,7 @@ class HttpConnection(FlowControl, Timeouts):
                         result = self._failure_response(request, entry, exc)
                     # _respond's commonest cases written out: the last remembered answer
                     # again, and a dict or list under the cached JSON head.
+                    answer: bytes | None
                     kind = type(result)
                     if (
                         kind is Response
