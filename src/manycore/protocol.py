@@ -7,7 +7,13 @@ send* (bytes, a list or tuple of bytes sent as one gathered write, or None).
 that class per connection and translates between the two worlds.
 
 What the class declares is read once, into a :class:`ProtocolSpec`, so the
-per-read path is a bound-method call and one type check.
+per-read path is a bound-method call and one type check.  A class that can write
+its own answers offers ``direct_reader(transport, failed)``: once the instance is
+started, and while nothing the adapter does per read applies (no ``send_complete``,
+no lines mode, no guard, no async callback in flight), the reader it returns is the
+adapter's ``data_received``, and the event loop calls it with each read without an
+adapter frame in between.  It must write what it answers (behind a file in flight:
+through ``transport.write``) and give what it raises to ``failed``.
 
 Ordering invariant: output leaves in the order of the callbacks that produced
 it.  When a callback is ``async def``, its coroutine runs as a task and
@@ -122,6 +128,7 @@ class ProtocolSpec:
         self.initial = getattr(cls, "initial_bytes_to_send", None)
         self.next_bytes = getattr(cls, "next_bytes_to_send", None)
         self.has_data_received = hasattr(cls, "data_received")
+        self.has_direct_reader = hasattr(cls, "direct_reader")
         if self.lines_mode and not hasattr(cls, "line_received"):
             raise TypeError(f"{self.name} sets lines_mode = True but defines no line_received()")
         if not (
@@ -180,6 +187,10 @@ class ProtocolAdapter(asyncio.Protocol):
         self, transport: asyncio.Transport
     ) -> None:
         self.open(Transport(transport, self._loop, self))
+        if "data_received" in self.__dict__:
+            # The protocol reads directly: uvloop binds a protocol's data_received when it
+            # is given the protocol, so it is given it again (asyncio looks it up per read).
+            transport.set_protocol(self)
 
     def open(self, transport: Transport, protocol: Any = None) -> None:
         """Serve the connection on ``transport`` with ``protocol`` (a new instance if None).
@@ -194,6 +205,35 @@ class ProtocolAdapter(asyncio.Protocol):
                 self._guard.check()
         except Exception as exc:
             self._failed(exc)
+            return
+        self._hand_reads_over()
+
+    def _hand_reads_over(self) -> None:
+        """Let the protocol's own reader take the reads when the adapter has nothing to add.
+
+        What the adapter does per read is a type check and a write, unless a result waits
+        behind an async callback, ``send_complete`` is tracked, lines are split or the
+        guard checks; none of these can start later for a protocol that reads directly
+        (its results no longer pass through here), so the hand-over is made once.
+        """
+        spec = self._spec
+        if not (
+            spec.has_direct_reader
+            and self._direct
+            and not spec.lines_mode
+            and self._guard is None
+            and self._pending is None
+            and self._state is _OPEN
+            and not self.transport.is_closing()
+        ):
+            return
+        try:
+            reader = self.protocol.direct_reader(self.transport, self._failed)
+        except Exception as exc:
+            self._failed(exc)
+            return
+        if reader is not None:
+            self.data_received = reader  # type: ignore[method-assign]
 
     def _attach(self, transport: Transport) -> None:
         spec = self._spec

@@ -4,11 +4,13 @@ Strategy.  ``data_received`` feeds the read to the :class:`RequestReader`,
 which calls :meth:`HttpConnection._deliver` once per complete request, while
 parsing.  A synchronous handler is called right there and its response bytes
 are appended to ``self.out``; when the read is parsed, everything in ``out``
-leaves in ONE write (returned to the core, which writes it) -- sixteen
-pipelined requests cost one system call.  The hot path (a static route, a
-sync handler, a 200 Response, a dict or a list) is one dict lookup, the handler call,
-and one cached head block.  A read made only of copies of one request arrives as one
-run (:meth:`_deliver_run`), whose route and output state are looked at once.
+leaves in ONE write -- sixteen pipelined requests cost one system call.  Once the
+core hands the reads over (:meth:`HttpConnection.direct_reader`), the event loop
+calls :meth:`HttpConnection.read`, which writes with the loop transport's own write.
+The hot path (a static route, a sync handler, a 200 Response, a dict or a list)
+is one dict lookup, the handler call, and one cached head block.  A read made
+only of copies of one request arrives as one run (:meth:`_deliver_run`), whose
+route and output state are looked at once.
 
 Ordering invariant: responses leave in request order.  Once a request needs
 the event loop (an ``async def`` handler, a streamed body), a queue of slots
@@ -33,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 from ..stats import worker_counters
@@ -123,6 +126,7 @@ class HttpConnection(FlowControl, Timeouts):
         "closed",
         "closing",
         "counters",
+        "failed",
         "head_started",
         "header_timeout",
         "held",
@@ -137,6 +141,7 @@ class HttpConnection(FlowControl, Timeouts):
         "out_progress",
         "paused",
         "queue",
+        "raw_write",
         "reader",
         "route_entry",
         "route_method",
@@ -210,101 +215,157 @@ class HttpConnection(FlowControl, Timeouts):
             cache.refresh(now)
         self._arm(now + min(self.header_timeout, self.keepalive_timeout))
 
+    def direct_reader(self, transport: Any, failed: Callable[[Exception], None]) -> Any:
+        """The core hands reads over: :meth:`read` is called with each, and writes itself."""
+        self.raw_write = transport.direct_write
+        self.failed = failed
+        return self.read
+
+    def read(self, data: bytes) -> None:
+        """Parse one read and write what it completes, in one write (the event loop's
+        ``data_received`` once :meth:`direct_reader` has been asked).
+
+        A read that is one copy of the last checked keep-alive head, whose static route is
+        the one remembered, on a connection answering inline, is what the reader would
+        deliver without parsing: it is delivered here (``_deliver_copies`` and ``_deliver``
+        written out) and answered with the loop transport's own write.  Between messages
+        no head or body timer is running, so none is reset.
+        """
+        transport = self.transport
+        reader = self.reader
+        assert reader is not None  # connection_made comes first
+        try:
+            if (
+                data == reader.repeat
+                and reader._known_target is self.route_target
+                and reader._known_method is self.route_method
+                and self.inline
+                and self.held is None
+                and not (self.closing or self.big_output)
+            ):
+                now = self._time()
+                self.last_activity = now
+                cache = self.cache
+                if now >= cache.expires:
+                    cache.refresh(now)
+                request = _new(Request)
+                request._head = reader._known_head
+                request._method = method = self.route_method
+                request.target = self.route_target
+                request.transport = transport
+                self.counters.requests += 1
+                entry = self.route_entry
+                try:
+                    try:
+                        result = entry.fn(self.app, request)
+                    except StopParsing:
+                        raise
+                    except Exception as exc:
+                        result = self._failure_response(request, entry, exc)
+                    # _respond's commonest cases written out: the last remembered answer
+                    # again, and a dict or list under the cached JSON head.
+                    answer: bytes | None
+                    kind = type(result)
+                    if (
+                        kind is Response
+                        and result.body is cache.last_body
+                        and result.content_type is cache.last_type
+                        and result.status == 200
+                        and result.headers is None
+                        and method != b"HEAD"
+                    ):
+                        answer = cache.last_full
+                    elif (
+                        (kind is dict or kind is list)
+                        and method != b"HEAD"
+                        and (prefix := cache.ok_prefixes.get(_JSON)) is not None
+                    ):
+                        try:
+                            body = _json.encode(result)
+                        except Exception:  # _respond answers it as it answers every failure
+                            answer = self._respond(request, entry, result, method)
+                        else:
+                            answer = b"%s%d\r\n\r\n%s" % (prefix, len(body), body)
+                    else:
+                        answer = self._respond(request, entry, result, method)
+                    if answer is not None:
+                        unchecked = self.unchecked + 1
+                        if unchecked < 256:
+                            self.unchecked = unchecked
+                            if transport.sending_file:
+                                transport.write(answer)  # behind the file in flight
+                            else:
+                                self.raw_write(answer)
+                            return
+                        self.out.append(answer)
+                except PauseParsing:
+                    pass  # nothing follows in this read
+                except StopParsing:
+                    reader.finish()
+                except Exception as exc:
+                    reader.finish()
+                    log.exception("internal error while handling a request")
+                    self._protocol_error(
+                        RemoteProtocolError(f"internal error ({type(exc).__name__})", 500)
+                    )
+                output = self._end_read(transport, reader)
+            else:
+                output = self.data_received(transport, data)
+            if output is not None:
+                if transport.sending_file:
+                    transport.write(output)
+                else:
+                    self.raw_write(output)
+        except Exception as exc:
+            self.failed(exc)
+
     def data_received(self, transport: Any, data: bytes) -> bytes | None:
         """Parse one read and answer what it completes, in one write.
 
-        The common case returns the answers and the core writes them straight to the
-        event loop's transport; a read that must act after writing (closing, large
-        output, held input) writes them itself.
+        The common case returns the answers for the caller to write; a read that must act
+        after writing (closing, large output, held input) writes them itself.
         """
         reader = self.reader
         assert reader is not None  # connection_made comes first
+        if self.closing:
+            return None  # answered and closing: later pipelined bytes are discarded
+        if self.held is not None:  # reading is paused; a read may still be in flight
+            self.held += data
+            return None
+        now = self._time()
+        self.last_activity = now
+        if now >= self.cache.expires:
+            self.cache.refresh(now)
+        try:
+            if len(data) <= _SLICE:
+                reader.feed(data)
+            else:
+                self._feed_slices(reader, data)
+        except RemoteProtocolError as exc:
+            self._protocol_error(exc)
+        except Exception as exc:  # a bug in this package: answer 500, log, close
+            log.exception("internal error while handling a request")
+            self._protocol_error(RemoteProtocolError(f"internal error ({type(exc).__name__})", 500))
+        delivered = reader.delivered
+        if delivered:
+            self.counters.requests += delivered
+            reader.delivered = 0
+        if reader.in_message:
+            self._track_partial(reader, now, len(data), delivered)
+        elif self.head_started is not None or self.body_started is not None:
+            self.head_started = self.body_started = None
+            self._arm(now + self.keepalive_timeout)  # idle now: a later timer may wait
+        return self._end_read(transport, reader)
+
+    def _end_read(self, transport: Any, reader: RequestReader) -> bytes | None:
+        """A read is answered: the answers to return, or None once written here."""
         out = self.out
-        # One copy of the last checked keep-alive head, whose static route is the one
-        # remembered, on a connection answering inline: what the reader would deliver
-        # without parsing, delivered here (_deliver_copies and _deliver written out).
-        # Between messages no head or body timer is running, so none is reset.
-        if (
-            data == reader.repeat
-            and reader._known_target is self.route_target
-            and reader._known_method is self.route_method
-            and self.inline
-            and self.held is None
-            and not (self.closing or self.big_output)
-        ):
-            now = self._time()
-            self.last_activity = now
-            cache = self.cache
-            if now >= cache.expires:
-                cache.refresh(now)
-            request = _new(Request)
-            request._head = reader._known_head
-            request._method = method = self.route_method
-            request.target = self.route_target
-            request.transport = transport
-            self.counters.requests += 1
-            entry = self.route_entry
-            try:
-                try:
-                    result = entry.fn(self.app, request)
-                except StopParsing:
-                    raise
-                except Exception as exc:
-                    result = self._failure_response(request, entry, exc)
-                answer = self._respond(request, entry, result, method)
-                if answer is not None:
-                    unchecked = self.unchecked + 1
-                    if unchecked < 256:
-                        self.unchecked = unchecked
-                        return answer
-                    out.append(answer)
-            except PauseParsing:
-                pass  # nothing follows in this read
-            except StopParsing:
-                reader.finish()
-            except Exception as exc:
-                reader.finish()
-                log.exception("internal error while handling a request")
-                self._protocol_error(
-                    RemoteProtocolError(f"internal error ({type(exc).__name__})", 500)
-                )
-        else:
-            if self.closing:
-                return None  # answered and closing: later pipelined bytes are discarded
-            if self.held is not None:  # reading is paused; a read may still be in flight
-                self.held += data
-                return None
-            now = self._time()
-            self.last_activity = now
-            if now >= self.cache.expires:
-                self.cache.refresh(now)
-            try:
-                if len(data) <= _SLICE:
-                    reader.feed(data)
-                else:
-                    self._feed_slices(reader, data)
-            except RemoteProtocolError as exc:
-                self._protocol_error(exc)
-            except Exception as exc:  # a bug in this package: answer 500, log, close
-                log.exception("internal error while handling a request")
-                self._protocol_error(
-                    RemoteProtocolError(f"internal error ({type(exc).__name__})", 500)
-                )
-            delivered = reader.delivered
-            if delivered:
-                self.counters.requests += delivered
-                reader.delivered = 0
-            if reader.in_message:
-                self._track_partial(reader, now, len(data), delivered)
-            elif self.head_started is not None or self.body_started is not None:
-                self.head_started = self.body_started = None
-                self._arm(now + self.keepalive_timeout)  # idle now: a later timer may wait
         n = len(out)
         if n:
             output = out[0] if n == 1 else b"".join(out)
             out.clear()
             if not (self.big_output or self.closing or reader.held):
-                # Small answers: let the core write them, and look at the write buffer
+                # Small answers: let the caller write them, and look at the write buffer
                 # (a client that pipelines without reading) every few hundred answers.
                 unchecked = self.unchecked + n
                 if unchecked < 256:

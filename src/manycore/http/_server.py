@@ -15,6 +15,7 @@ unless the subclass overrides it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ._connection import HttpConnection
@@ -126,6 +127,15 @@ class HttpServer:
 
     def data_received(self, transport: Any, data: bytes) -> bytes | None:
         return self._connection().data_received(transport, data)
+
+    def direct_reader(self, transport: Any, failed: Callable[[Exception], None]) -> Any:
+        """The connection reads and writes without the core in between, unless this
+        instance reads through another ``data_received`` (a subclass's, or the refusal
+        over ``limit_concurrency``)."""
+        http = self._connection()
+        if self.__dict__.get("data_received") != http.data_received:
+            return None
+        return http.direct_reader(transport, failed)
 
     def connection_lost(self, transport: Any, exc: Exception | None) -> None:
         self._connection().connection_lost(transport, exc)
