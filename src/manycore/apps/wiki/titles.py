@@ -222,30 +222,22 @@ class SortedTitles:
         # The titles that fold alike follow one another from the block before the first head
         # >= the folded title: one find in that block and the next, unless the run goes on.
         first = max(0, self._first_at_least(_key_bytes(folded)) - 1)
-        if self._scan is not None:
-            return self._find_in_place(self._scan, title, folded, first)
+        scan = self._scan
+        wanted = _key_bytes(title) if scan is not None else b""
         for block in range(first, self._blocks):
-            # Each line is stored against its block's first title: the needle is per block.
-            text = self._blob[self._starts[block] - 1 : self._starts[block + 1]]
-            row = row_of(text, title)
+            # In place, the title's bytes are compared with the blob's; otherwise each line
+            # is stored against its block's first title, so the needle is made per block.
+            text = b"" if scan is not None else self._block_text(block)
+            row = scan.row_of(block, wanted) if scan is not None else row_of(text, title)
             if row >= 0:
                 return block * BLOCK_TITLES + row
-            if block > first and not self._run_goes_on(text, folded):
+            if block > first and not self._run_goes_on(text or self._block_text(block), folded):
                 return None
         return None
 
-    def _find_in_place(self, scan: TitleScan, title: str, folded: str, first: int) -> int | None:
-        """``find`` from block ``first`` on, comparing the title's bytes with the blob's."""
-        wanted = _key_bytes(title)
-        for block in range(first, self._blocks):
-            row = scan.row_of(block, wanted)
-            if row >= 0:
-                return block * BLOCK_TITLES + row
-            if block > first:
-                text = self._blob[self._starts[block] - 1 : self._starts[block + 1]]
-                if not self._run_goes_on(text, folded):
-                    return None
-        return None
+    def _block_text(self, block: int) -> bytes:
+        """Block ``block``'s bytes, from the newline before its first line on."""
+        return self._blob[self._starts[block] - 1 : self._starts[block + 1]]
 
     # ------------------------------------------------------------ ranges
 
