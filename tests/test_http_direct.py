@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,25 @@ def test_an_async_handler_between_sync_ones(server):
         plain_answers(sock)
         assert ask(sock, "/sleep/0")[2] == b'{"slept":0}'
         plain_answers(sock)
+
+
+def test_answers_sent_again_carry_the_date_of_the_second_they_leave_in(server):
+    """A one-copy read is answered from the cache without reading the clock: the cache's
+    own timer must empty it when the second ends.  A timer fires up to a few milliseconds
+    late, as the clock read per request lagged (the loop's clock is a coarse one)."""
+    with connect(server) as sock:
+        for path in ("/plaintext", "/json"):
+            dates = set()
+            end = time.time() + 1.2  # crosses a second's end
+            while time.time() < end:
+                before = int(time.time() - 0.05)
+                _, headers, _ = ask(sock, path)
+                after = time.time()
+                date = parsedate_to_datetime(headers["date"]).timestamp()
+                assert before <= date <= after, (path, before, headers["date"], after)
+                dates.add(date)
+                time.sleep(0.002)
+            assert len(dates) >= 2
 
 
 def test_a_file_between_plain_answers(server, static_root):

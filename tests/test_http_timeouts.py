@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import ENGINES
-from manycore.http import HttpServer, Request, route
+from manycore.http import HttpServer, Request, Response, route
 from manycore.testing import ClockedConnection, FakeClock, MemoryTransport, ServerProcess
 from test_http_apps import recv_responses, split_responses
 
@@ -126,9 +126,16 @@ class TimedApp(HttpServer):
     def upload(self, request: Request) -> dict:
         return {"size": len(request.body)}
 
+    @route("/constant")
+    def constant(self, request: Request) -> Response:
+        return Response(_CONSTANT, content_type="text/plain")
 
-def _connect(transport: MemoryTransport | None = None) -> ClockedConnection:
-    return FakeClock(start=1000.0).connect(TimedApp(), transport)
+
+_CONSTANT = b"the same body object every time"
+
+
+def _connect(transport: MemoryTransport | None = None, start: float = 1000.0) -> ClockedConnection:
+    return FakeClock(start=start).connect(TimedApp(), transport)
 
 
 def test_an_idle_connection_closes_after_the_keepalive_timeout_without_an_answer():
@@ -149,6 +156,41 @@ def test_each_request_restarts_the_keepalive_timeout():
     conn.clock.advance(14.0)
     assert not conn.closed
     assert [status for status, _, _ in split_responses(conn.take())] == [200] * 5
+
+
+def _send_copies(conn: ClockedConnection, count: int = 8) -> None:
+    """One read per copy of one request: after the first few, each is answered again
+    from the cache without the clock being read."""
+    for _ in range(count):
+        conn.send(b"GET /constant HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert [status for status, _, _ in split_responses(conn.take())] == [200] * count
+
+
+def test_answers_sent_again_from_the_cache_restart_the_keepalive_timeout():
+    """They count as activity at the end of their second: the connection closes after the
+    keep-alive timeout, and at most a second later."""
+    conn = _connect()
+    _send_copies(conn)
+    conn.clock.advance(5.0)  # the cache has expired: the first copies are answered anew
+    _send_copies(conn)
+    conn.clock.advance(15.0)
+    assert not conn.closed
+    conn.clock.advance(1.0)
+    assert conn.closed and not conn.aborted
+
+
+def test_connections_on_two_clocks_in_one_thread_each_time_out_on_their_own():
+    """The cached answers are dated on each connection's own loop."""
+    first, second = _connect(start=1000.0), _connect(start=50_000.0)
+    for conn in (first, second, first, second):
+        _send_copies(conn)
+    first.clock.advance(15.0)
+    second.clock.advance(15.0)
+    assert not first.closed and not second.closed
+    first.clock.advance(1.0)
+    assert first.closed and not second.closed
+    second.clock.advance(1.0)
+    assert second.closed
 
 
 def test_a_head_that_keeps_trickling_is_cut_off_when_its_time_is_up():

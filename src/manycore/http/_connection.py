@@ -143,6 +143,7 @@ class HttpConnection(FlowControl, Timeouts):
         "queue",
         "raw_write",
         "reader",
+        "repeat",
         "route_entry",
         "route_method",
         "route_target",
@@ -173,6 +174,11 @@ class HttpConnection(FlowControl, Timeouts):
         self.access_log = bool(cls.access_log)
         self.transport: Any = None
         self.reader: RequestReader | None = None
+        # The read the one-copy path answers (see read), or None: the reader's repeat
+        # while the connection answers inline and the route remembered is that head's.
+        # Set when a read is answered (_end_read); cleared at once by what can change
+        # those outside a read (a queue, a timeout, the connection lost).
+        self.repeat: bytes | None = None
         self.out: list[bytes] = []
         self.queue: deque[_Slot] | None = None
         self.inline = not self.access_log  # no queue and no access log: the hot path
@@ -210,7 +216,7 @@ class HttpConnection(FlowControl, Timeouts):
         self._time = loop.time
         now = loop.time()
         self.last_activity = now
-        self.cache = cache = head_cache()
+        self.cache = cache = head_cache(loop)
         if now >= cache.expires:
             cache.refresh(now)
         self._arm(now + min(self.header_timeout, self.keepalive_timeout))
@@ -225,39 +231,35 @@ class HttpConnection(FlowControl, Timeouts):
         """Parse one read and write what it completes, in one write (the event loop's
         ``data_received`` once :meth:`direct_reader` has been asked).
 
-        A read that is one copy of the last checked keep-alive head, whose static route is
-        the one remembered, on a connection answering inline, is what the reader would
-        deliver without parsing: it is delivered here (``_deliver_copies`` and ``_deliver``
-        written out) and answered with the loop transport's own write.  Between messages
-        no head or body timer is running, so none is reset.
+        A read equal to ``repeat`` (one copy of the last checked keep-alive head, whose
+        static route is the one remembered, on a connection answering inline) is what the
+        reader would deliver without parsing: it is delivered here (``_deliver_copies``
+        and ``_deliver`` written out) and answered with the loop transport's own write.
+        Between messages no head or body timer is running, so none is reset.  An answer
+        remembered in the cache is sent without reading the clock: the cache's own timer
+        empties it when the second ends, and the activity recorded for the keep-alive
+        timeout is the end of that second.
         """
         transport = self.transport
         reader = self.reader
         assert reader is not None  # connection_made comes first
         try:
-            if (
-                data == reader.repeat
-                and reader._known_target is self.route_target
-                and reader._known_method is self.route_method
-                and self.inline
-                and self.held is None
-                and not (self.closing or self.big_output)
-            ):
-                now = self._time()
-                self.last_activity = now
+            if data == self.repeat:
                 cache = self.cache
-                if now >= cache.expires:
-                    cache.refresh(now)
                 request = _new(Request)
                 request._head = reader._known_head
-                request._method = method = self.route_method
-                request.target = self.route_target
+                # The reader's head is the remembered route's: the same objects.
+                request._method = method = reader._known_method
+                request.target = reader._known_target
                 request.transport = transport
                 self.counters.requests += 1
                 entry = self.route_entry
                 try:
+                    # Methods held in slots are called from locals: the interpreter does
+                    # not specialise a method call on a slot.
+                    fn = entry.fn
                     try:
-                        result = entry.fn(self.app, request)
+                        result = fn(self.app, request)
                     except StopParsing:
                         raise
                     except Exception as exc:
@@ -275,11 +277,13 @@ class HttpConnection(FlowControl, Timeouts):
                         and method != b"HEAD"
                     ):
                         answer = cache.last_full
+                        self.last_activity = cache.expires
                     elif (
                         (kind is dict or kind is list)
                         and method != b"HEAD"
                         and (prefix := cache.ok_prefixes.get(_JSON)) is not None
                     ):
+                        self.last_activity = cache.expires
                         try:
                             body = _json.encode(result)
                         except Exception:  # _respond answers it as it answers every failure
@@ -287,6 +291,7 @@ class HttpConnection(FlowControl, Timeouts):
                         else:
                             answer = b"%s%d\r\n\r\n%s" % (prefix, len(body), body)
                     else:
+                        self._read_clock()
                         answer = self._respond(request, entry, result, method)
                     if answer is not None:
                         unchecked = self.unchecked + 1
@@ -295,7 +300,8 @@ class HttpConnection(FlowControl, Timeouts):
                             if transport.sending_file:
                                 transport.write(answer)  # behind the file in flight
                             else:
-                                self.raw_write(answer)
+                                write = self.raw_write
+                                write(answer)
                             return
                         self.out.append(answer)
                 except PauseParsing:
@@ -332,10 +338,7 @@ class HttpConnection(FlowControl, Timeouts):
         if self.held is not None:  # reading is paused; a read may still be in flight
             self.held += data
             return None
-        now = self._time()
-        self.last_activity = now
-        if now >= self.cache.expires:
-            self.cache.refresh(now)
+        now = self._read_clock()
         try:
             if len(data) <= _SLICE:
                 reader.feed(data)
@@ -357,36 +360,60 @@ class HttpConnection(FlowControl, Timeouts):
             self._arm(now + self.keepalive_timeout)  # idle now: a later timer may wait
         return self._end_read(transport, reader)
 
+    def _read_clock(self) -> float:
+        """The loop's time, recorded as activity; a new second refreshes the cached heads."""
+        now = self._time()
+        self.last_activity = now
+        cache = self.cache
+        if now >= cache.expires:
+            cache.refresh(now)
+        return now
+
     def _end_read(self, transport: Any, reader: RequestReader) -> bytes | None:
-        """A read is answered: the answers to return, or None once written here."""
+        """A read is answered: the answers to return, or None once written here.
+
+        Whether the next read may take the one-copy path is decided here, once the read
+        has changed whatever it changes.
+        """
         out = self.out
         n = len(out)
+        output = None
         if n:
             output = out[0] if n == 1 else b"".join(out)
             out.clear()
-            if not (self.big_output or self.closing or reader.held):
-                # Small answers: let the caller write them, and look at the write buffer
-                # (a client that pipelines without reading) every few hundred answers.
-                unchecked = self.unchecked + n
-                if unchecked < 256:
-                    self.unchecked = unchecked
-                    return output
-            self.unchecked = 0
-            transport.write(output)
-            sent_file = self.big_output is BIG_FILE
-            self.big_output = NO_BIG_OUTPUT
-            self._check_output(sent_file)
+            unchecked = self.unchecked + n
+            # Small answers: let the caller write them, and look at the write buffer
+            # (a client that pipelines without reading) every few hundred answers.
+            if unchecked < 256 and not (self.big_output or self.closing or reader.held):
+                self.unchecked = unchecked
+            else:
+                self.unchecked = 0
+                transport.write(output)
+                output = None
+                sent_file = self.big_output is BIG_FILE
+                self.big_output = NO_BIG_OUTPUT
+                self._check_output(sent_file)
         elif self.big_output:  # a file went out and nothing after it
             sent_file = self.big_output is BIG_FILE
             self.big_output = NO_BIG_OUTPUT
             self._check_output(sent_file)
-        held = reader.held
-        if held:
-            reader.held = b""
-            self._hold(held)
-        if self.closing and self.queue is None:
-            self._close_after_output()
-        return None
+        if output is None:
+            held = reader.held
+            if held:
+                reader.held = b""
+                self._hold(held)
+            if self.closing and self.queue is None:
+                self._close_after_output()
+        self.repeat = (
+            reader.repeat
+            if reader._known_target is self.route_target
+            and reader._known_method is self.route_method
+            and self.inline
+            and self.held is None
+            and not (self.closing or self.big_output)
+            else None
+        )
+        return output
 
     def _feed_slices(self, reader: RequestReader, data: bytes) -> None:
         """A long read is parsed a slice at a time, checking output bounds in between.
@@ -408,6 +435,7 @@ class HttpConnection(FlowControl, Timeouts):
     def connection_lost(self, transport: Any, exc: Exception | None) -> None:
         self.closed = True
         self.closing = True
+        self.repeat = None
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -860,6 +888,7 @@ class HttpConnection(FlowControl, Timeouts):
     def _set_queue(self, queue: deque[_Slot] | None) -> None:
         self.queue = queue
         self.inline = queue is None and not self.access_log
+        self.repeat = None  # until a read is answered inline again
 
     def _start_stream(self, slot: _Slot) -> None:
         slot.task = self.loop.create_task(self._run_stream(slot))
@@ -926,6 +955,7 @@ class HttpConnection(FlowControl, Timeouts):
     def _timed_out(self, why: str) -> None:
         log.debug("closing %s: %s", self.transport.peername, why)
         self.closing = True
+        self.repeat = None
         if self.queue is None:
             items: list[bytes | FilePart] = []
             self._render(items, _ERROR_REQUEST, error_response(408, why), CLOSE)
