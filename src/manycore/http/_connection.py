@@ -47,7 +47,7 @@ from ._flow import FlowControl
 from ._heads import HeadTrackingError
 from ._modes import BIG_BODY, BIG_FILE, NO_BIG_OUTPUT, ConnectionMode
 from ._parser import RequestReader
-from ._request import Request, _origin_form
+from ._request import ParsedRequest, Request, _origin_form
 from ._response import (
     CLOSE,
     KEEP,
@@ -68,7 +68,6 @@ __all__ = ["HttpConnection"]
 log = logging.getLogger("manycore.http")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_new = object.__new__
 _SLICE = 16 * 1024  # reads longer than this are parsed a slice at a time
 _JSON = "application/json"
 _LINGER = 1.0  # seconds to keep reading (and discarding) after an error answer
@@ -246,7 +245,7 @@ class HttpConnection(FlowControl, Timeouts):
         try:
             if data == self.repeat:
                 cache = self.cache
-                request = _new(Request)
+                request = ParsedRequest()
                 request._head = reader._known_head
                 # The reader's head is the remembered route's: the same objects.
                 request._method = method = reader._known_method

@@ -62,12 +62,11 @@ from ._heads import (
     request_version,
 )
 from ._modes import CLOSE, KEEP, ConnectionMode
-from ._request import Request
+from ._request import ParsedRequest, Request
 from ._signals import PauseParsing, StopParsing
 
 __all__ = ["RequestReader"]
 
-_new = object.__new__
 _TOKEN_CHARS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")
 _MAX_METHOD = 32  # longer tokens are not taken for a method name
 _NO_HEAD_LENGTH = 1 << 62
@@ -269,7 +268,7 @@ class RequestReader:
         transport = self.transport
         count = size // length
         if count == 1:  # a client waiting for each answer: no run to share checks
-            request = _new(Request)
+            request = ParsedRequest()
             request._head = head
             request._method = method
             request.target = target
@@ -280,7 +279,7 @@ class RequestReader:
         requests: list[Request] = []
         append = requests.append
         for _ in range(count):
-            request = _new(Request)
+            request = ParsedRequest()
             request._head = head
             request._method = method
             request.target = target
@@ -464,7 +463,7 @@ class RequestReader:
     def on_message_complete(self) -> None:
         url: bytes = self._url  # type: ignore[assignment]  # llhttp calls on_url first
         self._url = None
-        request = _new(Request)
+        request = ParsedRequest()
         self.delivered += 1
         if not self.in_message:
             start = self._pos
