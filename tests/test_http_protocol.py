@@ -129,14 +129,15 @@ def test_copies_of_one_request_get_each_their_own_answer_and_a_close_ends_them(r
     assert app.calls == 7
 
 
-def test_a_head_request_repeated_read_by_read_gets_heads_only():
+@pytest.mark.parametrize("path", ["/plaintext", "/json"])
+def test_a_head_request_repeated_read_by_read_gets_heads_only(path):
     # The GETs first: their answer is the last remembered one when the HEADs come.
     transport = MemoryTransport()
     app = App()
     for method in ("GET", "GET", "HEAD", "HEAD", "HEAD", "GET"):
-        feed(app, request("/plaintext", method), transport)
+        feed(app, request(path, method), transport)
     wire = _strip_dates(bytes(transport.output))
-    get = _strip_dates(bytes(feed_all(App(), request("/plaintext")).output))
+    get = _strip_dates(bytes(feed_all(App(), request(path)).output))
     head = get[: get.index(b"\r\n\r\n") + 4]
     assert wire == get * 2 + head * 3 + get
 

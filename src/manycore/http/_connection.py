@@ -230,14 +230,14 @@ class HttpConnection(FlowControl, Timeouts):
         """Parse one read and write what it completes, in one write (the event loop's
         ``data_received`` once :meth:`direct_reader` has been asked).
 
-        A read equal to ``repeat`` (one copy of the last checked keep-alive head, whose
-        static route is the one remembered, on a connection answering inline) is what the
-        reader would deliver without parsing: it is delivered here (``_deliver_copies``
-        and ``_deliver`` written out) and answered with the loop transport's own write.
-        Between messages no head or body timer is running, so none is reset.  An answer
-        remembered in the cache is sent without reading the clock: the cache's own timer
-        empties it when the second ends, and the activity recorded for the keep-alive
-        timeout is the end of that second.
+        A read equal to ``repeat`` (one copy of the last checked keep-alive head, not a
+        HEAD, whose static route is the one remembered, on a connection answering inline)
+        is what the reader would deliver without parsing: it is delivered here
+        (``_deliver_copies`` and ``_deliver`` written out) and answered with the loop
+        transport's own write.  Between messages no head or body timer is running, so
+        none is reset.  An answer remembered in the cache is sent without reading the
+        clock: the cache's own timer empties it when the second ends, and the activity
+        recorded for the keep-alive timeout is the end of that second.
         """
         transport = self.transport
         reader = self.reader
@@ -273,15 +273,12 @@ class HttpConnection(FlowControl, Timeouts):
                         and result.content_type is cache.last_type
                         and result.status == 200
                         and result.headers is None
-                        and method != b"HEAD"
                     ):
                         answer = cache.last_full
                         self.last_activity = cache.expires
-                    elif (
-                        (kind is dict or kind is list)
-                        and method != b"HEAD"
-                        and (prefix := cache.ok_prefixes.get(_JSON)) is not None
-                    ):
+                    elif (kind is dict or kind is list) and (
+                        prefix := cache.ok_prefixes.get(_JSON)
+                    ) is not None:
                         self.last_activity = cache.expires
                         try:
                             body = _json.encode(result)
@@ -407,6 +404,7 @@ class HttpConnection(FlowControl, Timeouts):
             reader.repeat
             if reader._known_target is self.route_target
             and reader._known_method is self.route_method
+            and reader._known_method != b"HEAD"  # answered without a body: not cached
             and self.inline
             and self.held is None
             and not (self.closing or self.big_output)
