@@ -70,6 +70,10 @@ class Request:
         "target",
         "transport",
     )
+    # Filled on first use (None, or unset, until then).
+    _headers: Headers | None
+    _query: QueryParams | None
+    _params: dict[str, Any] | None
     # Set by the parser on fast-path requests (the others have their head at once).
     _data: bytes  # the read the request was parsed from
     _at: int  # where its head starts in _data
