@@ -234,11 +234,8 @@ class HttpConnection(FlowControl, Timeouts):
         self.counters = worker_counters()
         self.loop = loop = transport.loop
         self._time = loop.time
-        now = loop.time()
-        self.last_activity = now
-        self.cache = cache = head_cache(loop)
-        if now >= cache.expires:
-            cache.refresh(now)
+        self.cache = head_cache(loop)
+        now = self._read_clock()
         self._arm(now + min(self.header_timeout, self.keepalive_timeout))
 
     def direct_reader(self, transport: Any, failed: Callable[[Exception], None]) -> Any:
@@ -859,9 +856,7 @@ class HttpConnection(FlowControl, Timeouts):
 
     def _finish_slot(self, slot: _Slot, request: Request, result: Any) -> None:
         """``request``: the slot's own (a request slot, never a 100 Continue one)."""
-        now = self._time()
-        if now >= self.cache.expires:
-            self.cache.refresh(now)
+        self._read_clock()
         slot.task = None
         slot.mode, slot.stream = self._render(slot.items, request, result, slot.mode)
         if slot.mode == CLOSE:
